@@ -1,0 +1,102 @@
+// swift-tools-version:6.0
+// The target list is the architecture (DESIGN.md §3):
+//   CZeroMQ (libzmq from Debian) → ZeroMQ (thin wrapper, the socket thread) → ProcCore (no I/O)
+//   → ProcCoordinator, ProcAgent (+ CSpawn), ProcClient → Proc (the seed-style API) → executables.
+import PackageDescription
+
+let package = Package(
+    name: "proc",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "Proc", targets: ["Proc"]),
+        .library(name: "ProcClient", targets: ["ProcClient"]),
+        .executable(name: "proc-coordinator", targets: ["proc-coordinator"]),
+        .executable(name: "proc-agent", targets: ["proc-agent"]),
+        .executable(name: "proc", targets: ["proc"]),
+        .executable(name: "check-proc", targets: ["check-proc"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", exact: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", exact: "0.6.0"),
+    ],
+    targets: [
+        // libzmq, as Debian ships it (libzmq3-dev).
+        .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
+        // Sockets, frames, and the one thread per process that owns them.
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+        // posix_spawn with a new session, a clean signal mask and fd 3 (the agent only).
+        .target(name: "CSpawn"),
+        // Jobs, states, events, the wire protocol and the state machines. No I/O.
+        .target(name: "ProcCore", dependencies: [.product(name: "Collections", package: "swift-collections")]),
+        // The coordinator: queue, scheduler, journal (SQLite WAL), ROUTER + PUB.
+        .target(
+            name: "ProcCoordinator",
+            dependencies: [
+                "ProcCore", "ZeroMQ",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The agent: slots, labels, a subprocess per job.
+        .target(
+            name: "ProcAgent",
+            dependencies: ["ProcCore", "ZeroMQ", "CSpawn", .product(name: "Logging", package: "swift-log")]
+        ),
+        // Requests and the event feed, for the CLI, the library and any Swift program.
+        .target(name: "ProcClient", dependencies: ["ProcCore", "ZeroMQ"]),
+        // The original module's API in Swift: workers, queues, callbacks, events.
+        .target(name: "Proc", dependencies: ["ProcClient", "ProcCoordinator", "ProcAgent", "ProcCore", "ZeroMQ"]),
+        // What the three executables share: config files (TOML), endpoints, logging, services.
+        .target(
+            name: "ProcCommandSupport",
+            dependencies: [
+                "ProcCore", "ProcClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
+        ),
+        .executableTarget(
+            name: "proc-coordinator",
+            dependencies: [
+                "ProcCoordinator", "ProcAgent", "ProcCommandSupport", "ProcCore", "ZeroMQ",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "proc-agent",
+            dependencies: [
+                "ProcAgent", "ProcCommandSupport", "ProcCore", "ZeroMQ",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "proc",
+            dependencies: [
+                "ProcClient", "ProcCommandSupport", "ProcCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "check-proc",
+            dependencies: ["Proc", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "examples/check-proc"
+        ),
+        .testTarget(name: "ProcCoreTests", dependencies: ["ProcCore"]),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        .testTarget(name: "ProcAgentTests", dependencies: ["ProcAgent", "CSpawn"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["ProcClient", "ProcCore", "ZeroMQ", "Proc"]
+        ),
+    ]
+)

@@ -1,0 +1,158 @@
+import Glibc
+import ProcCore
+import ZeroMQ
+
+extension Agent {
+    /// Starts one run. A command that cannot start is reported at once as `error`/`spawn`.
+    func launch(_ assignment: Assignment) {
+        if runs[assignment.jobID] != nil {
+            // Already running this job (a duplicate dispatch): never run it twice at once.
+            return
+        }
+        var environment = configuration.inheritedEnvironment
+        for (key, value) in assignment.env ?? [:] { environment[key] = value }
+        environment["PROC_JOB_ID"] = assignment.jobID
+        environment["PROC_ATTEMPT"] = String(assignment.attempt)
+        environment["PROC_CHANNEL_FD"] = "3"
+        environment["PROC_QUEUE"] = assignment.queue
+        let spec = SpawnSpec(argv: assignment.argv, environment: environment, workingDirectory: assignment.cwd)
+        let startedAt = currentTimestamp()
+        let process: JobProcess
+        do {
+            process = try JobProcess(spec: spec, outputLimit: configuration.outputLimit)
+        } catch {
+            outbox.append(RunResult(
+                jobID: assignment.jobID, attempt: assignment.attempt, status: .error, reason: .spawn,
+                message: "could not start \(assignment.argv.first ?? ""): \(error.message)",
+                startedAt: startedAt, finishedAt: currentTimestamp()))
+            return
+        }
+        let run = Run(assignment: assignment, process: process, startedAt: startedAt)
+        runs[assignment.jobID] = run
+        jobsRun += 1
+        syncRegistrations(run)
+        if let timeout = assignment.timeout {
+            run.timeoutTimer = loop.schedule(afterMilliseconds: Int64(timeout * 1000)) { [weak self, weak run] in
+                guard let self, let run, runs[run.assignment.jobID] === run else { return }
+                terminate(run, graceMilliseconds: assignment.killGraceMilliseconds ?? 5_000) { $0.timedOut = true }
+            }
+        }
+    }
+
+    /// SIGTERM to the run's process group now, SIGKILL to the group after the grace period (also if the
+    /// leader is gone by then: children that ignored SIGTERM die too).
+    func terminate(_ run: Run, graceMilliseconds: Int, mark: (Run) -> Void) {
+        mark(run)
+        run.process.signalGroup(SIGTERM)
+        let process = run.process
+        loop.schedule(afterMilliseconds: Int64(max(0, graceMilliseconds))) {
+            process.signalGroup(SIGKILL)
+        }
+    }
+
+    /// Keeps one loop registration per descriptor the process still has open.
+    private func syncRegistrations(_ run: Run) {
+        let open = Set(run.process.pollDescriptors)
+        for (fd, token) in run.tokens where !open.contains(fd) {
+            loop.unregister(token)
+            run.tokens[fd] = nil
+        }
+        for fd in open where run.tokens[fd] == nil {
+            run.tokens[fd] = loop.register(fd: fd) { [unowned self, unowned run] in readable(run, fd) }
+        }
+    }
+
+    private func readable(_ run: Run, _ fd: Int32) {
+        handle(run.process.handleReadable(fd), of: run)
+        reap(run)
+        if runs[run.assignment.jobID] === run { syncRegistrations(run) }
+    }
+
+    private func handle(_ messages: [ChannelMessage], of run: Run) {
+        for message in messages {
+            switch message {
+            case .progress(let progress, let text):
+                send(.progress, WireCoding.bytes(ProgressReport(
+                    jobID: run.assignment.jobID, attempt: run.assignment.attempt, progress: progress, message: text)))
+            case .message(let text):
+                send(.progress, WireCoding.bytes(ProgressReport(
+                    jobID: run.assignment.jobID, attempt: run.assignment.attempt, progress: nil, message: text)))
+            case .result(let json):
+                run.result = try? WireCoding.decode(JSONValue.self, from: Array(json.utf8))
+            case .invalid(let line):
+                logger.debug("invalid fd 3 line", metadata: ["job.id": .string(run.assignment.jobID), "line": .string(line)])
+            }
+        }
+    }
+
+    /// If the run's process has exited: collect the last output and report the outcome.
+    func reap(_ run: Run) {
+        guard let status = run.process.reapIfExited() else { return }
+        handle(run.process.takeDrainedMessages(), of: run)
+        for token in run.tokens.values { loop.unregister(token) }
+        run.tokens.removeAll()
+        if let timer = run.timeoutTimer { loop.cancel(timer) }
+        runs[run.assignment.jobID] = nil
+        outbox.append(outcome(of: run, status))
+    }
+
+    private func outcome(of run: Run, _ status: ExitStatus) -> RunResult {
+        var result = RunResult(
+            jobID: run.assignment.jobID, attempt: run.assignment.attempt, status: .completed, result: run.result,
+            output: JobOutput(stdout: run.process.stdoutTail, stderr: run.process.stderrTail,
+                              stdoutTruncated: run.process.stdoutTruncated,
+                              stderrTruncated: run.process.stderrTruncated),
+            startedAt: run.startedAt, finishedAt: currentTimestamp())
+        switch status {
+        case .exited(let code):
+            result.exitCode = code
+            if code != 0 {
+                result.status = .error
+                result.reason = .exit
+                result.message = "exited with code \(code)"
+            }
+        case .signaled(let signal):
+            result.signal = signal
+            result.status = .error
+            result.reason = .signal
+            result.message = "killed by signal \(signal) (\(signalName(signal)))"
+        }
+        if run.cancelled {
+            result.status = .cancelled
+            result.reason = nil
+            result.message = "cancelled"
+        } else if run.timedOut {
+            result.status = .error
+            result.reason = .timeout
+            result.message = "timed out after \(run.assignment.timeout ?? 0) s"
+        }
+        return result
+    }
+
+    /// Sends the results gathered this iteration in one message.
+    func flushOutbox() {
+        guard !outbox.isEmpty, dealer != nil, welcomed || stopping else { return }
+        send(.result, WireCoding.bytes(ResultsMessage(results: outbox)))
+        outbox.removeAll(keepingCapacity: true)
+    }
+}
+
+func signalName(_ signal: Int32) -> String {
+    switch signal {
+    case SIGHUP: "SIGHUP"
+    case SIGINT: "SIGINT"
+    case SIGQUIT: "SIGQUIT"
+    case SIGABRT: "SIGABRT"
+    case SIGKILL: "SIGKILL"
+    case SIGSEGV: "SIGSEGV"
+    case SIGPIPE: "SIGPIPE"
+    case SIGALRM: "SIGALRM"
+    case SIGTERM: "SIGTERM"
+    case SIGBUS: "SIGBUS"
+    case SIGFPE: "SIGFPE"
+    case SIGILL: "SIGILL"
+    case SIGUSR1: "SIGUSR1"
+    case SIGUSR2: "SIGUSR2"
+    default: "signal \(signal)"
+    }
+}

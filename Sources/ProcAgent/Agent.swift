@@ -1,0 +1,223 @@
+import CSpawn
+import Glibc
+import Logging
+import ProcCore
+import ZeroMQ
+
+/// An agent: joins a coordinator over a DEALER, announces its slots, and runs each job it is sent as a
+/// local subprocess (its own session and process group, fd 3 channel, bounded output).
+///
+/// Confined to its `EventLoop` thread; the public methods hop onto it.
+public final class Agent: @unchecked Sendable {
+    public let configuration: AgentConfiguration
+    public let loop: EventLoop
+    let logger: Logger
+
+    var dealer: ZMQSocket?
+    var dealerToken: EventLoop.RegistrationToken?
+    var runs: [JobID: Run] = [:]
+    /// Results not yet handed to the coordinator (sent at the end of the loop iteration, batched).
+    var outbox: [RunResult] = []
+    var welcomed = false
+    var heartbeatMilliseconds: Int
+    var liveness: Int
+    var lastHeard: Int64 = 0
+    var lastSent: Int64 = 0
+    var reconnectDelay: Int
+    var timers: [RepeatingTimer] = []
+    var stopping = false
+    public internal(set) var jobsRun = 0
+
+    final class Run {
+        let assignment: Assignment
+        let process: JobProcess
+        var tokens: [Int32: EventLoop.RegistrationToken] = [:]
+        let startedAt: Timestamp
+        var result: JSONValue?
+        var cancelled = false
+        var timedOut = false
+        var timeoutTimer: TimerToken?
+        init(assignment: Assignment, process: JobProcess, startedAt: Timestamp) {
+            self.assignment = assignment
+            self.process = process
+            self.startedAt = startedAt
+        }
+    }
+
+    public init(configuration: AgentConfiguration, loop: EventLoop, logger: Logger) {
+        self.configuration = configuration
+        self.loop = loop
+        self.logger = logger
+        self.heartbeatMilliseconds = configuration.heartbeatMilliseconds
+        self.liveness = configuration.liveness
+        self.reconnectDelay = configuration.reconnectMinMilliseconds
+    }
+
+    // MARK: lifecycle
+
+    public func start() throws {
+        try loop.sync { [self] in
+            // Orphaned grandchildren of jobs are re-parented to us, so we can reap them (no zombies).
+            _ = cspawn_set_child_subreaper()
+            try connect()
+            timers.append(loop.every(milliseconds: 200) { [unowned self] in tick() })
+            loop.onIteration { [unowned self] in flushOutbox() }
+            loop.onStop { [unowned self] in shutdownOnLoop(graceMilliseconds: 0) }
+        }
+    }
+
+    /// Ends every running job (SIGTERM, then SIGKILL after `graceMilliseconds`), reports them, says BYE.
+    /// Blocks until done or `graceMilliseconds` + 2 s have passed.
+    public func stop(graceMilliseconds: Int = 5_000) {
+        let done = Semaphore()
+        loop.execute { [self] in
+            stopping = true
+            for run in runs.values {
+                run.cancelled = true
+                run.process.signalGroup(SIGTERM)
+            }
+            let deadline = monotonicMilliseconds() + Int64(graceMilliseconds)
+            func check() {
+                if runs.isEmpty || monotonicMilliseconds() >= deadline {
+                    shutdownOnLoop(graceMilliseconds: 0)
+                    done.signal()
+                } else {
+                    loop.schedule(afterMilliseconds: 20) { check() }
+                }
+            }
+            check()
+        }
+        _ = done.wait(timeoutSeconds: Double(graceMilliseconds) / 1000 + 2)
+    }
+
+    private func shutdownOnLoop(graceMilliseconds: Int) {
+        stopping = true
+        for run in runs.values {
+            run.cancelled = true
+            run.process.signalGroup(SIGKILL)
+        }
+        // Give the kernel a moment to deliver SIGKILL, then collect what we can.
+        for _ in 0..<50 where !runs.isEmpty {
+            for run in Array(runs.values) { reap(run) }
+            if !runs.isEmpty { usleep(10_000) }
+        }
+        flushOutbox()
+        if let dealer {
+            _ = try? dealer.send([Wire.agentProtocolBytes, Array(Wire.AgentCommand.bye.rawValue.utf8), []])
+        }
+        for timer in timers { loop.cancel(timer) }
+        timers.removeAll()
+        closeDealer()
+        _ = reapOrphans(excluding: [])
+    }
+
+    // MARK: connection
+
+    private func connect() throws {
+        let dealer = try ZMQSocket(context: loop.context, type: .dealer)
+        dealer.setOption(ZMQ_ROUTING_ID, Array("agent/\(configuration.name)".utf8))
+        dealer.setOption(ZMQ_SNDHWM, 0)
+        dealer.setOption(ZMQ_RCVHWM, 0)
+        try dealer.connect(configuration.coordinatorEndpoint)
+        self.dealer = dealer
+        dealerToken = loop.register(dealer) { [unowned self] in readCoordinator() }
+        welcomed = false
+        lastHeard = monotonicMilliseconds()
+        sendHello()
+    }
+
+    private func closeDealer() {
+        if let dealerToken { loop.unregister(dealerToken) }
+        dealerToken = nil
+        dealer?.close()
+        dealer = nil
+        welcomed = false
+    }
+
+    private func sendHello() {
+        let hello = Hello(
+            name: configuration.name, hostname: AgentConfiguration.hostname(), slots: configuration.slots,
+            labels: configuration.labels, pid: getpid(), version: "1",
+            running: runs.values.map { RunRef(jobID: $0.assignment.jobID, attempt: $0.assignment.attempt) })
+        send(.hello, WireCoding.bytes(hello))
+    }
+
+    func send(_ command: Wire.AgentCommand, _ body: [UInt8]) {
+        guard let dealer else { return }
+        do {
+            try dealer.send([Wire.agentProtocolBytes, Array(command.rawValue.utf8), body])
+            lastSent = monotonicMilliseconds()
+        } catch {
+            logger.warning("send to coordinator failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func readCoordinator() {
+        guard let dealer else { return }
+        while let message = try? dealer.receive() {
+            guard message.count == 3, message[0] == Wire.agentProtocolBytes,
+                let command = Wire.AgentCommand(rawValue: String(decoding: message[1], as: UTF8.self))
+            else {
+                logger.debug("dropped a malformed message from the coordinator")
+                continue
+            }
+            lastHeard = monotonicMilliseconds()
+            handle(command, message[2])
+        }
+    }
+
+    private func handle(_ command: Wire.AgentCommand, _ body: [UInt8]) {
+        switch command {
+        case .welcome:
+            guard let welcome = try? WireCoding.decode(Welcome.self, from: body) else { return }
+            welcomed = true
+            heartbeatMilliseconds = max(10, welcome.heartbeatMilliseconds)
+            liveness = max(1, welcome.liveness)
+            reconnectDelay = configuration.reconnectMinMilliseconds
+            logger.info("joined the coordinator", metadata: [
+                "agent.id": .string(welcome.agentID), "coordinator": .string(configuration.coordinatorEndpoint),
+                "agent.slots": .stringConvertible(configuration.slots),
+            ])
+        case .jobs:
+            guard let message = try? WireCoding.decode(JobsMessage.self, from: body) else { return }
+            for assignment in message.jobs { launch(assignment) }
+        case .cancel:
+            guard let cancel = try? WireCoding.decode(CancelRun.self, from: body) else { return }
+            guard let run = runs[cancel.jobID], run.assignment.attempt == cancel.attempt else { return }
+            terminate(run, graceMilliseconds: cancel.graceMilliseconds) { $0.cancelled = true }
+        case .heartbeat:
+            break
+        case .reconnect:
+            sendHello()
+        case .hello, .progress, .result, .bye:
+            logger.debug("unexpected message from the coordinator", metadata: ["command": .string(command.rawValue)])
+        }
+    }
+
+    /// Runs every 200 ms: heartbeats, liveness of the coordinator, orphan reaping.
+    private func tick() {
+        let now = monotonicMilliseconds()
+        if dealer != nil {
+            if now - lastHeard > Int64(heartbeatMilliseconds * liveness) {
+                logger.warning("no word from the coordinator; reconnecting", metadata: [
+                    "silent.ms": .stringConvertible(now - lastHeard),
+                    "retry.ms": .stringConvertible(reconnectDelay),
+                ])
+                closeDealer()
+                let jitter = Int.random(in: 0...max(1, reconnectDelay / 4))
+                let delay = reconnectDelay + jitter
+                reconnectDelay = min(reconnectDelay * 2, configuration.reconnectMaxMilliseconds)
+                loop.schedule(afterMilliseconds: Int64(delay)) { [weak self] in
+                    guard let self, !stopping, dealer == nil else { return }
+                    do { try connect() } catch {
+                        logger.error("reconnect failed", metadata: ["error": "\(error)"])
+                    }
+                }
+            } else if now - lastSent >= Int64(heartbeatMilliseconds) {
+                send(.heartbeat, [])
+            }
+        }
+        let tracked = Set(runs.values.map(\.process.pid))
+        _ = reapOrphans(excluding: tracked)
+    }
+}

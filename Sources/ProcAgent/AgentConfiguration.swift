@@ -1,0 +1,50 @@
+import Glibc
+import ProcCore
+
+/// How an agent joins and what it offers.
+public struct AgentConfiguration: Sendable {
+    /// The coordinator's control endpoint ("tcp://10.0.0.1:5555", or an inproc endpoint in single-host mode).
+    public var coordinatorEndpoint: String
+    /// Unique in the cluster; a restart with the same name is recognised as the same agent.
+    public var name: String
+    /// Jobs run at once.
+    public var slots: Int
+    /// Jobs that require labels run only on agents that carry them all.
+    public var labels: [String: String] = [:]
+    /// Bytes of stdout and of stderr kept per run (the last part).
+    public var outputLimit: Int = 64 * 1024
+    /// Until the coordinator's WELCOME says otherwise.
+    public var heartbeatMilliseconds: Int = 1_000
+    public var liveness: Int = 3
+    /// Reconnect backoff: doubles from min to max, with jitter.
+    public var reconnectMinMilliseconds: Int = 1_000
+    public var reconnectMaxMilliseconds: Int = 32_000
+    /// Variables every job gets from the agent's own environment (the rest of the agent's environment,
+    /// its secrets included, is not passed on). The job spec's `env` and `PROC_*` come on top.
+    public var inheritedEnvironment: [String: String]
+
+    public init(coordinatorEndpoint: String, name: String, slots: Int) {
+        self.coordinatorEndpoint = coordinatorEndpoint
+        self.name = name
+        self.slots = slots
+        self.inheritedEnvironment = Self.defaultInheritedEnvironment()
+    }
+
+    public static let inheritedVariables = ["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SHELL"]
+
+    public static func defaultInheritedEnvironment() -> [String: String] {
+        var environment: [String: String] = [:]
+        for name in inheritedVariables {
+            if let value = getenv(name) { environment[name] = String(cString: value) }
+        }
+        if environment["PATH"] == nil { environment["PATH"] = "/usr/local/bin:/usr/bin:/bin" }
+        return environment
+    }
+
+    /// "HOSTNAME" — the default name.
+    public static func hostname() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count)
+        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

@@ -1,0 +1,252 @@
+import CSpawn
+import Glibc
+
+/// Keeps the last `limit` bytes of a stream plus the total byte count.
+struct OutputTail {
+    let limit: Int
+    private(set) var bytes: [UInt8] = []
+    private(set) var total = 0
+    var truncated: Bool { total > bytes.count }
+
+    init(limit: Int) { self.limit = max(0, limit) }
+
+    mutating func append(_ chunk: UnsafeRawBufferPointer) {
+        total += chunk.count
+        if chunk.count >= limit {
+            bytes = Array(chunk.suffix(limit))
+        } else {
+            let excess = bytes.count + chunk.count - limit
+            if excess > 0 { bytes.removeFirst(excess) }
+            bytes.append(contentsOf: chunk)
+        }
+    }
+
+    /// Lossy UTF-8. When the front was cut off it may start inside a multi-byte character: skip those
+    /// continuation bytes instead of showing a replacement character.
+    var text: String {
+        var start = 0
+        if truncated { while start < min(3, bytes.count), bytes[start] & 0xC0 == 0x80 { start += 1 } }
+        return String(decoding: bytes[start...], as: UTF8.self)
+    }
+}
+
+/// One job running as a local subprocess, in its own session / process group (pgid == pid), with
+/// stdin = /dev/null, stdout and stderr captured into bounded tails, and a line-oriented JSON channel on fd 3.
+///
+/// Not thread-safe: drive it from one thread (the agent's event loop). Typical loop: poll(2) `pollDescriptors`,
+/// call `handleReadable` for each ready fd, and `reapIfExited` when the pidfd is ready (or periodically).
+public final class JobProcess {
+    public let pid: pid_t
+    public private(set) var stdoutTruncated = false
+    public private(set) var stderrTruncated = false
+
+    private static let chunkSize = 64 * 1024
+    /// Per-call read budget per fd, so one chatty job cannot starve the loop (poll is level-triggered, the rest
+    /// is read on the next round).
+    private static let readBudget = 16 * chunkSize
+
+    private enum Stream: Int { case stdout = 0, stderr = 1, channel = 2 }
+    private var fds: [Int32]  // parent read ends, indexed by Stream; -1 once closed
+    private var pidfd: Int32
+    private var tails: [OutputTail]
+    private var splitter = ChannelLineSplitter()
+    private var status: ExitStatus?
+    private var drained: [ChannelMessage] = []
+
+    public init(spec: SpawnSpec, outputLimit: Int = 64 * 1024) throws(SpawnFailure) {
+        guard let program = spec.argv.first else { throw SpawnFailure(errno: EINVAL, message: "Empty argv") }
+        tails = [OutputTail(limit: outputLimit), OutputTail(limit: outputLimit)]
+
+        // All fds are O_CLOEXEC so that other spawns (e.g. from other threads) never inherit them; the child
+        // gets its ends through the dup2 file actions, which clear close-on-exec on fds 0..3.
+        var ends: [Int32] = []  // read, write, read, write, read, write
+        func closeAll() { for fd in ends { close(fd) } }
+        for _ in 0..<3 {
+            var p: [Int32] = [-1, -1]
+            guard cspawn_pipe_cloexec(&p) == 0 else {
+                let e = errno
+                closeAll()
+                throw SpawnFailure(errno: e, message: "pipe2: \(Self.osMessage(e))")
+            }
+            ends += p
+        }
+        let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        guard devNull >= 0 else {
+            let e = errno
+            closeAll()
+            throw SpawnFailure(errno: e, message: "/dev/null: \(Self.osMessage(e))")
+        }
+
+        var childPid: pid_t = 0
+        let argv = spec.argv.map { strdup($0) } + [nil]
+        let envp = spec.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for p in argv { free(p) }
+            for p in envp { free(p) }
+        }
+        let rc = spec.workingDirectory.withOptionalCString { cwd in
+            cspawn_spawn(&childPid, program, argv, envp, cwd, devNull, ends[1], ends[3], ends[5])
+        }
+        close(devNull)
+        for w in [ends[1], ends[3], ends[5]] { close(w) }
+        let reads = [ends[0], ends[2], ends[4]]
+        guard rc == 0 else {
+            for r in reads { close(r) }
+            throw SpawnFailure(errno: rc, message: Self.failureMessage(rc, program: program, spec: spec))
+        }
+
+        let pfd = cspawn_pidfd_open(childPid)
+        guard pfd >= 0 else {
+            // Without a pidfd the caller could not learn about the exit: undo the spawn rather than limp on.
+            let e = errno
+            kill(-childPid, SIGKILL)
+            var st: Int32 = 0
+            while waitpid(childPid, &st, 0) < 0 && errno == EINTR {}
+            for r in reads { close(r) }
+            throw SpawnFailure(errno: e, message: "pidfd_open: \(Self.osMessage(e))")
+        }
+        for r in reads { _ = fcntl(r, F_SETFL, fcntl(r, F_GETFL) | O_NONBLOCK) }
+        pid = childPid
+        pidfd = pfd
+        fds = reads
+    }
+
+    deinit {
+        // An unreaped child is not killed here; once nobody tracks it, `reapOrphans` collects it.
+        closeFDs()
+    }
+
+    /// Open pipe read ends plus the pidfd (until the child is reaped): the fds to poll for POLLIN.
+    public var pollDescriptors: [Int32] {
+        fds.filter { $0 >= 0 } + (pidfd >= 0 ? [pidfd] : [])
+    }
+
+    public var stdoutTail: String { tails[Stream.stdout.rawValue].text }
+    public var stderrTail: String { tails[Stream.stderr.rawValue].text }
+    /// Total bytes read so far, including those dropped from the tail.
+    public var stdoutByteCount: Int { tails[Stream.stdout.rawValue].total }
+    public var stderrByteCount: Int { tails[Stream.stderr.rawValue].total }
+
+    /// Reads what is available on `fd` (up to a per-call budget). Output goes to the tails, channel lines come
+    /// back as messages. EOF closes the fd. The pidfd (or an unknown fd) yields []: call `reapIfExited` then.
+    public func handleReadable(_ fd: Int32) -> [ChannelMessage] {
+        guard fd >= 0, let index = fds.firstIndex(of: fd), let stream = Stream(rawValue: index) else { return [] }
+        var out: [ChannelMessage] = []
+        drain(stream, into: &out)
+        return out
+    }
+
+    /// Channel messages read by the final drain in `reapIfExited` (including a last line without newline).
+    /// Call after `reapIfExited` returned a status; each message is returned once.
+    public func takeDrainedMessages() -> [ChannelMessage] {
+        defer { drained = [] }
+        return drained
+    }
+
+    /// Non-blocking waitpid for this child. On exit: drains the pipes once more without waiting for EOF (a
+    /// background grandchild may keep them open forever), closes all fds and returns the status. Once exited it
+    /// keeps returning the same status.
+    public func reapIfExited() -> ExitStatus? {
+        if let status { return status }
+        var raw: Int32 = 0
+        let r = waitpid(pid, &raw, WNOHANG)
+        if r == 0 || (r < 0 && errno != ECHILD) { return nil }  // still running, or EINTR: try again later
+        let s: ExitStatus
+        if r < 0 {
+            s = .exited(-1)
+        } else if cspawn_wifsignaled(raw) != 0 {
+            s = .signaled(cspawn_wtermsig(raw))
+        } else {
+            s = .exited(cspawn_wexitstatus(raw))
+        }
+        status = s
+        for stream in [Stream.stdout, .stderr, .channel] where fds[stream.rawValue] >= 0 {
+            drain(stream, into: &drained)
+        }
+        splitter.finish(into: &drained)
+        closeFDs()
+        return s
+    }
+
+    /// kill(-pid, signal): the whole process group, including background grandchildren. ESRCH is ignored.
+    /// Still meaningful after the leader was reaped: the group lives on while any member does.
+    public func signalGroup(_ signal: Int32) {
+        _ = kill(-pid, signal)
+    }
+
+    private func drain(_ stream: Stream, into out: inout [ChannelMessage]) {
+        let fd = fds[stream.rawValue]
+        withUnsafeTemporaryAllocation(byteCount: Self.chunkSize, alignment: 1) { buffer in
+            var budget = Self.readBudget
+            while budget > 0 {
+                let n = read(fd, buffer.baseAddress, buffer.count)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    if errno == EAGAIN { return }
+                }
+                if n <= 0 {  // EOF, or a hard error (treated alike: nothing more will come)
+                    close(fd)
+                    fds[stream.rawValue] = -1
+                    if stream == .channel { splitter.finish(into: &out) }
+                    return
+                }
+                let chunk = UnsafeRawBufferPointer(rebasing: buffer[..<n])
+                budget -= n
+                switch stream {
+                case .stdout, .stderr: tails[stream.rawValue].append(chunk)
+                case .channel: splitter.feed(chunk, into: &out)
+                }
+            }
+        }
+        stdoutTruncated = tails[Stream.stdout.rawValue].truncated
+        stderrTruncated = tails[Stream.stderr.rawValue].truncated
+    }
+
+    private func closeFDs() {
+        for fd in fds where fd >= 0 { close(fd) }
+        fds = [-1, -1, -1]
+        if pidfd >= 0 { close(pidfd) }
+        pidfd = -1
+    }
+
+    static func osMessage(_ e: Int32) -> String { String(cString: strerror(e)) }
+
+    /// posix_spawn cannot say which step failed; with a working directory set, a missing or non-directory cwd
+    /// is the likelier culprit for ENOENT/ENOTDIR/EACCES, so check it and name it.
+    private static func failureMessage(_ e: Int32, program: String, spec: SpawnSpec) -> String {
+        if let cwd = spec.workingDirectory, e == ENOENT || e == ENOTDIR || e == EACCES {
+            var st = stat()
+            let cwdError: Int32? = stat(cwd, &st) != 0 ? errno
+                : (st.st_mode & S_IFMT) != S_IFDIR ? ENOTDIR
+                : access(cwd, X_OK) != 0 ? errno : nil
+            if let cwdError { return "\(osMessage(cwdError)): working directory '\(cwd)'" }
+        }
+        return "\(osMessage(e)): '\(program)'"
+    }
+}
+
+/// For an agent that is a child subreaper (`cspawn_set_child_subreaper`): reaps exited children it does not
+/// track, i.e. orphaned grandchildren reparented to it, and returns how many it reaped.
+///
+/// waitid(P_ALL, WNOWAIT) only ever shows the first reapable child, so when that one is in `tracked` (its
+/// JobProcess will reap it via `reapIfExited`) we stop there; orphans queued behind it are reaped by a later
+/// call. Calling this right after the event loop handled pidfd readiness keeps that delay to one round.
+public func reapOrphans(excluding tracked: Set<pid_t>) -> Int {
+    var reaped = 0
+    while true {
+        let pid = cspawn_peek_exited_child()
+        if pid < 0 && errno == EINTR { continue }
+        guard pid > 0, !tracked.contains(pid) else { return reaped }
+        var raw: Int32 = 0
+        if waitpid(pid, &raw, WNOHANG) == pid { reaped += 1 }
+    }
+}
+
+extension Optional where Wrapped == String {
+    fileprivate func withOptionalCString<R>(_ body: (UnsafePointer<CChar>?) -> R) -> R {
+        switch self {
+        case .some(let s): return s.withCString { body($0) }
+        case .none: return body(nil)
+        }
+    }
+}

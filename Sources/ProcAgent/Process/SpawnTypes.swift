@@ -1,0 +1,45 @@
+/// What to run: argv[0] is the program (looked up in `environment["PATH"]` if it has no '/'), the environment is
+/// exactly `environment` (nothing is inherited from the agent), `workingDirectory` nil means the agent's cwd.
+public struct SpawnSpec: Sendable {
+    public var argv: [String]
+    public var environment: [String: String]
+    public var workingDirectory: String?
+
+    public init(argv: [String], environment: [String: String] = [:], workingDirectory: String? = nil) {
+        self.argv = argv
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+    }
+}
+
+/// A job that could not be started, e.g. `No such file or directory: 'nosuchcmd'`.
+public struct SpawnFailure: Error, Sendable, CustomStringConvertible {
+    public let errno: Int32
+    public let message: String
+
+    public init(errno: Int32, message: String) {
+        self.errno = errno
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+public enum ExitStatus: Sendable, Equatable {
+    /// Normal exit with this code. `.exited(-1)` means the status is unknown: the child was reaped by someone
+    /// else (waitpid gave ECHILD), which only happens if another part of the process reaps tracked pids.
+    case exited(Int32)
+    case signaled(Int32)
+}
+
+/// One line of the fd-3 channel.
+public enum ChannelMessage: Sendable, Equatable {
+    /// `{"progress": 0.4, "message": "…"}`; either field may be missing (or null / of the wrong type → nil).
+    case progress(Double?, String?)
+    /// `{"result": <any JSON>}`: the value's JSON text exactly as the job wrote it (sliced, not re-serialized).
+    case result(String)
+    /// `{"message": "…"}` without a "progress" key.
+    case message(String)
+    /// A line that is not a JSON object with a known key (or longer than the line limit): its first 1 KiB.
+    case invalid(String)
+}

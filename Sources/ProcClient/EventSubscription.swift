@@ -1,0 +1,134 @@
+import ProcCore
+import ZeroMQ
+
+extension ProcClient {
+    /// The event feed as an async sequence, complete and in order.
+    ///
+    /// Subscribes to the coordinator's PUB socket and fills every hole from the journal: events from
+    /// `from` (or from the moment of subscribing) are delivered once each, in `seq` order, even those
+    /// published before the subscription reached the coordinator (the slow-joiner window) or dropped by
+    /// a full high-water mark. `topics` are prefixes (`job.`, `agent.`); empty means everything.
+    public func events(topics: [String] = [], from seq: UInt64? = nil) -> AsyncThrowingStream<Event, any Error> {
+        let (stream, continuation) = AsyncThrowingStream<Event, any Error>.makeStream(bufferingPolicy: .unbounded)
+        loop.execute { [self] in
+            let subscription = EventSubscription(client: self, topics: topics, continuation: continuation)
+            subscriptions[ObjectIdentifier(subscription)] = subscription
+            continuation.onTermination = { [weak self] _ in
+                self?.loop.execute { [weak self] in
+                    subscription.close()
+                    self?.subscriptions[ObjectIdentifier(subscription)] = nil
+                }
+            }
+            subscription.start(from: seq)
+        }
+        return stream
+    }
+}
+
+/// One subscriber: a SUB socket plus replay from the journal. Confined to the client's loop.
+final class EventSubscription: @unchecked Sendable {  // confined to the client loop
+    private unowned let client: ProcClient
+    private let topics: [String]
+    private let continuation: AsyncThrowingStream<Event, any Error>.Continuation
+    private var socket: ZMQSocket?
+    private var token: EventLoop.RegistrationToken?
+    private var nextSeq: UInt64 = 1
+    private var buffer: [UInt64: Event] = [:]
+    private var replaying = false
+    private var finished = false
+    /// Events recovered from the journal rather than the live feed.
+    private(set) var replayed = 0
+
+    init(client: ProcClient, topics: [String], continuation: AsyncThrowingStream<Event, any Error>.Continuation) {
+        self.client = client
+        self.topics = topics
+        self.continuation = continuation
+    }
+
+    func start(from seq: UInt64?) {
+        client.sendOnLoop(.info, WireCoding.bytes(Empty()), timeout: client.requestTimeout) { [self] result in
+            do {
+                let info = try WireCoding.decode(InfoReply.self, from: try result.get())
+                let endpoint = client.address.eventsEndpoint(port: info.eventsPort, reported: info.eventsEndpoint)
+                let socket = try ZMQSocket(context: client.loop.context, type: .sub)
+                socket.setOption(ZMQ_RCVHWM, 0)
+                // Everything, filtered here: a gap in seq is then always a real gap.
+                socket.subscribe("")
+                try socket.connect(endpoint)
+                self.socket = socket
+                token = client.loop.register(socket) { [unowned self] in readLive() }
+                nextSeq = seq ?? (info.lastSeq + 1)
+                // Cover the time the subscription takes to reach the publisher.
+                requestReplay()
+                for delay: Int64 in [300, 1_500] {
+                    client.loop.schedule(afterMilliseconds: delay) { [weak self] in self?.requestReplay() }
+                }
+            } catch {
+                finish(throwing: error)
+            }
+        }
+    }
+
+    private func readLive() {
+        guard let socket else { return }
+        while let message = try? socket.receive() {
+            guard message.count == 2, let event = try? WireCoding.decode(Event.self, from: message[1]) else { continue }
+            accept(event)
+        }
+        drain()
+    }
+
+    private func accept(_ event: Event) {
+        if event.seq >= nextSeq { buffer[event.seq] = event }
+    }
+
+    private func drain() {
+        while let event = buffer.removeValue(forKey: nextSeq) {
+            nextSeq += 1
+            if topics.isEmpty || topics.contains(where: { event.type.rawValue.hasPrefix($0) }) {
+                continuation.yield(event)
+            }
+        }
+        if !buffer.isEmpty { requestReplay() }
+    }
+
+    private func requestReplay() {
+        guard !replaying, !finished, socket != nil else { return }
+        replaying = true
+        let from = nextSeq
+        client.sendOnLoop(.replay, WireCoding.bytes(ReplayRequest(fromSeq: from, limit: 1_000)),
+                          timeout: client.requestTimeout) { [weak self] result in
+            guard let self, !finished else { return }
+            replaying = false
+            guard let reply = try? WireCoding.decode(ReplayReply.self, from: (try? result.get()) ?? []) else {
+                // Try again on the next live event or gap.
+                return
+            }
+            for event in reply.events where event.seq >= nextSeq && buffer[event.seq] == nil {
+                buffer[event.seq] = event
+                replayed += 1
+            }
+            if reply.events.isEmpty, let lowest = buffer.keys.min(), lowest > nextSeq, reply.lastSeq >= lowest {
+                // The journal no longer holds these (history pruned): skip the hole rather than stall.
+                nextSeq = lowest
+            }
+            drain()
+            if reply.events.count == 1_000 { requestReplay() }
+        }
+    }
+
+    func finish(throwing error: (any Error)?) {
+        guard !finished else { return }
+        finished = true
+        continuation.finish(throwing: error)
+        close()
+    }
+
+    func close() {
+        finished = true
+        if let token { client.loop.unregister(token) }
+        token = nil
+        socket?.close()
+        socket = nil
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import TOMLKit
+
+/// The TOML config file (`--config FILE`, or `PROC_CONFIG`). Flags beat environment, environment beats
+/// this file, which beats defaults. Every key is optional; see config/*.toml for examples.
+public struct ConfigFile: Decodable, Sendable {
+    public struct Coordinator: Decodable, Sendable {
+        public var listen: String?
+        public var events: String?
+        public var dataDir: String?
+        public var heartbeatMs: Int?
+        public var liveness: Int?
+        public var killGraceSeconds: Double?
+        public var maxAttempts: Int?
+        enum CodingKeys: String, CodingKey {
+            case listen, events, dataDir = "data_dir", heartbeatMs = "heartbeat_ms", liveness
+            case killGraceSeconds = "kill_grace_seconds", maxAttempts = "max_attempts"
+        }
+    }
+    public struct Agent: Decodable, Sendable {
+        public var coordinator: String?
+        public var name: String?
+        public var slots: Int?
+        public var labels: [String: String]?
+        public var outputLimit: Int?
+        enum CodingKeys: String, CodingKey {
+            case coordinator, name, slots, labels, outputLimit = "output_limit"
+        }
+    }
+    public struct Client: Decodable, Sendable {
+        public var coordinator: String?
+    }
+    public struct Queue: Decodable, Sendable {
+        public var maxRunning: Int?
+        enum CodingKeys: String, CodingKey { case maxRunning = "max_running" }
+    }
+
+    public var coordinator: Coordinator?
+    public var agent: Agent?
+    public var client: Client?
+    public var queues: [String: Queue]?
+
+    public init() {}
+
+    /// Reads `path` (or `$PROC_CONFIG`); an empty config when neither is given.
+    public static func load(_ path: String?) throws -> ConfigFile {
+        guard let path = path ?? ProcessInfo.processInfo.environment["PROC_CONFIG"], !path.isEmpty else {
+            return ConfigFile()
+        }
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw CommandError("cannot read config file '\(path)': \(error.localizedDescription)")
+        }
+        do {
+            return try TOMLDecoder().decode(ConfigFile.self, from: text)
+        } catch let error as TOMLParseError {
+            throw CommandError("config file '\(path)': \(error.description) at \(error.source.begin)")
+        } catch {
+            throw CommandError("config file '\(path)': \(error)")
+        }
+    }
+}
+
+/// A command failed for a reason the user can fix; printed as "error: MESSAGE", exit code 1 or as given.
+public struct CommandError: Error, CustomStringConvertible {
+    public let description: String
+    public let exitCode: Int32
+    public init(_ description: String, exitCode: Int32 = 1) {
+        self.description = description
+        self.exitCode = exitCode
+    }
+}
+
+/// `k=v` pairs from repeated `--label` flags.
+public func parseLabels(_ pairs: [String]) throws -> [String: String] {
+    var labels: [String: String] = [:]
+    for pair in pairs {
+        guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
+            throw CommandError("bad label '\(pair)': expected KEY=VALUE")
+        }
+        labels[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+    }
+    return labels
+}
+
+/// Turns "HOST:PORT", ":PORT" or "PORT" into a bind endpoint; full endpoints pass through.
+public func bindEndpoint(_ text: String, defaultPort: Int) -> String {
+    if text.contains("://") { return text }
+    if let port = Int(text) { return "tcp://*:\(port)" }
+    if text.hasPrefix(":") { return "tcp://*\(text)" }
+    if text.contains(":") { return "tcp://\(text)" }
+    return "tcp://\(text):\(defaultPort)"
+}

@@ -1,0 +1,270 @@
+import ProcCore
+import ZeroMQ
+
+extension Coordinator {
+    /// Drains the control socket (bounded per call, so timers and other sockets get their turn).
+    func readControl() {
+        guard let control else { return }
+        for _ in 0..<10_000 {
+            let message: [Frame]?
+            do { message = try control.receive() } catch {
+                logger.warning("control receive failed", metadata: ["error": "\(error)"])
+                return
+            }
+            guard let message else { return }
+            stats.messagesIn += 1
+            route(message)
+        }
+    }
+
+    private func route(_ message: [Frame]) {
+        guard message.count >= 3 else { return reject(message, "too few frames") }
+        let peer = message[0]
+        let proto = message[1]
+        if proto == Wire.agentProtocolBytes, message.count == 4 {
+            handleAgent(peer: peer, command: message[2], body: message[3])
+        } else if proto == Wire.clientProtocolBytes, message.count == 5 {
+            handleClient(peer: peer, command: message[2], requestID: message[3], body: message[4])
+        } else if message.count == 5 {
+            reject(message, "unknown protocol")
+            replyError(peer, message[3], ErrorReply(
+                code: "protocol",
+                message: "unsupported protocol '\(String(decoding: proto, as: UTF8.self))'; this coordinator "
+                    + "speaks \(Wire.clientProtocol) and \(Wire.agentProtocol)"))
+        } else {
+            reject(message, "malformed message")
+        }
+    }
+
+    func reject(_ message: [Frame], _ why: String) {
+        stats.rejected += 1
+        logger.debug("rejected a message", metadata: ["why": .string(why), "frames": .stringConvertible(message.count)])
+    }
+
+    // MARK: clients
+
+    private func handleClient(peer: Frame, command: Frame, requestID: Frame, body: Frame) {
+        guard let command = Wire.ClientCommand(rawValue: String(decoding: command, as: UTF8.self)) else {
+            return replyError(peer, requestID, .badRequest("unknown command '\(String(decoding: command, as: UTF8.self))'"))
+        }
+        do {
+            switch command {
+            case .info:
+                let port = boundEventsEndpoint.split(separator: ":").last.flatMap { Int($0) }
+                reply(peer, requestID, command, InfoReply(
+                    version: procVersion, eventsPort: port, eventsEndpoint: boundEventsEndpoint, lastSeq: lastSeq,
+                    jobs: state.jobs.count, agents: state.agents.count))
+            case .submit:
+                let request = try WireCoding.decode(SubmitRequest.self, from: body)
+                for (index, spec) in request.jobs.enumerated() {
+                    if let problem = spec.validationProblem() {
+                        let which = request.jobs.count > 1 ? "job \(index + 1) of \(request.jobs.count): " : ""
+                        return replyError(peer, requestID, .badRequest("invalid job: \(which)\(problem)"))
+                    }
+                }
+                let (ids, effects) = state.submit(request.jobs, now: currentTimestamp())
+                apply(effects)
+                // Sent after the batch is committed: a submit is acknowledged only once durable.
+                reply(peer, requestID, command, SubmitReply(ids: ids))
+            case .status:
+                let request = try WireCoding.decode(StatusRequest.self, from: body)
+                reply(peer, requestID, command, try status(request))
+            case .result:
+                let request = try WireCoding.decode(ResultRequest.self, from: body)
+                guard let job = state.jobs[request.id] else {
+                    return replyError(peer, requestID, .notFound("unknown job id '\(request.id)'"))
+                }
+                let pending = batch.outputs.last { $0.jobID == request.id }?.output
+                let output = try pending ?? (job.status.isFinal ? journal?.output(of: request.id) : nil)
+                reply(peer, requestID, command, ResultReply(job: job, output: output))
+            case .wait:
+                let request = try WireCoding.decode(WaitRequest.self, from: body)
+                let unknown = request.ids.filter { state.jobs[$0] == nil }
+                guard unknown.isEmpty else {
+                    return replyError(peer, requestID, .notFound("unknown job id '\(unknown.joined(separator: "', '"))'"))
+                }
+                let notFinal = request.ids.filter { !state.jobs[$0]!.status.isFinal }
+                let timeout = Int64(min(max(request.timeoutMilliseconds, 0), 60_000))
+                let id = waiters.add(route: peer, requestID: requestID, ids: request.ids, notFinal: notFinal,
+                                     deadline: monotonicMilliseconds() + timeout)
+                if notFinal.isEmpty {
+                    waiters.expire(id)
+                } else {
+                    loop.schedule(afterMilliseconds: timeout) { [unowned self] in waiters.expire(id) }
+                }
+            case .cancel:
+                let request = try WireCoding.decode(CancelRequest.self, from: body)
+                if let queue = request.queue {
+                    let (result, effects) = state.cancel(queue: queue)
+                    apply(effects)
+                    reply(peer, requestID, command, result)
+                } else {
+                    let ids = request.ids ?? []
+                    guard !ids.isEmpty else { return replyError(peer, requestID, .badRequest("nothing to cancel")) }
+                    let unknown = ids.filter { state.jobs[$0] == nil }
+                    guard unknown.isEmpty else {
+                        return replyError(
+                            peer, requestID, .notFound("unknown job id '\(unknown.joined(separator: "', '"))'"))
+                    }
+                    let (result, _, effects) = state.cancel(ids)
+                    apply(effects)
+                    dirtyJobs.formUnion(result.cancelled)
+                    reply(peer, requestID, command, result)
+                }
+            case .agents:
+                reply(peer, requestID, command, AgentsReply(agents: state.agentInfos()))
+            case .queue:
+                let request = try WireCoding.decode(QueueRequest.self, from: body)
+                if let name = request.name, let limit = request.maxRunning {
+                    guard !name.isEmpty, limit >= 0 else {
+                        return replyError(peer, requestID, .badRequest("a queue needs a name and a limit of 0 or more"))
+                    }
+                    apply(state.setQueueLimit(name, maxRunning: limit))
+                    batch.queueLimits.append((name, limit))
+                }
+                reply(peer, requestID, command, QueueReply(queues: state.queueInfos()))
+            case .replay:
+                let request = try WireCoding.decode(ReplayRequest.self, from: body)
+                let limit = min(max(request.limit, 1), 10_000)
+                let events = try journal?.events(from: request.fromSeq, limit: limit) ?? []
+                reply(peer, requestID, command, ReplayReply(events: events, lastSeq: lastSeq))
+            case .error:
+                replyError(peer, requestID, .badRequest("ERROR is a reply, not a request"))
+            }
+        } catch let error as ErrorReply {
+            replyError(peer, requestID, error)
+        } catch let error as DecodingError {
+            replyError(peer, requestID, .badRequest("invalid \(command.rawValue) request: \(describe(error))"))
+        } catch {
+            logger.error("request failed", metadata: ["command": .string(command.rawValue), "error": "\(error)"])
+            replyError(peer, requestID, ErrorReply(code: "internal", message: "\(error)"))
+        }
+    }
+
+    private func status(_ request: StatusRequest) throws -> StatusReply {
+        if let ids = request.ids, !ids.isEmpty {
+            let unknown = ids.filter { state.jobs[$0] == nil }
+            guard unknown.isEmpty else { throw ErrorReply.notFound("unknown job id '\(unknown.joined(separator: "', '"))'") }
+            return StatusReply(jobs: ids.map { JobSummary(state.jobs[$0]!) }, counts: state.counts(queue: request.queue))
+        }
+        let limit = max(0, request.limit ?? 50)
+        let newest = state.jobs.values
+            .filter { request.queue == nil || $0.queue == request.queue }
+            .sorted { $0.number > $1.number }
+            .prefix(limit)
+        return StatusReply(jobs: newest.map(JobSummary.init), counts: state.counts(queue: request.queue))
+    }
+
+    func reply<T: Encodable>(_ peer: Frame, _ requestID: Frame, _ command: Wire.ClientCommand, _ body: T) {
+        outbound.append([peer, Wire.clientProtocolBytes, Array(command.rawValue.utf8), requestID, WireCoding.bytes(body)])
+    }
+
+    func replyError(_ peer: Frame, _ requestID: Frame, _ error: ErrorReply) {
+        reply(peer, requestID, .error, error)
+    }
+
+    // MARK: agents
+
+    func sendToAgent(_ agentID: String, _ command: Wire.AgentCommand, _ body: [UInt8]) {
+        guard let route = agentRoutes[agentID] else { return }
+        outbound.append([route, Wire.agentProtocolBytes, Array(command.rawValue.utf8), body])
+        lastSent[agentID] = monotonicMilliseconds()
+    }
+
+    private func handleAgent(peer: Frame, command: Frame, body: Frame) {
+        guard let command = Wire.AgentCommand(rawValue: String(decoding: command, as: UTF8.self)) else {
+            return reject([peer], "unknown agent command")
+        }
+        if command == .hello {
+            return hello(peer: peer, body: body)
+        }
+        guard let agentID = agentsByRoute[peer] else {
+            // Not (or no longer) known: a coordinator restart, or an agent we declared gone. Ask it to
+            // introduce itself again; it keeps its results until then.
+            outbound.append([peer, Wire.agentProtocolBytes, Array(Wire.AgentCommand.reconnect.rawValue.utf8), []])
+            return
+        }
+        lastHeard[agentID] = monotonicMilliseconds()
+        do {
+            switch command {
+            case .result:
+                let message = try WireCoding.decode(ResultsMessage.self, from: body)
+                for run in message.results { apply(state.finished(run, from: agentID)) }
+                needsSchedule = true
+            case .progress:
+                apply(state.progress(try WireCoding.decode(ProgressReport.self, from: body), from: agentID))
+            case .heartbeat:
+                break
+            case .bye:
+                dropAgent(agentID, reason: "agent stopped")
+            default:
+                reject([peer], "unexpected agent command \(command.rawValue)")
+            }
+        } catch {
+            reject([peer], "invalid \(command.rawValue) body: \(error)")
+        }
+    }
+
+    private func hello(peer: Frame, body: Frame) {
+        guard let hello = try? WireCoding.decode(Hello.self, from: body), !hello.name.isEmpty, hello.slots >= 0 else {
+            return reject([peer], "invalid HELLO")
+        }
+        let agentID = hello.name
+        if let oldRoute = agentRoutes[agentID], oldRoute != peer { agentsByRoute[oldRoute] = nil }
+        if let oldAgent = agentsByRoute[peer], oldAgent != agentID { dropAgent(oldAgent, reason: "renamed") }
+        agentRoutes[agentID] = peer
+        agentsByRoute[peer] = agentID
+        lastHeard[agentID] = monotonicMilliseconds()
+        let info = AgentInfo(id: agentID, hostname: hello.hostname, slots: hello.slots, running: 0,
+                             labels: hello.labels, joinedAt: currentTimestamp(), pid: hello.pid)
+        apply(state.agentJoined(info, running: hello.running))
+        sendToAgent(agentID, .welcome, WireCoding.bytes(Welcome(
+            agentID: agentID, heartbeatMilliseconds: configuration.heartbeatMilliseconds,
+            liveness: configuration.liveness)))
+        logger.info("agent joined", metadata: [
+            "agent.id": .string(agentID), "agent.slots": .stringConvertible(hello.slots),
+            "agent.host": .string(hello.hostname),
+        ])
+        needsSchedule = true
+    }
+
+    func dropAgent(_ agentID: String, reason: String) {
+        if let route = agentRoutes.removeValue(forKey: agentID) { agentsByRoute[route] = nil }
+        lastHeard[agentID] = nil
+        lastSent[agentID] = nil
+        apply(state.agentLeft(agentID, reason: reason))
+        logger.info("agent left", metadata: ["agent.id": .string(agentID), "reason": .string(reason)])
+    }
+
+    /// Every interval: heartbeat agents we have not written to, and drop the ones we stopped hearing.
+    func heartbeat() {
+        let now = monotonicMilliseconds()
+        let interval = Int64(configuration.heartbeatMilliseconds)
+        let window = interval * Int64(configuration.liveness)
+        for agentID in Array(agentRoutes.keys) {
+            if now - (lastHeard[agentID] ?? now) > window {
+                dropAgent(agentID, reason: "no heartbeat for \(now - (lastHeard[agentID] ?? now)) ms")
+            } else if now - (lastSent[agentID] ?? 0) >= interval {
+                sendToAgent(agentID, .heartbeat, [])
+            }
+        }
+    }
+
+    private func describe(_ error: DecodingError) -> String {
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "missing field '\(key.stringValue)'\(path(context))"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            return "wrong type\(path(context)): \(context.debugDescription)"
+        case .dataCorrupted(let context):
+            return "not valid JSON\(path(context))"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+
+    private func path(_ context: DecodingError.Context) -> String {
+        let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        return path.isEmpty ? "" : " at \(path)"
+    }
+}

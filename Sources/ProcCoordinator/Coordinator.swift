@@ -1,0 +1,236 @@
+import Logging
+import ProcCore
+import ZeroMQ
+
+/// The coordinator: holds the queue, journals every change, publishes every event, and sends runs to
+/// agents that ask for them.
+///
+/// All of its state is confined to its `EventLoop` thread (DESIGN §3): handlers feed the
+/// `ClusterState` machine, and once per loop iteration the effects are journaled in one transaction and
+/// only then published and sent (`flush`). The class is `@unchecked Sendable` because its public methods
+/// hop onto the loop before touching anything.
+public final class Coordinator: @unchecked Sendable {
+    public let configuration: CoordinatorConfiguration
+    public let loop: EventLoop
+    let logger: Logger
+
+    var state: ClusterState
+    var journal: (any Journal)?
+    var control: ZMQSocket?
+    var events: ZMQSocket?
+    /// Endpoints as bound (wildcard ports resolved).
+    public private(set) var boundControlEndpoints: [String] = []
+    public private(set) var boundEventsEndpoint: String = ""
+    var lastSeq: UInt64 = 0
+
+    // Agents: routing identity ↔ agent id, and when each was last heard from.
+    var agentRoutes: [String: Frame] = [:]
+    var agentsByRoute: [Frame: String] = [:]
+    var lastHeard: [String: Int64] = [:]
+    var lastSent: [String: Int64] = [:]
+    var heartbeatTimer: RepeatingTimer?
+
+    // What this iteration changed, committed and sent by `flush`.
+    var batch = JournalBatch()
+    var dirtyJobs: Set<JobID> = []
+    var outbound: [[Frame]] = []
+    var dispatches: [String: [Assignment]] = [:]
+    var needsSchedule = false
+    var waiters = WaiterTable()
+
+    /// Counters for `proc status` and logs.
+    public internal(set) var stats = Stats()
+    public struct Stats: Sendable {
+        public var messagesIn = 0
+        public var rejected = 0
+        public var eventsPublished = 0
+        public var commits = 0
+    }
+
+    public init(configuration: CoordinatorConfiguration, loop: EventLoop, logger: Logger) {
+        self.configuration = configuration
+        self.loop = loop
+        self.logger = logger
+        self.state = ClusterState(settings: configuration.cluster)
+    }
+
+    // MARK: lifecycle
+
+    /// Opens the journal, recovers, binds the sockets. Throws (with a message saying what to do) when a
+    /// port is taken or the data directory cannot be used.
+    public func start() throws {
+        try loop.sync { [self] in try startOnLoop() }
+    }
+
+    /// Closes the sockets and the journal. Safe to call more than once.
+    public func stop() {
+        _ = try? loop.sync { [self] in stopOnLoop() }
+    }
+
+    private func startOnLoop() throws {
+        let journal = try SQLiteJournal(directory: configuration.dataDirectory)
+        let snapshot = try journal.recover()
+        self.journal = journal
+        lastSeq = snapshot.lastSeq
+        for job in snapshot.jobs { state.restore(job) }
+        for (name, limit) in snapshot.queueLimits.merging(configuration.queueLimits, uniquingKeysWith: { $1 }) {
+            _ = state.setQueueLimit(name, maxRunning: limit)
+        }
+        for (name, limit) in configuration.queueLimits { batch.queueLimits.append((name, limit)) }
+        recoverRunningJobs()
+
+        let control = try ZMQSocket(context: loop.context, type: .router)
+        control.setOption(ZMQ_ROUTER_MANDATORY, 1)
+        control.setOption(ZMQ_ROUTER_HANDOVER, 1)
+        control.setOption(ZMQ_SNDHWM, 0)
+        control.setOption(ZMQ_RCVHWM, 0)
+        let events = try ZMQSocket(context: loop.context, type: .pub)
+        events.setOption(ZMQ_SNDHWM, configuration.publishHighWaterMark)
+        do {
+            for endpoint in configuration.controlEndpoints {
+                try control.bind(endpoint)
+                boundControlEndpoints.append(endpoint.hasPrefix("tcp://") ? control.lastEndpoint : endpoint)
+            }
+            try events.bind(configuration.eventsEndpoint)
+            boundEventsEndpoint = events.lastEndpoint
+        } catch {
+            control.close()
+            events.close()
+            journal.close()
+            if error.isAddressInUse {
+                throw CoordinatorError(
+                    "\(error.operation): address already in use; is another coordinator running? "
+                        + "Stop it, or choose other ports with --listen and --events")
+            }
+            throw CoordinatorError("\(error)")
+        }
+        self.control = control
+        self.events = events
+        loop.register(control) { [unowned self] in readControl() }
+        loop.onIteration { [unowned self] in flush() }
+        loop.onStop { [unowned self] in stopOnLoop() }
+        heartbeatTimer = loop.every(milliseconds: Int64(configuration.heartbeatMilliseconds)) { [unowned self] in
+            heartbeat()
+        }
+        logger.info("coordinator listening", metadata: [
+            "control": .string(boundControlEndpoints.joined(separator: ",")),
+            "events": .string(boundEventsEndpoint),
+            "journal": .string(journal.path),
+            "jobs.recovered": .stringConvertible(snapshot.jobs.count),
+            "seq": .stringConvertible(lastSeq),
+        ])
+        needsSchedule = true
+    }
+
+    /// After a restart, runs that were in flight belong to agents that are not connected (yet). Until
+    /// agents can report them on reconnect, treat them as lost: they go back to the queue.
+    private func recoverRunningJobs() {
+        let running = state.jobs.values.filter { $0.status == .running }
+        guard !running.isEmpty else { return }
+        let byAgent = Dictionary(grouping: running, by: { $0.agentID ?? "" })
+        for (agentID, jobs) in byAgent {
+            // Re-create the agent briefly so the state machine can account for its runs as lost.
+            let info = AgentInfo(id: agentID, hostname: "", slots: 0, running: jobs.count, labels: [:],
+                                 joinedAt: 0, pid: nil)
+            state.adoptRuns(of: info, jobs: jobs.map(\.id))
+            apply(state.agentLeft(agentID, reason: "coordinator restarted"))
+        }
+    }
+
+    private func stopOnLoop() {
+        guard let control else { return }
+        flush()
+        if let heartbeatTimer { loop.cancel(heartbeatTimer) }
+        control.close()
+        events?.close()
+        self.control = nil
+        self.events = nil
+        journal?.close()
+        journal = nil
+        logger.info("coordinator stopped", metadata: ["seq": .stringConvertible(lastSeq)])
+    }
+
+    // MARK: the iteration
+
+    /// Applies effects from the state machine: events are numbered and queued for the journal, runs and
+    /// cancels for their agents.
+    func apply(_ effects: [Effect]) {
+        let now = currentTimestamp()
+        for effect in effects {
+            switch effect {
+            case .event(var event):
+                lastSeq += 1
+                event.seq = lastSeq
+                event.time = rfc3339(now)
+                batch.events.append((event, WireCoding.bytes(event)))
+                if let jobID = event.jobID {
+                    dirtyJobs.insert(jobID)
+                    if let status = event.status, status.isFinal { waiters.finished(jobID) }
+                }
+                needsSchedule = true
+            case .dispatch(let agentID, let assignment):
+                dispatches[agentID, default: []].append(assignment)
+            case .cancelRun(let agentID, let cancel):
+                sendToAgent(agentID, .cancel, WireCoding.bytes(cancel))
+            case .requeueLater(let jobID, let milliseconds):
+                loop.schedule(afterMilliseconds: Int64(milliseconds)) { [unowned self] in
+                    state.requeue(jobID)
+                    needsSchedule = true
+                }
+            case .storeOutput(let jobID, let attempt, let output):
+                batch.outputs.append((jobID, attempt, output))
+            }
+        }
+    }
+
+    /// End of a loop iteration: schedule, commit the batch (one transaction), then publish and send.
+    /// Nothing is published, acknowledged or dispatched before it is durable.
+    func flush() {
+        guard control != nil else { return }
+        if needsSchedule {
+            needsSchedule = false
+            apply(state.schedule(now: currentTimestamp()))
+        }
+        for (agentID, assignments) in dispatches {
+            sendToAgent(agentID, .jobs, WireCoding.bytes(JobsMessage(jobs: assignments)))
+        }
+        dispatches.removeAll(keepingCapacity: true)
+        for jobID in dirtyJobs {
+            if let job = state.jobs[jobID] { batch.jobs.append(job) }
+        }
+        dirtyJobs.removeAll(keepingCapacity: true)
+        waiters.collectReplies(state: state, into: &outbound)
+        guard !batch.isEmpty || !outbound.isEmpty else { return }
+        if !batch.isEmpty {
+            do {
+                try journal?.commit(batch)
+                stats.commits += 1
+            } catch {
+                // The journal is the truth: without it nothing may be acknowledged. Stop loudly.
+                logger.critical("journal commit failed; stopping", metadata: ["error": "\(error)"])
+                fatalError("journal commit failed: \(error)")
+            }
+            for (event, body) in batch.events {
+                _ = try? events?.send([Array(event.type.rawValue.utf8), body])
+            }
+            stats.eventsPublished += batch.events.count
+            batch = JournalBatch()
+        }
+        for message in outbound {
+            do {
+                if try control?.send(message) == false {
+                    logger.debug("peer gone before its reply could be sent")
+                }
+            } catch {
+                logger.warning("send failed", metadata: ["error": "\(error)"])
+            }
+        }
+        outbound.removeAll(keepingCapacity: true)
+    }
+}
+
+/// A coordinator could not start or serve; the message says what to do.
+public struct CoordinatorError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import GRDB
+import ProcCore
+
+/// The embedded journal: SQLite in WAL mode through GRDB, `synchronous=NORMAL` (a committed
+/// transaction survives the process being killed; the last ones may be lost if the machine loses power).
+public final class SQLiteJournal: Journal {
+    private let pool: DatabasePool
+    public let path: String
+
+    /// Opens (or creates) `DIRECTORY/journal.sqlite`.
+    public init(directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        path = (directory as NSString).appendingPathComponent("journal.sqlite")
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        configuration.label = "proc.journal"
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try migrator.migrate(pool)
+    }
+
+    private var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE events (
+                    seq INTEGER PRIMARY KEY,
+                    type TEXT NOT NULL,
+                    job_id TEXT,
+                    body BLOB NOT NULL
+                );
+                CREATE INDEX events_job ON events(job_id);
+                CREATE TABLE jobs (
+                    id TEXT PRIMARY KEY,
+                    number INTEGER NOT NULL UNIQUE,
+                    status TEXT NOT NULL,
+                    record BLOB NOT NULL
+                );
+                CREATE TABLE outputs (
+                    job_id TEXT NOT NULL,
+                    attempt INTEGER NOT NULL,
+                    body BLOB NOT NULL,
+                    PRIMARY KEY (job_id, attempt)
+                );
+                CREATE TABLE queues (
+                    name TEXT PRIMARY KEY,
+                    max_running INTEGER NOT NULL
+                );
+                """)
+        }
+        return migrator
+    }
+
+    public func recover() throws -> JournalSnapshot {
+        try pool.read { db in
+            var jobs: [JobRecord] = []
+            let rows = try Row.fetchCursor(db, sql: "SELECT record FROM jobs ORDER BY number")
+            while let row = try rows.next() {
+                let data: Data = row[0]
+                jobs.append(try JSONDecoder().decode(JobRecord.self, from: data))
+            }
+            let lastSeq = try UInt64.fetchOne(db, sql: "SELECT MAX(seq) FROM events") ?? 0
+            var limits: [String: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT name, max_running FROM queues") {
+                limits[row[0]] = row[1]
+            }
+            return JournalSnapshot(jobs: jobs, lastSeq: lastSeq, queueLimits: limits)
+        }
+    }
+
+    public func commit(_ batch: JournalBatch) throws {
+        guard !batch.isEmpty else { return }
+        let encoder = JSONEncoder()
+        try pool.write { db in
+            if !batch.events.isEmpty {
+                let statement = try db.cachedStatement(
+                    sql: "INSERT INTO events (seq, type, job_id, body) VALUES (?, ?, ?, ?)")
+                for (event, body) in batch.events {
+                    try statement.execute(arguments: [
+                        Int64(event.seq), event.type.rawValue, event.jobID, Data(body),
+                    ])
+                }
+            }
+            if !batch.jobs.isEmpty {
+                let statement = try db.cachedStatement(
+                    sql: "INSERT OR REPLACE INTO jobs (id, number, status, record) VALUES (?, ?, ?, ?)")
+                for job in batch.jobs {
+                    try statement.execute(arguments: [
+                        job.id, Int64(job.number), job.status.rawValue, try encoder.encode(job),
+                    ])
+                }
+            }
+            if !batch.outputs.isEmpty {
+                let statement = try db.cachedStatement(
+                    sql: "INSERT OR REPLACE INTO outputs (job_id, attempt, body) VALUES (?, ?, ?)")
+                for (jobID, attempt, output) in batch.outputs {
+                    try statement.execute(arguments: [jobID, attempt, try encoder.encode(output)])
+                }
+            }
+            for (name, maxRunning) in batch.queueLimits {
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO queues (name, max_running) VALUES (?, ?)",
+                    arguments: [name, maxRunning])
+            }
+        }
+    }
+
+    public func events(from seq: UInt64, limit: Int) throws -> [Event] {
+        try pool.read { db in
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT body FROM events WHERE seq >= ? ORDER BY seq LIMIT ?",
+                arguments: [Int64(seq), limit])
+            return try rows.map { row in
+                let data: Data = row[0]
+                return try JSONDecoder().decode(Event.self, from: data)
+            }
+        }
+    }
+
+    public func output(of jobID: JobID) throws -> JobOutput? {
+        try pool.read { db in
+            guard let data = try Data.fetchOne(
+                db, sql: "SELECT body FROM outputs WHERE job_id = ? ORDER BY attempt DESC LIMIT 1",
+                arguments: [jobID])
+            else { return nil }
+            return try JSONDecoder().decode(JobOutput.self, from: data)
+        }
+    }
+
+    public func close() {
+        try? pool.close()
+    }
+}

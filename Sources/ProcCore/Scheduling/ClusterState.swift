@@ -1,0 +1,467 @@
+import HeapModule
+
+/// Settings of the state machine.
+public struct ClusterSettings: Sendable {
+    /// Attempts a job gets when its agent is lost (the run is retried elsewhere), before `error`/`lost`.
+    public var maxLostAttempts: Int = 3
+    /// How long a cancelled or timed-out job has between SIGTERM and SIGKILL.
+    public var cancelGraceMilliseconds: Int = 5_000
+    /// Backoff before a failed job's retry (`--retries`): base × 2^(failures-1), capped.
+    public var retryBackoffMilliseconds: Int = 1_000
+    public var retryBackoffCapMilliseconds: Int = 60_000
+    public init() {}
+}
+
+/// An agent as the scheduler sees it.
+public struct AgentState: Sendable, Equatable {
+    public var info: AgentInfo
+    /// Slots it has asked to fill (pull-based: nothing is sent beyond this).
+    public var credits: Int
+    public var running: Set<JobID>
+    /// Runs the agent still executes that are no longer current (the coordinator gave up on them);
+    /// each holds a slot until its late result arrives.
+    public var foreign: Set<RunRef> = []
+}
+
+/// A queue: its limit of running jobs across the cluster, and counts.
+public struct QueueState: Sendable, Equatable {
+    public var maxRunning: Int = 0
+    public var running: Int = 0
+    public var pending: Int = 0
+}
+
+/// The coordinator's whole state, as a state machine without I/O (STYLE: "state machines that return
+/// actions"). Every mutating method returns the effects the coordinator must carry out, in order.
+///
+/// Scheduling: pending jobs are grouped by (queue, required labels); each group is a heap ordered by
+/// priority (higher first), then submission order. An agent with credits gets the best head among the
+/// groups whose queue is under its limit and whose labels it carries; agents are served round-robin,
+/// one job per pass, so a small batch spreads over the cluster.
+public struct ClusterState: Sendable {
+    public private(set) var jobs: [JobID: JobRecord] = [:]
+    public private(set) var agents: [String: AgentState] = [:]
+    public private(set) var queues: [String: QueueState] = [:]
+    public var settings: ClusterSettings
+    public private(set) var lastJobNumber: UInt64 = 0
+
+    private struct GroupKey: Hashable, Sendable {
+        var queue: String
+        var labels: [String: String]
+    }
+    private struct Entry: Comparable, Sendable {
+        var priority: Int
+        var number: UInt64
+        var id: JobID
+        var attempt: Int
+        static func < (a: Entry, b: Entry) -> Bool {
+            a.priority != b.priority ? a.priority < b.priority : a.number > b.number
+        }
+    }
+    private var groups: [GroupKey: Heap<Entry>] = [:]
+    private var agentOrder: [String] = []
+    private var nextAgentIndex = 0
+
+    public init(settings: ClusterSettings = ClusterSettings()) {
+        self.settings = settings
+    }
+
+    // MARK: submission
+
+    /// Accepts valid specs (validate first with `JobSpec.validationProblem`).
+    public mutating func submit(_ specs: [JobSpec], now: Timestamp) -> (ids: [JobID], effects: [Effect]) {
+        var ids: [JobID] = []
+        var effects: [Effect] = []
+        ids.reserveCapacity(specs.count)
+        effects.reserveCapacity(specs.count)
+        for spec in specs {
+            lastJobNumber += 1
+            let job = JobRecord(id: "j\(lastJobNumber)", number: lastJobNumber, spec: spec, submittedAt: now)
+            jobs[job.id] = job
+            enqueue(job)
+            ids.append(job.id)
+            var event = Event.job(.jobSubmitted, job)
+            event.command = spec.argv
+            event.priority = spec.priority
+            event.name = spec.name
+            effects.append(.event(event))
+        }
+        return (ids, effects)
+    }
+
+    private mutating func enqueue(_ job: JobRecord) {
+        let key = GroupKey(queue: job.queue, labels: job.spec.labels ?? [:])
+        groups[key, default: Heap()].insert(
+            Entry(priority: job.spec.priority ?? 0, number: job.number, id: job.id, attempt: job.attempt))
+        queues[job.queue, default: QueueState()].pending += 1
+    }
+
+    // MARK: queues
+
+    public mutating func setQueueLimit(_ name: String, maxRunning: Int) -> [Effect] {
+        queues[name, default: QueueState()].maxRunning = max(0, maxRunning)
+        var event = Event(type: .queueUpdated)
+        event.queue = name
+        event.maxRunning = max(0, maxRunning)
+        return [.event(event)]
+    }
+
+    public func queueInfos() -> [QueueInfo] {
+        queues.map { QueueInfo(name: $0.key, maxRunning: $0.value.maxRunning, pending: $0.value.pending,
+                               running: $0.value.running) }
+            .sorted { $0.name < $1.name }
+    }
+
+    // MARK: agents
+
+    /// An agent said HELLO. `running` is what it is still running (after a reconnect): runs that are
+    /// still this agent's current attempts are kept; the rest hold slots until their (late) results come.
+    public mutating func agentJoined(_ info: AgentInfo, running: [RunRef] = []) -> [Effect] {
+        var effects: [Effect] = []
+        var keep = Set<JobID>()
+        var foreign = Set<RunRef>()
+        for ref in running {
+            if let job = jobs[ref.jobID], job.status == .running, job.attempt == ref.attempt, job.agentID == info.id {
+                keep.insert(ref.jobID)
+            } else {
+                foreign.insert(ref)
+            }
+        }
+        let rejoin = agents[info.id] != nil
+        if let previous = agents.removeValue(forKey: info.id) {
+            // The same agent again (a reconnect or a restart): what it no longer runs is lost.
+            effects += loseRuns(previous.running.subtracting(keep).sorted(), of: info.id,
+                                reason: "not running on the agent after it reconnected")
+        } else {
+            agentOrder.append(info.id)
+        }
+        agents[info.id] = AgentState(
+            info: info, credits: max(0, info.slots - keep.count - foreign.count), running: keep, foreign: foreign)
+        if !rejoin || keep.isEmpty {
+            var event = Event(type: .agentJoined)
+            event.agentID = info.id
+            event.slots = info.slots
+            event.labels = info.labels
+            event.hostname = info.hostname
+            effects.append(.event(event))
+        }
+        return effects
+    }
+
+    /// The agent is gone (heartbeats stopped, said BYE, or was replaced). Its runs are lost: each job
+    /// runs again elsewhere while it has attempts left, else ends `error`/`lost`.
+    public mutating func agentLeft(_ agentID: String, reason: String) -> [Effect] {
+        guard let agent = agents.removeValue(forKey: agentID) else { return [] }
+        agentOrder.removeAll { $0 == agentID }
+        var event = Event(type: .agentLeft)
+        event.agentID = agentID
+        event.reason = reason
+        event.hostname = agent.info.hostname
+        return [.event(event)] + loseRuns(agent.running.sorted(), of: agentID, reason: reason)
+    }
+
+    private mutating func loseRuns(_ jobIDs: [JobID], of agentID: String, reason: String) -> [Effect] {
+        var effects: [Effect] = []
+        for jobID in jobIDs {
+            guard var job = jobs[jobID], job.status == .running, job.agentID == agentID else { continue }
+            queues[job.queue]?.running -= 1
+            if job.cancelRequested {
+                job.status = .cancelled
+                job.finishedAt = job.startedAt
+                job.message = "agent \(agentID) lost while cancelling"
+                jobs[jobID] = job
+                var cancelled = Event.job(.jobCancelled, job)
+                cancelled.reason = "lost"
+                cancelled.message = job.message
+                effects.append(.event(cancelled))
+            } else if job.attempt < settings.maxLostAttempts {
+                job.status = .pending
+                job.attempt += 1
+                job.agentID = nil
+                job.startedAt = nil
+                jobs[jobID] = job
+                enqueue(job)
+                var retrying = Event.job(.jobRetrying, job)
+                retrying.reason = FailureReason.lost.rawValue
+                retrying.message = "agent \(agentID) lost (\(reason)); attempt \(job.attempt) queued"
+                effects.append(.event(retrying))
+            } else {
+                job.status = .error
+                job.reason = .lost
+                job.message = "agent \(agentID) lost (\(reason)) on attempt \(job.attempt) of \(settings.maxLostAttempts)"
+                jobs[jobID] = job
+                var failed = Event.job(.jobFailed, job)
+                failed.reason = FailureReason.lost.rawValue
+                failed.message = job.message
+                effects.append(.event(failed))
+            }
+        }
+        return effects
+    }
+
+    // MARK: scheduling
+
+    /// Fills agents' credits with the best pending jobs. Call after anything that may free a slot or
+    /// add work.
+    public mutating func schedule(now: Timestamp) -> [Effect] {
+        guard !agentOrder.isEmpty, !groups.isEmpty else { return [] }
+        var effects: [Effect] = []
+        var progress = true
+        while progress {
+            progress = false
+            for offset in 0..<agentOrder.count {
+                let agentID = agentOrder[(nextAgentIndex + offset) % agentOrder.count]
+                guard let agent = agents[agentID], agent.credits > 0 else { continue }
+                guard let entry = popBest(for: agent.info.labels) else { continue }
+                effects.append(contentsOf: start(entry.id, on: agentID, now: now))
+                progress = true
+            }
+            nextAgentIndex = agentOrder.isEmpty ? 0 : (nextAgentIndex + 1) % agentOrder.count
+            if groups.isEmpty { break }
+        }
+        return effects
+    }
+
+    private mutating func popBest(for labels: [String: String]) -> Entry? {
+        var bestKey: GroupKey?
+        var best: Entry?
+        for key in Array(groups.keys) {
+            if let limit = queues[key.queue]?.maxRunning, limit > 0, queues[key.queue]!.running >= limit { continue }
+            guard key.labels.allSatisfy({ labels[$0.key] == $0.value }) else { continue }
+            // Drop stale heads (cancelled while pending, or a newer attempt queued).
+            while let top = groups[key]?.max, !isLive(top) { _ = groups[key]?.popMax() }
+            guard let top = groups[key]?.max else {
+                groups[key] = nil
+                continue
+            }
+            if best == nil || best! < top {
+                best = top
+                bestKey = key
+            }
+        }
+        guard let bestKey else { return nil }
+        let entry = groups[bestKey]!.popMax()!
+        if groups[bestKey]!.isEmpty { groups[bestKey] = nil }
+        return entry
+    }
+
+    private func isLive(_ entry: Entry) -> Bool {
+        guard let job = jobs[entry.id] else { return false }
+        return job.status == .pending && job.attempt == entry.attempt
+    }
+
+    private mutating func start(_ jobID: JobID, on agentID: String, now: Timestamp) -> [Effect] {
+        guard var job = jobs[jobID] else { return [] }
+        job.status = .running
+        job.agentID = agentID
+        job.startedAt = now
+        job.progress = nil
+        jobs[jobID] = job
+        agents[agentID]!.credits -= 1
+        agents[agentID]!.running.insert(jobID)
+        queues[job.queue, default: QueueState()].pending -= 1
+        queues[job.queue, default: QueueState()].running += 1
+        var event = Event.job(.jobStarted, job)
+        event.command = job.spec.argv
+        return [.event(event), .dispatch(agentID: agentID, Assignment(job: job, killGraceMilliseconds: settings.cancelGraceMilliseconds))]
+    }
+
+    // MARK: runs
+
+    /// Progress from a job's fd 3 channel. Ignored unless it is about the current attempt.
+    public mutating func progress(_ report: ProgressReport, from agentID: String) -> [Effect] {
+        guard var job = jobs[report.jobID], job.status == .running, job.attempt == report.attempt,
+            job.agentID == agentID
+        else { return [] }
+        if let value = report.progress { job.progress = value }
+        jobs[report.jobID] = job
+        var event = Event.job(.jobProgress, job)
+        event.progress = report.progress
+        event.message = report.message
+        return [.event(event)]
+    }
+
+    /// An attempt ended on an agent. A result that is not about the current attempt on that agent is a
+    /// late duplicate: recorded as such, never the outcome.
+    public mutating func finished(_ run: RunResult, from agentID: String) -> [Effect] {
+        guard var job = jobs[run.jobID] else { return [] }
+        let current = job.status == .running && job.attempt == run.attempt && job.agentID == agentID
+        // The slot this run held is free again, whatever the outcome.
+        if agents[agentID]?.running.remove(run.jobID) != nil
+            || agents[agentID]?.foreign.remove(RunRef(jobID: run.jobID, attempt: run.attempt)) != nil
+        {
+            agents[agentID]!.credits += 1
+        }
+        guard current else {
+            var late = Event.job(.jobLateResult, job)
+            late.attempt = run.attempt
+            late.agentID = agentID
+            late.exitCode = run.exitCode
+            late.signal = run.signal
+            late.message = "result of attempt \(run.attempt) from \(agentID) arrived after the coordinator gave up on it"
+            return [.event(late)]
+        }
+        queues[job.queue]?.running -= 1
+        var effects: [Effect] = [.storeOutput(job.id, attempt: run.attempt, run.output)]
+        job.exitCode = run.exitCode
+        job.signal = run.signal
+        job.message = run.message
+        job.startedAt = run.startedAt
+        job.finishedAt = run.finishedAt
+        if run.result != nil { job.result = run.result }
+        var status = run.status
+        if job.cancelRequested && status != .completed { status = .cancelled }
+        switch status {
+        case .completed:
+            job.status = .completed
+            job.reason = nil
+            job.progress = 1
+            jobs[job.id] = job
+            var event = Event.job(.jobCompleted, job)
+            event.exitCode = run.exitCode
+            event.result = job.result
+            event.duration = run.finishedAt - run.startedAt
+            effects.append(.event(event))
+        case .cancelled:
+            job.status = .cancelled
+            jobs[job.id] = job
+            var event = Event.job(.jobCancelled, job)
+            event.exitCode = run.exitCode
+            event.signal = run.signal
+            event.duration = run.finishedAt - run.startedAt
+            effects.append(.event(event))
+        default:
+            job.failures += 1
+            job.reason = run.reason ?? .exit
+            if job.failures <= (job.spec.retries ?? 0) {
+                job.status = .pending
+                job.attempt += 1
+                job.agentID = nil
+                jobs[job.id] = job
+                queues[job.queue, default: QueueState()].pending += 1
+                let delay = retryDelay(failures: job.failures)
+                var event = Event.job(.jobRetrying, job)
+                event.reason = job.reason?.rawValue
+                event.exitCode = run.exitCode
+                event.signal = run.signal
+                event.message = "attempt \(run.attempt) failed (\(describe(run))); retry \(job.failures) of "
+                    + "\(job.spec.retries ?? 0) in \(delay) ms"
+                effects.append(.event(event))
+                effects.append(.requeueLater(job.id, milliseconds: delay))
+            } else {
+                job.status = .error
+                jobs[job.id] = job
+                var event = Event.job(.jobFailed, job)
+                event.reason = job.reason?.rawValue
+                event.exitCode = run.exitCode
+                event.signal = run.signal
+                event.message = run.message ?? describe(run)
+                event.result = job.result
+                event.duration = run.finishedAt - run.startedAt
+                effects.append(.event(event))
+            }
+        }
+        return effects
+    }
+
+    /// Called when a retry's backoff has passed: the job becomes schedulable again.
+    public mutating func requeue(_ jobID: JobID) {
+        guard let job = jobs[jobID], job.status == .pending else { return }
+        queues[job.queue, default: QueueState()].pending -= 1  // enqueue counts it again
+        enqueue(job)
+    }
+
+    private func retryDelay(failures: Int) -> Int {
+        let exponent = min(max(failures - 1, 0), 20)
+        return min(settings.retryBackoffMilliseconds << exponent, settings.retryBackoffCapMilliseconds)
+    }
+
+    private func describe(_ run: RunResult) -> String {
+        switch run.reason {
+        case .exit: "exit code \(run.exitCode ?? -1)"
+        case .signal: "killed by signal \(run.signal ?? 0)"
+        case .timeout: "timed out"
+        case .spawn: run.message ?? "could not start"
+        case .lost: "agent lost"
+        case nil: run.status.rawValue
+        }
+    }
+
+    // MARK: cancellation
+
+    /// Cancels jobs by id. Pending ones end at once; running ones are asked to stop (SIGTERM, grace,
+    /// SIGKILL) and end `cancelled` when their agent reports. Unknown ids are returned separately.
+    public mutating func cancel(_ ids: [JobID]) -> (reply: CancelReply, unknown: [JobID], effects: [Effect]) {
+        var reply = CancelReply(cancelled: [], alreadyFinal: [])
+        var unknown: [JobID] = []
+        var effects: [Effect] = []
+        for id in ids {
+            guard var job = jobs[id] else {
+                unknown.append(id)
+                continue
+            }
+            switch job.status {
+            case .pending:
+                job.status = .cancelled
+                job.finishedAt = nil
+                jobs[id] = job
+                queues[job.queue]?.pending -= 1
+                var event = Event.job(.jobCancelled, job)
+                event.message = "cancelled while pending"
+                effects.append(.event(event))
+                reply.cancelled.append(id)
+            case .running:
+                if !job.cancelRequested, let agentID = job.agentID {
+                    job.cancelRequested = true
+                    jobs[id] = job
+                    effects.append(.cancelRun(agentID: agentID, CancelRun(
+                        jobID: id, attempt: job.attempt, graceMilliseconds: settings.cancelGraceMilliseconds)))
+                }
+                reply.cancelled.append(id)
+            case .completed, .error, .cancelled:
+                reply.alreadyFinal.append(id)
+            }
+        }
+        return (reply, unknown, effects)
+    }
+
+    /// Cancels every pending and running job of a queue.
+    public mutating func cancel(queue: String) -> (reply: CancelReply, effects: [Effect]) {
+        let ids = jobs.values.filter { $0.queue == queue && !$0.status.isFinal }.sorted { $0.number < $1.number }
+            .map(\.id)
+        let (reply, _, effects) = cancel(ids)
+        return (reply, effects)
+    }
+
+    // MARK: queries
+
+    public func counts(queue: String? = nil) -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for status in JobStatus.allCases { counts[status.rawValue] = 0 }
+        for job in jobs.values where queue == nil || job.queue == queue { counts[job.status.rawValue, default: 0] += 1 }
+        return counts
+    }
+
+    public func agentInfos() -> [AgentInfo] {
+        agents.values.map { agent in
+            var info = agent.info
+            info.running = agent.running.count
+            return info
+        }.sorted { $0.id < $1.id }
+    }
+
+    // MARK: recovery
+
+    /// Restores a job from the journal (a coordinator restart). Pending jobs are queued again.
+    public mutating func restore(_ job: JobRecord) {
+        jobs[job.id] = job
+        lastJobNumber = max(lastJobNumber, job.number)
+        if job.status == .pending { enqueue(job) }
+        if job.status == .running { queues[job.queue, default: QueueState()].running += 1 }
+    }
+
+    /// Attaches restored running jobs to an agent entry so that `agentLeft` can account for them.
+    public mutating func adoptRuns(of info: AgentInfo, jobs ids: [JobID]) {
+        agents[info.id] = AgentState(info: info, credits: 0, running: Set(ids), foreign: [])
+        agentOrder.append(info.id)
+    }
+}

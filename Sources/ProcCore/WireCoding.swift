@@ -1,0 +1,19 @@
+import Foundation
+
+/// JSON on the wire: one encoder and decoder configuration for every message and event.
+public enum WireCoding {
+    public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return Array(try encoder.encode(value))
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+        try JSONDecoder().decode(type, from: Data(bytes))
+    }
+
+    /// Encodes a value that cannot fail to encode (our own message types).
+    public static func bytes<T: Encodable>(_ value: T) -> [UInt8] {
+        do { return try encode(value) } catch { preconditionFailure("cannot encode \(T.self): \(error)") }
+    }
+}

@@ -1,0 +1,145 @@
+@_exported import CZeroMQ
+
+/// The socket types proc uses.
+public enum SocketType: Sendable {
+    case router, dealer, pub, sub, xpub
+
+    var raw: Int32 {
+        switch self {
+        case .router: ZMQ_ROUTER
+        case .dealer: ZMQ_DEALER
+        case .pub: ZMQ_PUB
+        case .sub: ZMQ_SUB
+        case .xpub: ZMQ_XPUB
+        }
+    }
+}
+
+/// One frame of a multipart message.
+public typealias Frame = [UInt8]
+
+/// A libzmq socket. Not thread-safe: create, use and close it on one thread (the loop that owns it).
+public final class ZMQSocket {
+    let handle: UnsafeMutableRawPointer
+    public let type: SocketType
+    private var closed = false
+
+    public init(context: ZMQContext, type: SocketType) throws(ZMQError) {
+        guard let handle = zmq_socket(context.handle, type.raw) else { throw .last("zmq_socket") }
+        self.handle = handle
+        self.type = type
+        // Never block a process at exit on unsent messages; proc resends what matters.
+        setOption(ZMQ_LINGER, 0)
+    }
+
+    deinit { close() }
+
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        zmq_close(handle)
+    }
+
+    // MARK: options
+
+    @discardableResult
+    public func setOption(_ option: Int32, _ value: Int32) -> Bool {
+        var value = value
+        return zmq_setsockopt(handle, option, &value, MemoryLayout<Int32>.size) == 0
+    }
+
+    @discardableResult
+    public func setOption(_ option: Int32, _ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { zmq_setsockopt(handle, option, $0.baseAddress, $0.count) == 0 }
+    }
+
+    @discardableResult
+    public func setOption(_ option: Int32, int64 value: Int64) -> Bool {
+        var value = value
+        return zmq_setsockopt(handle, option, &value, MemoryLayout<Int64>.size) == 0
+    }
+
+    public func intOption(_ option: Int32) -> Int32 {
+        var value: Int32 = 0
+        var size = MemoryLayout<Int32>.size
+        zmq_getsockopt(handle, option, &value, &size)
+        return value
+    }
+
+    public func subscribe(_ prefix: String) { setOption(ZMQ_SUBSCRIBE, Array(prefix.utf8)) }
+
+    /// The endpoint the socket last bound, with a wildcard port resolved ("tcp://127.0.0.1:41235").
+    public var lastEndpoint: String {
+        var buffer = [CChar](repeating: 0, count: 512)
+        var size = buffer.count
+        zmq_getsockopt(handle, ZMQ_LAST_ENDPOINT, &buffer, &size)
+        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    // MARK: endpoints
+
+    public func bind(_ endpoint: String) throws(ZMQError) {
+        guard zmq_bind(handle, endpoint) == 0 else { throw .last("bind \(endpoint)") }
+    }
+
+    public func connect(_ endpoint: String) throws(ZMQError) {
+        guard zmq_connect(handle, endpoint) == 0 else { throw .last("connect \(endpoint)") }
+    }
+
+    // MARK: messages
+
+    /// Sends all frames as one message without blocking. Returns false when the message could not be
+    /// queued now (EAGAIN: high-water mark; EHOSTUNREACH: ROUTER peer gone). Other errors throw.
+    @discardableResult
+    public func send(_ frames: [Frame]) throws(ZMQError) -> Bool {
+        for (index, frame) in frames.enumerated() {
+            let more = index < frames.count - 1
+            let flags = ZMQ_DONTWAIT | (more ? ZMQ_SNDMORE : 0)
+            let rc = frame.withUnsafeBytes { zmq_send(handle, $0.baseAddress, $0.count, flags) }
+            if rc < 0 {
+                let code = zmq_errno()
+                if code == EAGAIN || code == EHOSTUNREACH {
+                    // libzmq sends multipart messages atomically: failing the first frame drops nothing.
+                    return false
+                }
+                if code == EINTR { return false }
+                throw ZMQError(code: code, operation: "send")
+            }
+        }
+        return true
+    }
+
+    /// Receives one whole message without blocking; nil when none is waiting.
+    public func receive() throws(ZMQError) -> [Frame]? {
+        var frames: [Frame] = []
+        var msg = zmq_msg_t()
+        zmq_msg_init(&msg)
+        defer { zmq_msg_close(&msg) }
+        while true {
+            let rc = zmq_msg_recv(&msg, handle, ZMQ_DONTWAIT)
+            if rc < 0 {
+                let code = zmq_errno()
+                if (code == EAGAIN || code == EINTR) && frames.isEmpty { return nil }
+                if code == EINTR { continue }
+                throw ZMQError(code: code, operation: "receive")
+            }
+            let size = zmq_msg_size(&msg)
+            if size == 0 {
+                frames.append([])
+            } else {
+                let data = zmq_msg_data(&msg)!.assumingMemoryBound(to: UInt8.self)
+                frames.append(Array(UnsafeBufferPointer(start: data, count: size)))
+            }
+            if zmq_msg_more(&msg) == 0 { return frames }
+        }
+    }
+
+    /// Blocks up to `timeoutMilliseconds` for one message (for simple programs and tests).
+    public func receive(timeoutMilliseconds: Int) throws(ZMQError) -> [Frame]? {
+        if let message = try receive() { return message }
+        var item = zmq_pollitem_t(socket: handle, fd: -1, events: Int16(ZMQ_POLLIN), revents: 0)
+        let rc = zmq_poll(&item, 1, timeoutMilliseconds)
+        if rc < 0 && zmq_errno() != EINTR { throw .last("poll") }
+        return try receive()
+    }
+}

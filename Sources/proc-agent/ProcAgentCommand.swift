@@ -1,0 +1,85 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ProcAgent
+import ProcClient
+import ProcCommandSupport
+import ServiceLifecycle
+import ZeroMQ
+
+@main
+struct ProcAgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "proc-agent",
+        abstract: "A proc agent: joins a coordinator and runs the jobs it is sent as local subprocesses.",
+        subcommands: [Join.self])
+}
+
+struct Join: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Join a coordinator and run jobs until stopped.")
+
+    @Argument(help: "The coordinator, HOST[:PORT] (default port 5555); or set it in the config file.")
+    var host: String?
+
+    @Option(help: "Jobs run at once (default: the number of CPUs).")
+    var slots: Int?
+
+    @Option(name: .customLong("label"), help: "A label jobs can require, k=v; repeatable.")
+    var labels: [String] = []
+
+    @Option(help: "This agent's name, unique in the cluster (default: HOSTNAME-PID).")
+    var name: String?
+
+    @Option(help: "A TOML config file (or PROC_CONFIG).")
+    var config: String?
+
+    @Option(help: "Bytes of stdout and of stderr kept per job, the last part (default 65536).")
+    var outputLimit: Int?
+
+    @Option(help: "Seconds running jobs get between SIGTERM and SIGKILL when the agent stops (default 5).")
+    var stopGrace: Double = 5
+
+    @Option(help: "Log level (or PROC_LOG_LEVEL).")
+    var logLevel: String?
+
+    func validate() throws {
+        if let slots, slots < 1 { throw ValidationError("--slots must be at least 1") }
+        if let outputLimit, outputLimit < 0 { throw ValidationError("--output-limit must be 0 or more") }
+    }
+
+    func run() async throws {
+        _ = bootstrapLogging(level: logLevel)
+        let logger = Logger(label: "proc.agent")
+        do {
+            let file = try ConfigFile.load(config)
+            guard let target = host ?? ProcessInfo.processInfo.environment["PROC_COORDINATOR"] ?? file.agent?.coordinator
+            else { throw CommandError("which coordinator? Give HOST[:PORT] (e.g. proc-agent join 127.0.0.1)") }
+            let address: CoordinatorAddress
+            do { address = try CoordinatorAddress(target) } catch { throw CommandError(error.message) }
+            let defaultName = "\(AgentConfiguration.hostname())-\(getpid())"
+            var configuration = AgentConfiguration(
+                coordinatorEndpoint: address.controlEndpoint, name: name ?? file.agent?.name ?? defaultName,
+                slots: slots ?? file.agent?.slots ?? ProcessInfo.processInfo.activeProcessorCount)
+            configuration.labels = (file.agent?.labels ?? [:]).merging(try parseLabels(labels)) { $1 }
+            if let limit = outputLimit ?? file.agent?.outputLimit { configuration.outputLimit = limit }
+
+            let loop = EventLoop(name: "proc-agent", context: ZMQContext())
+            loop.start()
+            let agent = Agent(configuration: configuration, loop: loop, logger: logger)
+            try agent.start()
+            print("proc-agent \(configuration.name) joining \(address.controlEndpoint) slots=\(configuration.slots)")
+            fflush(nil)
+            let grace = Int(stopGrace * 1000)
+            let service = StopOnShutdown {
+                agent.stop(graceMilliseconds: grace)
+                loop.stop()
+                loop.join()
+            }
+            try await ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+                .run()
+        } catch let error as CommandError {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(error.exitCode)
+        }
+    }
+}

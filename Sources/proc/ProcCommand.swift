@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import ProcClient
+import ProcCommandSupport
+import ProcCore
+
+@main
+struct ProcCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "proc",
+        abstract: "Submit, watch and cancel work on a proc cluster.",
+        discussion: "Every command talks to the coordinator given by --coordinator HOST[:PORT], else PROC_COORDINATOR, "
+            + "else the config file's [client] coordinator, else 127.0.0.1:5555.",
+        subcommands: [
+            Submit.self, Status.self, Wait.self, Result.self, Cancel.self, Events.self, Agents.self, Queue.self,
+        ])
+}
+
+/// Options every client command takes.
+struct ConnectionOptions: ParsableArguments {
+    @Option(help: "The coordinator, HOST[:PORT] (or PROC_COORDINATOR; default 127.0.0.1:5555).")
+    var coordinator: String?
+
+    @Option(help: "A TOML config file (or PROC_CONFIG).")
+    var config: String?
+
+    @Option(help: "Seconds to wait for the coordinator to answer a request (default 5).")
+    var requestTimeout: Double = 5
+
+    func connect() throws -> ProcClient {
+        let file = try ConfigFile.load(config)
+        let target = coordinator ?? ProcessInfo.processInfo.environment["PROC_COORDINATOR"] ?? file.client?.coordinator
+            ?? "127.0.0.1:5555"
+        do {
+            return try ProcClient(coordinator: target, requestTimeout: requestTimeout)
+        } catch {
+            throw CommandError(error.message)
+        }
+    }
+}
+
+/// Runs a client command: prints a clear message and exits non-zero on any failure.
+func runClient(_ options: ConnectionOptions, _ body: (ProcClient) async throws -> Void) async throws {
+    do {
+        let client = try options.connect()
+        defer { client.close() }
+        try await body(client)
+    } catch let error as ProcClientError {
+        printError(error.message)
+        throw ExitCode(error.code == .unreachable ? 2 : 1)
+    } catch let error as CommandError {
+        printError(error.description)
+        throw ExitCode(error.exitCode)
+    }
+}
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+}
+
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+/// A shell-like rendering of an argv.
+func shellQuoted(_ argv: [String]) -> String {
+    argv.map { arg in
+        if !arg.isEmpty, arg.allSatisfy({ $0.isLetter || $0.isNumber || "-_./=:@%+,".contains($0) }) { return arg }
+        return "'" + arg.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }.joined(separator: " ")
+}
+
+func formatDuration(_ seconds: Double) -> String {
+    if seconds < 1 { return String(format: "%.0f ms", seconds * 1000) }
+    if seconds < 120 { return String(format: "%.2f s", seconds) }
+    return String(format: "%d min %02d s", Int(seconds) / 60, Int(seconds) % 60)
+}
+
+/// "completed", "error (exit 3)", "error (signal 9)", "error (spawn)".
+func describeOutcome(status: JobStatus, reason: FailureReason?, exitCode: Int32?, signal: Int32?) -> String {
+    guard status == .error else { return status.rawValue }
+    switch reason {
+    case .exit: return "error (exit \(exitCode ?? -1))"
+    case .signal: return "error (signal \(signal ?? 0))"
+    case .some(let reason): return "error (\(reason.rawValue))"
+    case nil: return "error"
+    }
+}

@@ -1,0 +1,137 @@
+import ArgumentParser
+import Foundation
+import ProcClient
+import ProcCommandSupport
+import ProcCore
+
+struct Submit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Submit a job (or a batch); prints the job id (one per line, in order).",
+        discussion: """
+            proc submit -- sh -c 'sleep 1; echo hi'
+            proc submit --batch jobs.jsonl      (one job per line: ["argv", ...] or {"argv": [...], "queue": ...})
+            seq 100 | jq -c '["echo", .|tostring]' | proc submit --batch -
+            Options given as flags are defaults for every line of a batch.
+            """)
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(help: "The queue (default: 'default').")
+    var queue: String?
+
+    @Option(help: "Higher runs first within a queue (default 0).")
+    var priority: Int?
+
+    @Option(help: "Seconds before the job is ended as error/timeout.")
+    var timeout: Double?
+
+    @Option(help: "Times to run the job again when it fails by itself.")
+    var retries: Int?
+
+    @Option(name: .customLong("label"), help: "A label the agent must carry, k=v; repeatable.")
+    var labels: [String] = []
+
+    @Option(name: .customLong("env"), help: "An environment variable for the job, K=V; repeatable.")
+    var environment: [String] = []
+
+    @Option(help: "The job's working directory on the agent.")
+    var cwd: String?
+
+    @Option(help: "A name for humans.")
+    var name: String?
+
+    @Option(help: "Read jobs from FILE, one JSON array or object per line ('-' for stdin).")
+    var batch: String?
+
+    @Flag(help: "Wait for the job(s) to end; exit 0 only if all completed.")
+    var wait = false
+
+    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments, after --.")
+    var command: [String] = []
+
+    func validate() throws {
+        let argv = command.first == "--" ? Array(command.dropFirst()) : command
+        if batch == nil && argv.isEmpty { throw ValidationError("empty command: give one after --, or use --batch FILE") }
+        if batch != nil && !argv.isEmpty { throw ValidationError("give either a command or --batch, not both") }
+        if let timeout, timeout <= 0 { throw ValidationError("--timeout must be a positive number of seconds") }
+        if let retries, retries < 0 { throw ValidationError("--retries must be 0 or more") }
+    }
+
+    func run() async throws {
+        try await runClient(connection) { client in
+            let defaults = try template()
+            var specs: [JobSpec]
+            if let batch {
+                specs = try readBatch(batch, defaults: defaults)
+                guard !specs.isEmpty else { throw CommandError("the batch '\(batch)' holds no jobs") }
+            } else {
+                var spec = defaults
+                spec.argv = command.first == "--" ? Array(command.dropFirst()) : command
+                specs = [spec]
+            }
+            let ids = try await client.submit(specs)
+            var out = ""
+            out.reserveCapacity(ids.count * 8)
+            for id in ids { out += id + "\n" }
+            FileHandle.standardOutput.write(Data(out.utf8))
+            if wait {
+                let jobs = try await client.wait(ids)
+                if !jobs.allSatisfy({ $0.status == .completed }) { throw ExitCode(1) }
+            }
+        }
+    }
+
+    private func template() throws -> JobSpec {
+        var env: [String: String]?
+        if !environment.isEmpty {
+            env = [:]
+            for pair in environment {
+                guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
+                    throw CommandError("bad --env '\(pair)': expected KEY=VALUE")
+                }
+                env![String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+            }
+        }
+        let labels = try parseLabels(self.labels)
+        return JobSpec(argv: [], env: env, cwd: cwd, queue: queue, priority: priority, timeout: timeout,
+                       retries: retries, labels: labels.isEmpty ? nil : labels, name: name)
+    }
+
+    private func readBatch(_ path: String, defaults: JobSpec) throws -> [JobSpec] {
+        let data: Data
+        if path == "-" {
+            data = FileHandle.standardInput.readDataToEndOfFile()
+        } else {
+            guard let contents = FileManager.default.contents(atPath: path) else {
+                throw CommandError("cannot read batch file '\(path)'")
+            }
+            data = contents
+        }
+        var specs: [JobSpec] = []
+        let decoder = JSONDecoder()
+        var lineNumber = 0
+        for line in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            lineNumber += 1
+            let trimmed = line.drop(while: { $0 == 32 || $0 == 9 || $0 == 13 })
+            if trimmed.isEmpty || trimmed.first == UInt8(ascii: "#") { continue }
+            var spec: JobSpec
+            do {
+                spec = try decoder.decode(JobSpec.self, from: Data(trimmed))
+            } catch {
+                throw CommandError("batch line \(lineNumber): expected a JSON array (the argv) or an object with "
+                                   + "\"argv\": \(String(decoding: trimmed.prefix(80), as: UTF8.self))")
+            }
+            spec.env = spec.env ?? defaults.env
+            spec.cwd = spec.cwd ?? defaults.cwd
+            spec.queue = spec.queue ?? defaults.queue
+            spec.priority = spec.priority ?? defaults.priority
+            spec.timeout = spec.timeout ?? defaults.timeout
+            spec.retries = spec.retries ?? defaults.retries
+            spec.labels = spec.labels ?? defaults.labels
+            spec.name = spec.name ?? defaults.name
+            if let problem = spec.validationProblem() { throw CommandError("batch line \(lineNumber): \(problem)") }
+            specs.append(spec)
+        }
+        return specs
+    }
+}

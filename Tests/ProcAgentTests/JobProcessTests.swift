@@ -1,0 +1,243 @@
+import CSpawn
+import Glibc
+import Testing
+
+@testable import ProcAgent
+
+// Serialized: the tests reap orphans, set the subreaper flag and count the process's fds, all process-global.
+@Suite(.serialized)
+struct ProcAgentTests {
+    @Test func echo() throws {
+        let job = try spawn(["/bin/echo", "hi"])
+        #expect(job.pollDescriptors.count == 4)
+        let (status, _) = run(job)
+        #expect(status == JobExit.exited(0))
+        #expect(job.stdoutTail == "hi\n")
+        #expect(job.stderrTail == "")
+        #expect(!job.stdoutTruncated)
+        #expect(job.pollDescriptors.isEmpty)
+        #expect(job.reapIfExited() == JobExit.exited(0))  // idempotent
+    }
+
+    @Test func stderrAndExitCode() throws {
+        let job = try spawn(["sh", "-c", "echo err >&2; exit 3"])
+        let (status, _) = run(job)
+        #expect(status == JobExit.exited(3))
+        #expect(job.stderrTail == "err\n")
+        #expect(job.stdoutTail == "")
+    }
+
+    @Test func spawnFailures() throws {
+        let dir = makeTempDir()
+        defer { removeTree(dir) }
+        _ = reapOrphans(excluding: [])
+
+        let missing = try #require(spawnFailure(["nosuchcmd", "x"]))
+        #expect(missing.errno == ENOENT)
+        #expect(missing.message == "No such file or directory: 'nosuchcmd'")
+        #expect("\(missing)" == missing.message)
+
+        // Absolute path: the kernel's execve error comes back through posix_spawn's return value.
+        #expect(spawnFailure(["\(dir)/nothing"])?.errno == ENOENT)
+
+        writeFile("\(dir)/plain", "#!/bin/sh\necho no\n", mode: 0o644)
+        let denied = try #require(spawnFailure(["\(dir)/plain"]))
+        #expect(denied.errno == EACCES)
+        #expect(denied.message == "Permission denied: '\(dir)/plain'")
+        // Same file found through the job's PATH (not ours).
+        #expect(spawnFailure(["plain"], env: ["PATH": dir])?.errno == EACCES)
+
+        // No '#!' and not ELF: execve fails with ENOEXEC (posix_spawn does not fall back to /bin/sh).
+        writeFile("\(dir)/noshebang", "\u{1}\u{2}garbage\n", mode: 0o755)
+        #expect(spawnFailure(["\(dir)/noshebang"])?.errno == ENOEXEC)
+
+        let badCwd = try #require(spawnFailure(["/bin/true"], cwd: "\(dir)/no-such-dir"))
+        #expect(badCwd.errno == ENOENT)
+        #expect(badCwd.message == "No such file or directory: working directory '\(dir)/no-such-dir'")
+
+        #expect(spawnFailure([])?.errno == EINVAL)
+        // glibc reaped the failed children itself: nothing is left for us to wait for.
+        #expect(reapOrphans(excluding: []) == 0)
+    }
+
+    @Test func pathLookupUsesJobPath() throws {
+        let dir = makeTempDir()
+        defer { removeTree(dir) }
+        writeFile("\(dir)/hello-tool", "#!/bin/sh\necho from-tool\n", mode: 0o755)
+        let job = try spawn(["hello-tool"], env: ["PATH": "/nonexistent:\(dir)"])
+        #expect(run(job).0 == JobExit.exited(0))
+        #expect(job.stdoutTail == "from-tool\n")
+    }
+
+    @Test func workingDirectory() throws {
+        let dir = makeTempDir()
+        defer { removeTree(dir) }
+        let job = try spawn(["/bin/pwd"], cwd: dir)
+        #expect(run(job).0 == JobExit.exited(0))
+        let real = String(cString: realpath(dir, nil)!)  // leaks one small malloc; fine in a test
+        #expect(job.stdoutTail == real + "\n")
+    }
+
+    @Test func environmentIsExact() throws {
+        let job = try spawn(["env"], env: ["A": "1", "PATH": "/usr/bin:/bin"])
+        #expect(run(job).0 == JobExit.exited(0))
+        let lines = Set(job.stdoutTail.split(separator: "\n").map(String.init))
+        #expect(lines == ["A=1", "PATH=/usr/bin:/bin"])
+    }
+
+    @Test func signalsAreNotInheritedBlockedOrIgnored() throws {
+        // Make the parent look like a typical server: SIGPIPE ignored, SIGTERM blocked on this thread.
+        let oldPipe = signal(SIGPIPE, SIG_IGN)
+        var block = sigset_t(), old = sigset_t()
+        sigemptyset(&block)
+        sigaddset(&block, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &block, &old)
+        defer {
+            pthread_sigmask(SIG_SETMASK, &old, nil)
+            signal(SIGPIPE, oldPipe)
+        }
+        let job = try spawn(["/bin/grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"])
+        #expect(run(job).0 == JobExit.exited(0))
+        let masks = job.stdoutTail.split(separator: "\n").compactMap { line in
+            line.split(separator: "\t").last.flatMap { UInt64($0, radix: 16) }
+        }
+        #expect(masks.count == 2)
+        #expect(masks.first == 0)
+        // glibc's posix_spawn child sets its internal signals 32/33 (SIGCANCEL/SIGSETXID) to SIG_IGN before exec
+        // and it cannot be undone through spawn attributes: bits 31 and 32. Everything else must be default.
+        #expect(masks.last.map { $0 & ~0x1_8000_0000 } == 0)
+    }
+
+    @Test func channelBasic() throws {
+        let job = try spawn([
+            "sh", "-c",
+            #"echo "{\"progress\":0.5,\"message\":\"half\"}" >&3; echo "{\"result\":{\"n\":42}}" >&3; echo bad >&3"#,
+        ])
+        let (status, messages) = run(job)
+        #expect(status == JobExit.exited(0))
+        #expect(messages == [.progress(0.5, "half"), .result(#"{"n":42}"#), .invalid("bad")])
+    }
+
+    @Test func channelVariants() throws {
+        let lines = [
+            #"{"progress": 1}"#,
+            #"{"message":"hello \u00e9\ud83d\ude00"}"#,
+            "",
+            #"{"progress":0.25,"result":[1, "a", {"b": null}] }"#,
+            #"{"progress":null,"message":"x"}"#,
+            #"{"other":1}"#,
+            #"{"result":1} trailing"#,
+            #"[1,2]"#,
+        ]
+        let script = "printf '%s\\n' " + lines.map { "'\($0)'" }.joined(separator: " ")
+            + #" >&3; printf '{"result": 3.10}' >&3"#  // last line has no newline
+        let job = try spawn(["sh", "-c", script])
+        let (status, messages) = run(job)
+        #expect(status == JobExit.exited(0))
+        #expect(messages == [
+            .progress(1, nil),
+            .message("hello é😀"),
+            .progress(0.25, nil), .result(#"[1, "a", {"b": null}]"#),
+            .progress(nil, "x"),
+            .invalid(#"{"other":1}"#),
+            .invalid(#"{"result":1} trailing"#),
+            .invalid("[1,2]"),
+            .result("3.10"),
+        ])
+    }
+
+    @Test func channelOverlongLineResynchronises() throws {
+        let script = #"head -c 1100000 /dev/zero | tr '\0' x >&3; echo >&3; echo '{"message":"ok"}' >&3"#
+        let job = try spawn(["sh", "-c", script])
+        let (status, messages) = run(job)
+        #expect(status == JobExit.exited(0))
+        #expect(messages == [.invalid(String(repeating: "x", count: 1024)), .message("ok")])
+    }
+
+    @Test func jsonScanner() {
+        func parse(_ s: String) -> [ChannelMessage] { ChannelLineSplitter.parse(Array(s.utf8)) }
+        #expect(parse(#"{"result":"\"q\" \\ \/ \n"}"#) == [.result(#""\"q\" \\ \/ \n""#)])
+        #expect(parse(#"{"message":"\ud800x"}"#) == [.message("\u{FFFD}x")])
+        #expect(parse(#"{"result":01}"#) == [.invalid(#"{"result":01}"#)])
+        #expect(parse(#"{"result":-0.5e+3,"message":"m"}"#) == [.message("m"), .result("-0.5e+3")])
+        #expect(parse("{\"result\":\"tab\there\"}") == [.invalid("{\"result\":\"tab\there\"}")])
+        let deep = "{\"result\":" + String(repeating: "[", count: 300) + String(repeating: "]", count: 300) + "}"
+        #expect(parse(deep) == [.invalid(String(deep.prefix(1024)))])
+        #expect(parse("  \r") == [])
+    }
+
+    @Test func outputIsBounded() throws {
+        let job = try spawn(["sh", "-c", "seq 1 200000 | head -c 1048576"], limit: 1024)
+        #expect(run(job).0 == JobExit.exited(0))
+        let all = Array((1...200_000).map { "\($0)\n" }.joined().utf8.prefix(1_048_576))
+        #expect(job.stdoutByteCount == 1_048_576)
+        #expect(job.stdoutTruncated)
+        #expect(Array(job.stdoutTail.utf8) == Array(all.suffix(1024)))
+        #expect(!job.stderrTruncated)
+    }
+
+    @Test func processGroupKill() throws {
+        #expect(cspawn_set_child_subreaper() == 0)
+        let job = try spawn(["sh", "-c", #"trap "" TERM; (trap "" TERM; sleep 1000) & echo $!; sleep 1000"#])
+        var messages: [ChannelMessage] = []
+        let printed = pump(job, limit: .seconds(10), messages: &messages) { $0.stdoutTail.hasSuffix("\n") }
+        let grandchild = try #require(pid_t(job.stdoutTail.dropLast()))
+        #expect(printed)
+
+        job.signalGroup(SIGTERM)
+        let diedOfTerm = pump(job, limit: .milliseconds(300), messages: &messages) { $0.reapIfExited() != nil }
+        #expect(!diedOfTerm)
+        #expect(kill(grandchild, 0) == 0)
+
+        job.signalGroup(SIGKILL)
+        #expect(run(job).0 == JobExit.signaled(SIGKILL))
+        #expect(waitGone(grandchild))
+    }
+
+    @Test func sigtermReachesChild() throws {
+        let job = try spawn(["sleep", "1000"])
+        job.signalGroup(SIGTERM)
+        #expect(run(job).0 == JobExit.signaled(SIGTERM))
+        job.signalGroup(SIGTERM)  // after reap: ESRCH, ignored
+    }
+
+    @Test func backgroundGrandchildDoesNotBlockReap() throws {
+        let job = try spawn(["sh", "-c", "sleep 5 & echo $!; echo done"])
+        let (status, _) = run(job)
+        #expect(status == JobExit.exited(0))
+        let lines = job.stdoutTail.split(separator: "\n")
+        #expect(lines.last == "done")
+        job.signalGroup(SIGKILL)
+        if let first = lines.first, let sleeper = pid_t(first) { #expect(waitGone(sleeper)) }
+    }
+
+    @Test func noFDLeak() throws {
+        for _ in 0..<3 { _ = run(try spawn(["/bin/true"])) }  // warm up lazily opened runtime fds
+        let before = openFDCount()
+        for i in 0..<200 {
+            let job = try spawn(["sh", "-c", "echo \(i); echo '{\"message\":\"m\"}' >&3"])
+            let (status, messages) = run(job)
+            #expect(status == JobExit.exited(0))
+            #expect(messages == [.message("m")])
+        }
+        for _ in 0..<50 { _ = spawnFailure(["nosuchcmd"]) }
+        do {  // never reaped: deinit must still close everything
+            let job = try spawn(["sleep", "1000"])
+            job.signalGroup(SIGKILL)
+        }
+        #expect(openFDCount() == before)
+        _ = reapOrphans(excluding: [])
+    }
+
+    @Test func throughput() throws {
+        let n = 1000
+        let start = ContinuousClock.now
+        for _ in 0..<n {
+            let job = try spawn(["/bin/true"])
+            #expect(run(job).0 == JobExit.exited(0))
+        }
+        let seconds = Double((ContinuousClock.now - start).components.attoseconds) / 1e18
+            + Double((ContinuousClock.now - start).components.seconds)
+        print("throughput: \(n) spawn+reap of /bin/true in \(seconds) s = \(Int(Double(n) / seconds)) spawns/s")
+    }
+}

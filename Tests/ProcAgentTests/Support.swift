@@ -1,0 +1,97 @@
+import CSpawn
+import Glibc
+import Testing
+
+@testable import ProcAgent
+
+/// `Testing` also exports an `ExitStatus` (for exit tests), so the bare name is ambiguous in test files.
+typealias JobExit = ProcAgent.ExitStatus
+
+/// Polls the job's fds in 50 ms steps (handleReadable on ready fds, reapIfExited every round) until `done`
+/// returns true or `limit` passes. Returns whether `done` became true; channel messages go to `messages`.
+@discardableResult
+func pump(
+    _ job: JobProcess, limit: Duration, messages: inout [ChannelMessage], done: (JobProcess) -> Bool
+) -> Bool {
+    let deadline = ContinuousClock.now + limit
+    while true {
+        if done(job) {
+            messages += job.takeDrainedMessages()  // `done` may have been the call that reaped
+            return true
+        }
+        if ContinuousClock.now >= deadline { return false }
+        var fds = job.pollDescriptors.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        if fds.isEmpty { usleep(10_000) } else { _ = poll(&fds, nfds_t(fds.count), 50) }
+        for p in fds where p.revents != 0 { messages += job.handleReadable(p.fd) }
+        if job.reapIfExited() != nil { messages += job.takeDrainedMessages() }
+    }
+}
+
+/// Runs the job to completion within 10 s; on timeout records an issue and kills the whole group.
+func run(_ job: JobProcess, sourceLocation: SourceLocation = #_sourceLocation) -> (JobExit?, [ChannelMessage]) {
+    var messages: [ChannelMessage] = []
+    if !pump(job, limit: .seconds(10), messages: &messages, done: { $0.reapIfExited() != nil }) {
+        Issue.record("job \(job.pid) did not exit within 10 s", sourceLocation: sourceLocation)
+        job.signalGroup(SIGKILL)
+        pump(job, limit: .seconds(5), messages: &messages, done: { $0.reapIfExited() != nil })
+    }
+    return (job.reapIfExited(), messages)
+}
+
+func spawn(_ argv: [String], env: [String: String] = [:], cwd: String? = nil, limit: Int = 64 * 1024)
+    throws(SpawnFailure) -> JobProcess
+{
+    try JobProcess(spec: SpawnSpec(argv: argv, environment: env, workingDirectory: cwd), outputLimit: limit)
+}
+
+func spawnFailure(_ argv: [String], env: [String: String] = [:], cwd: String? = nil) -> SpawnFailure? {
+    do {
+        let job = try spawn(argv, env: env, cwd: cwd)
+        job.signalGroup(SIGKILL)
+        _ = run(job)
+        return nil
+    } catch {
+        return error
+    }
+}
+
+/// Waits until `pid` no longer exists at all (reaping it if it was reparented to us as a subreaper).
+func waitGone(_ pid: pid_t, limit: Duration = .seconds(10)) -> Bool {
+    let deadline = ContinuousClock.now + limit
+    while ContinuousClock.now < deadline {
+        _ = reapOrphans(excluding: [])
+        if kill(pid, 0) != 0 && errno == ESRCH { return true }
+        usleep(10_000)
+    }
+    return false
+}
+
+func openFDCount() -> Int {
+    guard let dir = opendir("/proc/self/fd") else { return -1 }
+    defer { closedir(dir) }
+    var n = 0
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if name != "." && name != ".." { n += 1 }
+    }
+    return n
+}
+
+/// A fresh directory under /tmp (removed by `removeTree`).
+func makeTempDir() -> String {
+    var template = Array("/tmp/procspawn-XXXXXX".utf8CString)
+    return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+}
+
+func writeFile(_ path: String, _ contents: String, mode: mode_t) {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+    precondition(fd >= 0)
+    _ = contents.withCString { write(fd, $0, strlen($0)) }
+    close(fd)
+    chmod(path, mode)
+}
+
+func removeTree(_ path: String) {
+    let job = try? spawn(["/bin/rm", "-rf", path])
+    if let job { _ = run(job) }
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what proc needs from Debian when it is missing: libzmq3-dev (libzmq and its pkg-config file),
+# pkg-config, and iproute2 (`ip netns`, for the multi-host tests). Safe to run again: it does nothing when
+# everything is there.
+set -euo pipefail
+
+missing=()
+pkg-config --exists libzmq 2>/dev/null || missing+=(libzmq3-dev)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
+
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "bootstrap: installing ${missing[*]}" >&2
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+command -v swift >/dev/null 2>&1 || { echo "bootstrap: Swift 6.3 is needed (swift not on PATH)" >&2; exit 1; }
