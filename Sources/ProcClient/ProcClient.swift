@@ -12,6 +12,7 @@ public final class ProcClient: @unchecked Sendable {
 
     // Loop-confined.
     private var dealer: ZMQSocket?
+    private var dealerToken: EventLoop.RegistrationToken?
     private var nextRequestID: UInt64 = 0
     private var pending: [UInt64: Pending] = [:]
     private var closed = false
@@ -72,7 +73,7 @@ public final class ProcClient: @unchecked Sendable {
         dealer.setOption(ZMQ_RCVHWM, 0)
         try dealer.connect(address.controlEndpoint)
         self.dealer = dealer
-        loop.register(dealer) { [unowned self] in readReplies() }
+        dealerToken = loop.register(dealer) { [unowned self] in readReplies() }
         loop.onStop { [unowned self] in closeOnLoop() }
     }
 
@@ -87,6 +88,8 @@ public final class ProcClient: @unchecked Sendable {
             loop.cancel(request.timer)
             request.completion(.failure(ProcClientError(.closed, "the client was closed")))
         }
+        if let dealerToken { loop.unregister(dealerToken) }
+        dealerToken = nil
         dealer?.close()
         dealer = nil
     }

@@ -35,6 +35,7 @@ public final class EventLoop: @unchecked Sendable {
     private var thread: pthread_t?
     private var loopThread: pthread_t?
     private var finished = false
+    private var reportedPollError = false
     private let finishedSignal = Semaphore()
 
     public init(name: String, context: ZMQContext) {
@@ -174,6 +175,16 @@ public final class EventLoop: @unchecked Sendable {
             var timeout: Int = 1_000
             if let next = timers.nextDeadline { timeout = Int(max(0, min(next - now, 1_000))) }
             let ready = pollItems.withUnsafeMutableBufferPointer { zmq_poll($0.baseAddress, Int32($0.count), timeout) }
+            if ready < 0 && zmq_errno() != EINTR {
+                // A closed socket still registered (ENOTSOCK) would make this spin: say so, and back off.
+                if !reportedPollError {
+                    reportedPollError = true
+                    let text = "proc: zmq_poll failed in loop \(name): \(ZMQError.last("poll")); a socket was "
+                        + "closed without being unregistered\n"
+                    _ = text.withCString { write(2, $0, strlen($0)) }
+                }
+                usleep(1_000)
+            }
             if ready > 0 {
                 // Handlers may (un)register; take a snapshot of who was ready first.
                 var readyIDs: [Int] = []

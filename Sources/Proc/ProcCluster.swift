@@ -1,0 +1,170 @@
+import Foundation
+import Logging
+import ProcAgent
+import ProcClient
+import ProcCoordinator
+import ProcCore
+import ZeroMQ
+
+/// The five states of a worker: the original `WorkerStatus` (pending, running, completed, error, cancelled).
+public typealias WorkerStatus = JobStatus
+
+/// A proc cluster, from Swift: the original `proc` module's API (create workers and queues, callbacks,
+/// events, cancellation; an error inside a worker is captured as `.error`).
+///
+/// `connect` joins a running coordinator; `standalone` runs a coordinator and an agent inside this
+/// process (single-host mode), reachable over inproc (and over TCP too when `listen` is given).
+public final class ProcCluster: Sendable {
+    public let client: ProcClient
+    private let local: LocalCluster?
+    let router: EventRouter
+
+    private init(client: ProcClient, local: LocalCluster?) {
+        self.client = client
+        self.local = local
+        self.router = EventRouter(client: client)
+    }
+
+    /// Joins a running coordinator at `HOST[:PORT]` or `tcp://HOST:PORT`. Fails (after `requestTimeout`)
+    /// when nothing answers there.
+    public static func connect(_ coordinator: String, requestTimeout: Double = 5) async throws -> ProcCluster {
+        let client = try ProcClient(coordinator: coordinator, requestTimeout: requestTimeout)
+        do {
+            _ = try await client.info()
+        } catch {
+            client.close()
+            throw error
+        }
+        return ProcCluster(client: client, local: nil)
+    }
+
+    /// Runs a coordinator and an agent with `slots` slots in this process. The journal goes to
+    /// `dataDirectory` (default: a new temporary directory, removed by `shutdown`). With `listen` (an
+    /// endpoint such as "tcp://127.0.0.1:*") the cluster is also reachable from other processes.
+    public static func standalone(
+        slots: Int = ProcessInfo.processInfo.activeProcessorCount, dataDirectory: String? = nil,
+        listen: String? = nil, events: String? = nil, logger: Logger = Logger(label: "proc.standalone")
+    ) async throws -> ProcCluster {
+        let local = try LocalCluster(slots: slots, dataDirectory: dataDirectory, listen: listen, events: events,
+                                     logger: logger)
+        let client = try ProcClient(coordinator: local.inprocEndpoint, loop: local.loop)
+        return ProcCluster(client: client, local: local)
+    }
+
+    /// The TCP control endpoint of a standalone cluster started with `listen`.
+    public var controlEndpoint: String? {
+        local?.coordinator.boundControlEndpoints.first { $0.hasPrefix("tcp://") }
+    }
+
+    /// The event feed's endpoint of a standalone cluster.
+    public var eventsEndpoint: String? { local?.coordinator.boundEventsEndpoint }
+
+    // MARK: the original API
+
+    /// A worker that runs `command` (an argv) when started. `callback(worker, status, result)` is called
+    /// on every change of its state (and with `.running` and `{"progress":…,"message":…}` on progress).
+    public func createWorker(
+        command: [String], environment: [String: String]? = nil, workingDirectory: String? = nil,
+        timeout: Double? = nil, labels: [String: String]? = nil, priority: Int? = nil,
+        callback: (@Sendable (Worker, WorkerStatus, JSONValue?) -> Void)? = nil
+    ) -> Worker {
+        Worker(
+            cluster: self,
+            spec: JobSpec(argv: command, env: environment, cwd: workingDirectory, priority: priority,
+                          timeout: timeout, labels: labels),
+            callback: callback)
+    }
+
+    /// A queue whose workers run at most `maxWorkers` at once across the cluster.
+    public func createQueue(maxWorkers: Int, name: String? = nil) async throws -> WorkQueue {
+        precondition(maxWorkers >= 1, "maxWorkers must be at least 1")
+        let name = name ?? "queue-\(UInt32.random(in: 0...UInt32.max))"
+        try await client.setQueueLimit(name, maxRunning: maxWorkers)
+        return WorkQueue(cluster: self, name: name, maxWorkers: maxWorkers)
+    }
+
+    /// Every event from now on (or from `seq`), complete and in order. `topics` are prefixes.
+    public func events(topics: [String] = [], from seq: UInt64? = nil) -> AsyncThrowingStream<Event, any Error> {
+        client.events(topics: topics, from: seq)
+    }
+
+    /// Calls `listener` with every event from now on, until the returned subscription is cancelled.
+    public func subscribe(
+        topics: [String] = [], _ listener: @escaping @Sendable (Event) -> Void
+    ) async throws -> EventListener {
+        let from = try await client.info().lastSeq + 1
+        let stream = client.events(topics: topics, from: from)
+        let task = Task {
+            for try await event in stream { listener(event) }
+        }
+        return EventListener(task: task)
+    }
+
+    /// Releases everything: the client; for a standalone cluster also the agent (its running jobs are
+    /// ended), the coordinator, and a temporary journal. Always call it after use.
+    public func shutdown() async {
+        router.stop()
+        client.close()
+        local?.stop()
+    }
+}
+
+/// A listener registered with `ProcCluster.subscribe`.
+public final class EventListener: Sendable {
+    private let task: Task<Void, any Error>
+    init(task: Task<Void, any Error>) { self.task = task }
+    public func cancel() { task.cancel() }
+}
+
+/// The coordinator and agent of a standalone cluster, on one loop thread.
+final class LocalCluster: Sendable {
+    let loop: EventLoop
+    let coordinator: Coordinator
+    let agent: Agent
+    let inprocEndpoint: String
+    private let temporaryDirectory: String?
+
+    init(slots: Int, dataDirectory: String?, listen: String?, events: String?, logger: Logger) throws {
+        let unique = "\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        inprocEndpoint = "inproc://proc-control-\(unique)"
+        var directory = dataDirectory
+        if directory == nil {
+            let path = NSTemporaryDirectory() + "proc-standalone-\(unique)"
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            directory = path
+            temporaryDirectory = path
+        } else {
+            temporaryDirectory = nil
+        }
+        var configuration = CoordinatorConfiguration()
+        configuration.controlEndpoints = [inprocEndpoint] + (listen.map { [$0] } ?? [])
+        configuration.eventsEndpoint = events ?? (listen == nil ? "inproc://proc-events-\(unique)" : "tcp://127.0.0.1:*")
+        configuration.dataDirectory = directory!
+        loop = EventLoop(name: "proc-local", context: ZMQContext())
+        loop.start()
+        coordinator = Coordinator(configuration: configuration, loop: loop, logger: logger)
+        agent = Agent(
+            configuration: AgentConfiguration(
+                coordinatorEndpoint: inprocEndpoint, name: "\(AgentConfiguration.hostname())-local", slots: slots),
+            loop: loop, logger: logger)
+        do {
+            try coordinator.start()
+            try agent.start()
+        } catch {
+            coordinator.stop()
+            loop.stop()
+            loop.join()
+            if let temporaryDirectory { try? FileManager.default.removeItem(atPath: temporaryDirectory) }
+            throw error
+        }
+    }
+
+    func stop() {
+        agent.stop(graceMilliseconds: 2_000)
+        coordinator.stop()
+        loop.stop()
+        loop.join()
+        loop.context.terminate()
+        if let temporaryDirectory { try? FileManager.default.removeItem(atPath: temporaryDirectory) }
+    }
+}
