@@ -96,7 +96,7 @@ let package = Package(
         .testTarget(name: "ProcAgentTests", dependencies: ["ProcAgent", "CSpawn"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["ProcClient", "ProcCore", "ZeroMQ", "Proc"]
+            dependencies: ["ProcClient", "ProcCore", "ZeroMQ", "Proc", "CSpawn"]
         ),
     ]
 )

@@ -1,0 +1,55 @@
+import Foundation
+import Testing
+
+extension Integration {
+    /// Item 10: bad input gets a clear message and a non-zero exit, never a hang or a crash.
+    @Suite struct BadInput {
+        @Test func clearErrors() async throws {
+            let cluster = try TestCluster(standaloneSlots: 1)
+            defer { cluster.stop() }
+
+            let unknown = try cluster.proc("result", "j999999")
+            #expect(unknown.code != 0 && unknown.stderr.contains("unknown job id 'j999999'"))
+            let unknownWait = try cluster.proc("wait", "nope")
+            #expect(unknownWait.code != 0 && unknownWait.stderr.contains("unknown job id"))
+            let unknownCancel = try cluster.proc("cancel", "nope")
+            #expect(unknownCancel.code != 0 && unknownCancel.stderr.contains("unknown job id"))
+
+            let empty = try cluster.proc("submit")
+            #expect(empty.code != 0 && empty.stderr.contains("empty command"))
+            let emptyBatchLine = try cluster.proc("submit", "--batch", "-", stdin: "[]\n")
+            #expect(emptyBatchLine.code != 0 && emptyBatchLine.stderr.contains("empty command"))
+
+            let flag = try run(binary("proc"), ["status", "--no-such-flag"])
+            #expect(flag.code == 64 && flag.stderr.contains("no-such-flag"))
+            let agentFlag = try run(binary("proc-agent"), ["join", "--slots", "0"])
+            #expect(agentFlag.code != 0 && agentFlag.stderr.contains("--slots"))
+
+            // The coordinator is still serving after all that.
+            #expect(try cluster.proc("status").code == 0)
+        }
+
+        @Test func coordinatorNotThere() async throws {
+            // Nothing listens on port 1: the CLI gives up after its request timeout and says where it tried.
+            let result = try run(binary("proc"), ["status", "--coordinator", "127.0.0.1:1", "--request-timeout", "1"],
+                                 timeout: 20)
+            #expect(result.code != 0)
+            #expect(result.stderr.contains("127.0.0.1:1") && result.stderr.contains("no answer"))
+            let bad = try run(binary("proc"), ["status", "--coordinator", "host:notaport"])
+            #expect(bad.code != 0 && bad.stderr.contains("bad port"))
+        }
+
+        @Test func portAlreadyInUse() async throws {
+            let cluster = try TestCluster(standaloneSlots: 1)
+            defer { cluster.stop() }
+            let directory = try makeTemporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let second = try run(binary("proc-coordinator"), [
+                "start", "--listen", "tcp://\(cluster.control)", "--events", "tcp://127.0.0.1:*",
+                "--data-dir", directory,
+            ], timeout: 20)
+            #expect(second.code != 0)
+            #expect(second.stderr.contains("address already in use"), "\(second.stderr)")
+        }
+    }
+}
