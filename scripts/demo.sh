@@ -8,10 +8,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/bootstrap.sh
-echo "== building (debug) =="
-swift build --product proc-coordinator >/dev/null
-swift build --product proc >/dev/null
-bin=$(swift build --show-bin-path)
+if [ -n "${PROC_BIN_DIR:-}" ]; then
+    bin=$PROC_BIN_DIR   # already built (the test suite runs this script this way)
+else
+    echo "== building (debug) =="
+    swift build --product proc-coordinator >/dev/null
+    swift build --product proc >/dev/null
+    bin=$(swift build --show-bin-path)
+fi
 
 port=${PROC_DEMO_PORT:-5555}
 events_port=$((port + 1))

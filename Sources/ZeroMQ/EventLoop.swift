@@ -134,15 +134,17 @@ public final class EventLoop: @unchecked Sendable {
     @discardableResult
     public func every(milliseconds: Int64, _ action: @escaping () -> Void) -> RepeatingTimer {
         let repeating = RepeatingTimer()
-        func arm() {
-            repeating.token = schedule(afterMilliseconds: milliseconds) { [weak self] in
-                guard !repeating.cancelled else { return }
-                action()
-                if !repeating.cancelled, self != nil { arm() }
-            }
-        }
-        arm()
+        arm(repeating, milliseconds, action)
         return repeating
+    }
+
+    /// The timer's closure holds the loop weakly: a stopped loop with a repeating timer is released.
+    private func arm(_ repeating: RepeatingTimer, _ milliseconds: Int64, _ action: @escaping () -> Void) {
+        repeating.token = schedule(afterMilliseconds: milliseconds) { [weak self] in
+            guard !repeating.cancelled else { return }
+            action()
+            if !repeating.cancelled { self?.arm(repeating, milliseconds, action) }
+        }
     }
 
     public func cancel(_ token: TimerToken) { timers.cancel(token) }
@@ -197,8 +199,10 @@ public final class EventLoop: @unchecked Sendable {
                     handler?()
                 }
             }
-            // Actions may schedule timers: take them out of the queue before running them.
-            for action in timers.popDue(now: monotonicMilliseconds()) { action() }
+            // One at a time, outside the queue's own access: an action may schedule or cancel timers,
+            // including one due in this same pass.
+            let firedAt = monotonicMilliseconds()
+            while let action = timers.popNextDue(now: firedAt) { action() }
             for hook in iterationHooks { hook() }
         }
         drainInbox()
@@ -264,15 +268,14 @@ struct TimerQueue {
 
     mutating func cancel(_ token: TimerToken) { actions[token.id] = nil }
 
-    mutating func popDue(now: Int64) -> [() -> Void] {
-        var due: [() -> Void] = []
+    mutating func popNextDue(now: Int64) -> (() -> Void)? {
         while let first = heap.first, first.deadline <= now {
             popFirst()
-            if let action = actions.removeValue(forKey: first.id) { due.append(action) }
+            if let action = actions.removeValue(forKey: first.id) { return action }
         }
         // Drop cancelled entries at the top so nextDeadline does not wake the loop for nothing.
         while let first = heap.first, actions[first.id] == nil { popFirst() }
-        return due
+        return nil
     }
 
     private mutating func popFirst() {

@@ -215,7 +215,8 @@ public struct ClusterState: Sendable {
                 effects.append(contentsOf: start(entry.id, on: agentID, now: now))
                 progress = true
             }
-            nextAgentIndex = agentOrder.isEmpty ? 0 : (nextAgentIndex + 1) % agentOrder.count
+            // Rotate only after a pass that dispatched: a final empty pass must not skip an agent.
+            if progress { nextAgentIndex = (nextAgentIndex + 1) % agentOrder.count }
             if groups.isEmpty { break }
         }
         return effects
@@ -283,14 +284,16 @@ public struct ClusterState: Sendable {
     /// An attempt ended on an agent. A result that is not about the current attempt on that agent is a
     /// late duplicate: recorded as such, never the outcome.
     public mutating func finished(_ run: RunResult, from agentID: String) -> [Effect] {
-        guard var job = jobs[run.jobID] else { return [] }
-        let current = job.status == .running && job.attempt == run.attempt && job.agentID == agentID
-        // The slot this run held is free again, whatever the outcome.
-        if agents[agentID]?.running.remove(run.jobID) != nil
-            || agents[agentID]?.foreign.remove(RunRef(jobID: run.jobID, attempt: run.attempt)) != nil
-        {
+        // The slot this run held is free again, whatever the outcome (also for a job we do not know).
+        let ref = RunRef(jobID: run.jobID, attempt: run.attempt)
+        if agents[agentID]?.foreign.remove(ref) != nil {
+            agents[agentID]!.credits += 1
+        } else if agents[agentID]?.running.contains(run.jobID) == true, jobs[run.jobID]?.attempt == run.attempt {
+            agents[agentID]!.running.remove(run.jobID)
             agents[agentID]!.credits += 1
         }
+        guard var job = jobs[run.jobID] else { return [] }
+        let current = job.status == .running && job.attempt == run.attempt && job.agentID == agentID
         guard current else {
             var late = Event.job(.jobLateResult, job)
             late.attempt = run.attempt

@@ -1,0 +1,20 @@
+import Foundation
+import Testing
+
+extension Integration {
+    /// Item 1: the README's first command runs end to end (examples are tested).
+    @Suite struct DemoScript {
+        @Test func demoRunsTheBatchAndShowsEvents() throws {
+            var root = URL(fileURLWithPath: #filePath)
+            for _ in 0..<3 { root.deleteLastPathComponent() }
+            let port = Int.random(in: 20_000...40_000)
+            let result = try run("/bin/bash", [root.path + "/scripts/demo.sh"],
+                                 environment: ["PROC_DEMO_PORT": String(port), "PROC_BIN_DIR": binDirectory], timeout: 120)
+            #expect(result.code == 0, "\(result.stdout)\n\(result.stderr)")
+            #expect(result.stdout.contains("submitted 35 jobs"))
+            #expect(result.stdout.contains("job.progress"), "events are shown as they happen")
+            #expect(result.stdout.contains("completed 31, error 4"), "the summary")
+            #expect(result.stdout.contains("result     {\"frames\":5}"))
+        }
+    }
+}

@@ -1,0 +1,49 @@
+import Glibc
+import ProcCore
+import Testing
+
+@Suite struct TimeFormatTests {
+    private func matchesFormat(_ text: String) -> Bool {
+        text.wholeMatch(of: #/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z/#) != nil
+    }
+
+    /// Parses "YYYY-MM-DDTHH:MM:SS" back to epoch seconds with timegm.
+    private func epochSeconds(_ text: String) -> Int? {
+        let numbers = text.prefix(19).split(whereSeparator: { "-T:".contains($0) }).compactMap { Int32($0) }
+        guard numbers.count == 6 else { return nil }
+        var parts = tm()
+        parts.tm_year = numbers[0] - 1900
+        parts.tm_mon = numbers[1] - 1
+        parts.tm_mday = numbers[2]
+        parts.tm_hour = numbers[3]
+        parts.tm_min = numbers[4]
+        parts.tm_sec = numbers[5]
+        return Int(timegm(&parts))
+    }
+
+    @Test func epochIsFormattedExactly() {
+        #expect(rfc3339(0) == "1970-01-01T00:00:00.000000Z")
+        #expect(rfc3339(1_700_000_000.25) == "2023-11-14T22:13:20.250000Z")
+    }
+
+    @Test(arguments: [0.0, 1.5, 86_399.999999, 951_782_400.000123, 1_700_000_000.5, 4_102_444_800.75])
+    func formatMatchesAndRoundTripsTheSecond(timestamp: Double) throws {
+        let text = rfc3339(timestamp)
+        #expect(matchesFormat(text), "\(text)")
+        #expect(epochSeconds(text) == Int(timestamp.rounded(.down)))
+    }
+
+    @Test func currentTimeFormats() throws {
+        let now = currentTimestamp()
+        #expect(now > 1_600_000_000)
+        let text = rfc3339(now)
+        #expect(matchesFormat(text), "\(text)")
+        let seconds = try #require(epochSeconds(text))
+        #expect(seconds == Int(now.rounded(.down)))
+    }
+
+    @Test func microsecondsNeverOverflowIntoASeventhDigit() {
+        let text = rfc3339(1_700_000_000.9999999)
+        #expect(matchesFormat(text), "\(text)")
+    }
+}
