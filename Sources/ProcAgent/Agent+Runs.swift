@@ -30,6 +30,12 @@ extension Agent {
         let run = Run(assignment: assignment, process: process, startedAt: startedAt)
         runs[assignment.jobID] = run
         jobsRun += 1
+        jobSessions.insert(process.pid)
+        jobSessionOrder.append(process.pid)
+        if jobSessionOrder.count > 20_000 {
+            for pid in jobSessionOrder.prefix(10_000) { jobSessions.remove(pid) }
+            jobSessionOrder.removeFirst(10_000)
+        }
         syncRegistrations(run)
         if let timeout = assignment.timeout {
             run.timeoutTimer = loop.schedule(afterMilliseconds: Int64(timeout * 1000)) { [weak self, weak run] in

@@ -27,6 +27,10 @@ public final class Agent: @unchecked Sendable {
     var timers: [RepeatingTimer] = []
     var stopping = false
     public internal(set) var jobsRun = 0
+    /// Sessions of the jobs started here (a job's session id is its pid), newest last, bounded: what
+    /// `reapOrphans` may reap.
+    var jobSessions: Set<pid_t> = []
+    var jobSessionOrder: [pid_t] = []
 
     final class Run {
         let assignment: Assignment
@@ -57,8 +61,7 @@ public final class Agent: @unchecked Sendable {
 
     public func start() throws {
         try loop.sync { [self] in
-            // Orphaned grandchildren of jobs are re-parented to us, so we can reap them (no zombies).
-            _ = cspawn_set_child_subreaper()
+            if configuration.adoptsOrphans { _ = cspawn_set_child_subreaper() }
             try connect()
             timers.append(loop.every(milliseconds: 200) { [unowned self] in tick() })
             loop.onIteration { [unowned self] in flushOutbox() }
@@ -108,7 +111,7 @@ public final class Agent: @unchecked Sendable {
         for timer in timers { loop.cancel(timer) }
         timers.removeAll()
         closeDealer()
-        _ = reapOrphans(excluding: [])
+        reapJobOrphans()
     }
 
     // MARK: connection
@@ -217,7 +220,12 @@ public final class Agent: @unchecked Sendable {
                 send(.heartbeat, [])
             }
         }
-        let tracked = Set(runs.values.map(\.process.pid))
-        _ = reapOrphans(excluding: tracked)
+        reapJobOrphans()
+    }
+
+    /// Reaps exited orphans of our jobs (only when we are their subreaper).
+    func reapJobOrphans() {
+        guard configuration.adoptsOrphans else { return }
+        _ = reapOrphans(excluding: Set(runs.values.map(\.process.pid)), sessions: jobSessions)
     }
 }

@@ -13,6 +13,10 @@ public struct AgentConfiguration: Sendable {
     public var labels: [String: String] = [:]
     /// Bytes of stdout and of stderr kept per run (the last part).
     public var outputLimit: Int = 64 * 1024
+    /// Become a child subreaper, so the orphaned grandchildren of jobs are re-parented to this process
+    /// and reaped here (no zombies, nothing escapes). For processes that are agents (`proc-agent`,
+    /// `proc-coordinator --standalone`); off for an agent inside someone else's program (the library).
+    public var adoptsOrphans = false
     /// Until the coordinator's WELCOME says otherwise.
     public var heartbeatMilliseconds: Int = 1_000
     public var liveness: Int = 3

@@ -61,6 +61,7 @@ struct Join: AsyncParsableCommand {
                 coordinatorEndpoint: address.controlEndpoint, name: name ?? file.agent?.name ?? defaultName,
                 slots: slots ?? file.agent?.slots ?? ProcessInfo.processInfo.activeProcessorCount)
             configuration.labels = (file.agent?.labels ?? [:]).merging(try parseLabels(labels)) { $1 }
+            configuration.adoptsOrphans = true
             if let limit = outputLimit ?? file.agent?.outputLimit { configuration.outputLimit = limit }
 
             let loop = EventLoop(name: "proc-agent", context: ZMQContext())

@@ -110,6 +110,7 @@ struct Start: AsyncParsableCommand {
                 coordinatorEndpoint: inprocEndpoint, name: "\(AgentConfiguration.hostname())-standalone",
                 slots: slots ?? ProcessInfo.processInfo.activeProcessorCount)
             agentConfiguration.labels = try parseLabels(labels)
+            agentConfiguration.adoptsOrphans = true
             agentConfiguration.heartbeatMilliseconds = configuration.heartbeatMilliseconds
             agentConfiguration.liveness = configuration.liveness
             let built = Agent(configuration: agentConfiguration, loop: loop, logger: Logger(label: "proc.agent"))

@@ -30,7 +30,6 @@ struct ProcAgentTests {
     @Test func spawnFailures() throws {
         let dir = makeTempDir()
         defer { removeTree(dir) }
-        _ = reapOrphans(excluding: [])
 
         let missing = try #require(spawnFailure(["nosuchcmd", "x"]))
         #expect(missing.errno == ENOENT)
@@ -57,7 +56,7 @@ struct ProcAgentTests {
 
         #expect(spawnFailure([])?.errno == EINVAL)
         // glibc reaped the failed children itself: nothing is left for us to wait for.
-        #expect(reapOrphans(excluding: []) == 0)
+        #expect(zombieForkChildren().isEmpty)
     }
 
     @Test func pathLookupUsesJobPath() throws {
@@ -191,7 +190,7 @@ struct ProcAgentTests {
 
         job.signalGroup(SIGKILL)
         #expect(run(job).0 == JobExit.signaled(SIGKILL))
-        #expect(waitGone(grandchild))
+        #expect(waitGone(grandchild, session: job.pid))
     }
 
     @Test func sigtermReachesChild() throws {
@@ -208,7 +207,7 @@ struct ProcAgentTests {
         let lines = job.stdoutTail.split(separator: "\n")
         #expect(lines.last == "done")
         job.signalGroup(SIGKILL)
-        if let first = lines.first, let sleeper = pid_t(first) { #expect(waitGone(sleeper)) }
+        if let first = lines.first, let sleeper = pid_t(first) { #expect(waitGone(sleeper, session: job.pid)) }
     }
 
     @Test func noFDLeak() throws {
@@ -221,12 +220,14 @@ struct ProcAgentTests {
             #expect(messages == [.message("m")])
         }
         for _ in 0..<50 { _ = spawnFailure(["nosuchcmd"]) }
+        var neverReaped: pid_t = 0
         do {  // never reaped: deinit must still close everything
             let job = try spawn(["sleep", "1000"])
+            neverReaped = job.pid
             job.signalGroup(SIGKILL)
         }
         #expect(openFDCount() == before)
-        _ = reapOrphans(excluding: [])
+        #expect(waitGone(neverReaped, session: neverReaped))
     }
 
     @Test func throughput() throws {

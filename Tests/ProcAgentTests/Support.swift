@@ -1,3 +1,4 @@
+import Foundation
 import CSpawn
 import Glibc
 import Testing
@@ -55,11 +56,12 @@ func spawnFailure(_ argv: [String], env: [String: String] = [:], cwd: String? = 
     }
 }
 
-/// Waits until `pid` no longer exists at all (reaping it if it was reparented to us as a subreaper).
-func waitGone(_ pid: pid_t, limit: Duration = .seconds(10)) -> Bool {
+/// Waits until `pid` no longer exists at all (reaping it, as an orphan of the job whose session is
+/// `session`, if it was reparented to us as a subreaper).
+func waitGone(_ pid: pid_t, session: pid_t, limit: Duration = .seconds(10)) -> Bool {
     let deadline = ContinuousClock.now + limit
     while ContinuousClock.now < deadline {
-        _ = reapOrphans(excluding: [])
+        _ = reapOrphans(excluding: [], sessions: [session])
         if kill(pid, 0) != 0 && errno == ESRCH { return true }
         usleep(10_000)
     }
@@ -94,4 +96,24 @@ func writeFile(_ path: String, _ contents: String, mode: mode_t) {
 func removeTree(_ path: String) {
     let job = try? spawn(["/bin/rm", "-rf", path])
     if let job { _ = run(job) }
+}
+
+/// Zombie children that are still copies of this test process: a posix_spawn child whose exec failed
+/// and that nobody reaped. (Children that did exec carry another name.)
+func zombieForkChildren() -> [pid_t] {
+    let ownName = (try? String(contentsOfFile: "/proc/self/comm", encoding: .utf8)) ?? ""
+    var zombies: [pid_t] = []
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+    for task in tasks {
+        let children = (try? String(contentsOfFile: "/proc/self/task/\(task)/children", encoding: .utf8)) ?? ""
+        for child in children.split(separator: " ").compactMap({ pid_t($0) }) {
+            guard let stat = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { continue }
+            let name = stat[stat.index(after: stat.firstIndex(of: "(")!)..<close]
+            let state = stat[stat.index(close, offsetBy: 2)...].prefix(1)
+            if state == "Z" && name + "\n" == ownName { zombies.append(child) }
+        }
+    }
+    return zombies
 }

@@ -112,7 +112,7 @@ public final class JobProcess {
     }
 
     deinit {
-        // An unreaped child is not killed here; once nobody tracks it, `reapOrphans` collects it.
+        // An unreaped child is not killed here; once nobody tracks it, the agent's `reapOrphans` collects it.
         closeFDs()
     }
 
@@ -225,21 +225,44 @@ public final class JobProcess {
     }
 }
 
-/// For an agent that is a child subreaper (`cspawn_set_child_subreaper`): reaps exited children it does not
-/// track, i.e. orphaned grandchildren reparented to it, and returns how many it reaped.
+/// Reaps exited children that are orphans of our jobs: processes re-parented to us (a child subreaper)
+/// that still belong to the session of a job we started (`sessions`: each job runs in its own session,
+/// whose id is the job's pid). Children in `tracked` are left to their owner (`reapIfExited`).
 ///
-/// waitid(P_ALL, WNOWAIT) only ever shows the first reapable child, so when that one is in `tracked` (its
-/// JobProcess will reap it via `reapIfExited`) we stop there; orphans queued behind it are reaped by a later
-/// call. Calling this right after the event loop handled pidfd readiness keeps that delay to one round.
-public func reapOrphans(excluding tracked: Set<pid_t>) -> Int {
+/// It never reaps anybody else's child, so a process that has children of its own (an app using the
+/// library, a test runner) keeps its `waitpid`s. Our children are listed from /proc (every thread's
+/// `children` file), so a foreign zombie does not hide ours. Returns how many were reaped.
+public func reapOrphans(excluding tracked: Set<pid_t>, sessions: Set<pid_t>) -> Int {
+    guard !sessions.isEmpty else { return 0 }
     var reaped = 0
-    while true {
-        let pid = cspawn_peek_exited_child()
-        if pid < 0 && errno == EINTR { continue }
-        guard pid > 0, !tracked.contains(pid) else { return reaped }
+    for pid in childProcesses() where !tracked.contains(pid) && sessions.contains(getsid(pid)) {
         var raw: Int32 = 0
-        if waitpid(pid, &raw, WNOHANG) == pid { reaped += 1 }
+        if waitpid(pid, &raw, WNOHANG) == pid { reaped += 1 }  // 0 while it still runs
     }
+    return reaped
+}
+
+/// The pids of this process's children, from /proc/self/task/*/children.
+func childProcesses() -> [pid_t] {
+    guard let tasks = opendir("/proc/self/task") else { return [] }
+    defer { closedir(tasks) }
+    var children: [pid_t] = []
+    var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+    while let entry = readdir(tasks) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        guard let tid = Int(name) else { continue }
+        let fd = open("/proc/self/task/\(tid)/children", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { continue }
+        defer { close(fd) }
+        var text: [UInt8] = []
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count <= 0 { break }
+            text += buffer.prefix(count)
+        }
+        children += text.split(separator: UInt8(ascii: " ")).compactMap { pid_t(String(decoding: $0, as: UTF8.self)) }
+    }
+    return children
 }
 
 extension Optional where Wrapped == String {
