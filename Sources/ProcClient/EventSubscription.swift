@@ -36,6 +36,11 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
     private var buffer: [UInt64: Event] = [:]
     private var replaying = false
     private var finished = false
+    /// While the feed is quiet, ask the coordinator where it is: catches up on anything missed and
+    /// notices a coordinator that is gone (the stream then ends with `unreachable`, never hangs).
+    private var watchdog: RepeatingTimer?
+    private var heardSinceCheck = false
+    private var checking = false
     /// Events recovered from the journal rather than the live feed.
     private(set) var replayed = 0
 
@@ -60,9 +65,8 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
                 nextSeq = seq ?? (info.lastSeq + 1)
                 // Cover the time the subscription takes to reach the publisher.
                 requestReplay()
-                for delay: Int64 in [300, 1_500] {
-                    client.loop.schedule(afterMilliseconds: delay) { [weak self] in self?.requestReplay() }
-                }
+                client.loop.schedule(afterMilliseconds: 300) { [weak self] in self?.requestReplay() }
+                watchdog = client.loop.every(milliseconds: 2_000) { [weak self] in self?.checkAlive() }
             } catch {
                 finish(throwing: error)
             }
@@ -73,6 +77,7 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
         guard let socket else { return }
         while let message = try? socket.receive() {
             guard message.count == 2, let event = try? WireCoding.decode(Event.self, from: message[1]) else { continue }
+            heardSinceCheck = true
             accept(event)
         }
         drain()
@@ -117,6 +122,28 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
         }
     }
 
+    private func checkAlive() {
+        guard !finished, !checking else { return }
+        if heardSinceCheck {
+            heardSinceCheck = false
+            return
+        }
+        checking = true
+        client.sendOnLoop(.info, WireCoding.bytes(Empty()), timeout: client.requestTimeout) { [weak self] result in
+            guard let self, !finished else { return }
+            checking = false
+            switch result {
+            case .success(let bytes):
+                if let info = try? WireCoding.decode(InfoReply.self, from: bytes), info.lastSeq >= nextSeq {
+                    requestReplay()
+                }
+            case .failure(let error):
+                let message = (error as? ProcClientError)?.message ?? "\(error)"
+                finish(throwing: ProcClientError(.unreachable, "lost contact with the event feed: \(message)"))
+            }
+        }
+    }
+
     func finish(throwing error: (any Error)?) {
         guard !finished else { return }
         finished = true
@@ -126,6 +153,8 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
 
     func close() {
         finished = true
+        if let watchdog { client.loop.cancel(watchdog) }
+        watchdog = nil
         if let token { client.loop.unregister(token) }
         token = nil
         socket?.close()

@@ -49,28 +49,27 @@ extension ProcClient {
         _ ids: [JobID], timeout: Double? = nil, onUpdate: (@Sendable ([JobSummary]) -> Void)? = nil
     ) async throws -> [JobSummary] {
         let start = monotonicSeconds()
-        var jobs: [JobSummary] = []
+        var latest: [JobID: JobSummary] = [:]
         var remaining = Array(Set(ids))
-        var final: [JobID: JobSummary] = [:]
-        while true {
+        var asked = false
+        while !remaining.isEmpty {
             var slice = 1_000
             if let timeout {
                 let left = timeout - (monotonicSeconds() - start)
-                if left <= 0 { break }
+                // Ask at least once, so every job has a summary even with a zero timeout.
+                if left <= 0 && asked { break }
                 slice = min(slice, max(10, Int(left * 1000)))
             }
             let reply = try await request(
                 .wait, WaitRequest(ids: remaining, timeoutMilliseconds: slice), as: WaitReply.self,
                 timeout: requestTimeout + Double(slice) / 1000)
-            for job in reply.jobs where job.status.isFinal { final[job.id] = job }
+            asked = true
+            for job in reply.jobs { latest[job.id] = job }
             remaining = reply.jobs.filter { !$0.status.isFinal }.map(\.id)
-            jobs = reply.jobs
-            onUpdate?(Array(final.values) + jobs.filter { !$0.status.isFinal })
-            if remaining.isEmpty { break }
+            onUpdate?(Array(latest.values))
             try Task.checkCancellation()
         }
-        let current = Dictionary(jobs.map { ($0.id, $0) }, uniquingKeysWith: { $1 }).merging(final) { $1 }
-        return ids.compactMap { current[$0] }
+        return ids.compactMap { latest[$0] }
     }
 
     public func cancel(_ ids: [JobID]) async throws -> CancelReply {

@@ -20,10 +20,10 @@ struct WaiterTable {
     /// Registers a waiter for `ids`, of which `remaining` are not final yet.
     mutating func add(route: Frame, requestID: Frame, ids: [JobID], notFinal: [JobID], deadline: Int64) -> Int {
         nextID += 1
-        waiters[nextID] = Waiter(route: route, requestID: requestID, ids: ids, remaining: notFinal.count,
+        let distinct = Set(notFinal)
+        waiters[nextID] = Waiter(route: route, requestID: requestID, ids: ids, remaining: distinct.count,
                                  deadline: deadline)
-        for id in Set(notFinal) { byJob[id, default: []].append(nextID) }
-        waiters[nextID]!.remaining = Set(notFinal).count
+        for id in distinct { byJob[id, default: []].append(nextID) }
         return nextID
     }
 

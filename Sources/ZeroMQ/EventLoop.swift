@@ -34,7 +34,6 @@ public final class EventLoop: @unchecked Sendable {
     private var iterationHooks: [() -> Void] = []
     private var thread: pthread_t?
     private var loopThread: pthread_t?
-    private var finished = false
     private var reportedPollError = false
     private let finishedSignal = Semaphore()
 
@@ -208,7 +207,6 @@ public final class EventLoop: @unchecked Sendable {
         drainInbox()
         for hook in stopHooks { hook() }
         registrations.removeAll()
-        finished = true
         finishedSignal.signal()
     }
 

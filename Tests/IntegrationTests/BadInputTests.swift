@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Testing
 
 extension Integration {
@@ -51,5 +52,22 @@ extension Integration {
             #expect(second.code != 0)
             #expect(second.stderr.contains("address already in use"), "\(second.stderr)")
         }
+    }
+}
+
+extension Integration.BadInput {
+    /// A dead peer: `proc events` ends with a clear error instead of waiting forever.
+    @Test func eventsNoticeACoordinatorThatIsGone() throws {
+        let cluster = try TestCluster(standaloneSlots: 1)
+        defer { cluster.stop() }
+        let events = try TestProcess(binary("proc"), ["events", "--coordinator", cluster.control,
+                                                      "--request-timeout", "1"], directory: cluster.directory)
+        defer { events.terminate(signal: SIGKILL) }
+        let id = try cluster.submit("--", "true")
+        #expect(events.waitForOutput("job.submitted \(id)"))
+        cluster.coordinator.terminate(signal: SIGKILL)
+        let code = events.waitForExit(timeout: 20)
+        #expect(code == 2, "proc events exit code: \(String(describing: code))")
+        #expect(events.stderr.contains("lost contact with the event feed"), "\(events.stderr)")
     }
 }

@@ -100,8 +100,6 @@ final class TestCluster: @unchecked Sendable {
         return all
     }
 
-    func client() throws -> ProcClient { try ProcClient(coordinator: control) }
-
     func stop() {
         guard !stopped else { return }
         stopped = true
