@@ -148,10 +148,7 @@ extension Coordinator {
             return StatusReply(jobs: ids.map { JobSummary(state.jobs[$0]!) }, counts: state.counts(queue: request.queue))
         }
         let limit = max(0, request.limit ?? 50)
-        let newest = state.jobs.values
-            .filter { request.queue == nil || $0.queue == request.queue }
-            .sorted { $0.number > $1.number }
-            .prefix(limit)
+        let newest = state.newestJobs(limit: limit, queue: request.queue)
         return StatusReply(jobs: newest.map(JobSummary.init), counts: state.counts(queue: request.queue))
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import ZeroMQ
 
 extension Integration {
     /// Item 10: bad input gets a clear message and a non-zero exit, never a hang or a crash.
@@ -69,5 +70,44 @@ extension Integration.BadInput {
         let code = events.waitForExit(timeout: 20)
         #expect(code == 2, "proc events exit code: \(String(describing: code))")
         #expect(events.stderr.contains("lost contact with the event feed"), "\(events.stderr)")
+    }
+}
+
+extension Integration.BadInput {
+    /// Malformed messages from a raw DEALER: answered with ERROR where there is someone to answer, dropped
+    /// otherwise, and the coordinator goes on serving.
+    @Test func malformedMessagesAreAnsweredOrDropped() throws {
+        let cluster = try TestCluster(standaloneSlots: 1)
+        defer { cluster.stop() }
+        let context = ZMQContext()
+        defer { context.terminate() }
+        let dealer = try ZMQSocket(context: context, type: .dealer)
+        defer { dealer.close() }
+        try dealer.connect("tcp://\(cluster.control)")
+        let proto = Array("PROC-CLIENT/1".utf8)
+        func ask(_ frames: [Frame]) throws -> [Frame]? {
+            try dealer.send(frames)
+            return try dealer.receive(timeoutMilliseconds: 3_000)
+        }
+        func errorMessage(_ reply: [Frame]?) -> String? {
+            guard let reply, reply.count == 4, reply[1] == Array("ERROR".utf8) else { return nil }
+            return String(decoding: reply[3], as: UTF8.self)
+        }
+        let id: Frame = [0, 0, 0, 0, 0, 0, 0, 1]
+        #expect(errorMessage(try ask([proto, Array("SUBMIT".utf8), id, Array("{not json".utf8)]))?
+            .contains("not valid JSON") == true)
+        #expect(errorMessage(try ask([proto, Array("SUBMIT".utf8), id, Array(#"{"jobs": [{"argv": []}]}"#.utf8)]))?
+            .contains("empty command") == true)
+        #expect(errorMessage(try ask([proto, Array("SUBMIT".utf8), id, Array(#"{"jobs": [{"argv": 5}]}"#.utf8)]))?
+            .contains("wrong type") == true)
+        #expect(errorMessage(try ask([proto, Array("NOPE".utf8), id, []]))?.contains("unknown command") == true)
+        #expect(errorMessage(try ask([Array("PROC-CLIENT/9".utf8), Array("INFO".utf8), id, []]))?
+            .contains("unsupported protocol") == true)
+        // Nobody to answer: dropped.
+        #expect(try ask([Array("junk".utf8)]) == nil)
+        #expect(try ask([Array("PROC-AGENT/1".utf8), Array("RESULT".utf8), Array("{}".utf8), [], []]) == nil)
+        // Still serving.
+        let status = try cluster.proc("status")
+        #expect(status.code == 0)
     }
 }

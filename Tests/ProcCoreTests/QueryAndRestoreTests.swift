@@ -78,3 +78,16 @@ import Testing
         #expect(state.queueInfos().first?.pending == 1)
     }
 }
+
+@Suite struct NewestJobsTests {
+    @Test func newestFirstBoundedAndFilteredByQueue() {
+        var state = ClusterState()
+        let specs = (0..<10).map { JobSpec(argv: ["true"], queue: $0 % 2 == 0 ? "even" : nil) }
+        let ids = state.submit(specs, now: 0).ids
+        #expect(state.newestJobs(limit: 3).map(\.id) == Array(ids.suffix(3).reversed()))
+        #expect(state.newestJobs(limit: 100).count == 10)
+        let even = state.newestJobs(limit: 2, queue: "even").map(\.id)
+        #expect(even == [ids[8], ids[6]])
+        #expect(state.newestJobs(limit: 0).isEmpty)
+    }
+}

@@ -75,7 +75,7 @@ public struct ClusterState: Sendable {
         effects.reserveCapacity(specs.count)
         for spec in specs {
             lastJobNumber += 1
-            let job = JobRecord(id: "j\(lastJobNumber)", number: lastJobNumber, spec: spec, submittedAt: now)
+            let job = JobRecord(id: Self.jobID(lastJobNumber), number: lastJobNumber, spec: spec, submittedAt: now)
             jobs[job.id] = job
             enqueue(job)
             ids.append(job.id)
@@ -436,6 +436,21 @@ public struct ClusterState: Sendable {
     }
 
     // MARK: queries
+
+    /// The id of the job submitted as `number` ("j42").
+    public static func jobID(_ number: UInt64) -> JobID { "j\(number)" }
+
+    /// The newest jobs first (of one queue, if given), at most `limit`: walks back from the last number,
+    /// so it costs `limit` lookups, not a sort of every job.
+    public func newestJobs(limit: Int, queue: String? = nil) -> [JobRecord] {
+        var found: [JobRecord] = []
+        var number = lastJobNumber
+        while number > 0 && found.count < limit {
+            if let job = jobs[Self.jobID(number)], queue == nil || job.queue == queue { found.append(job) }
+            number -= 1
+        }
+        return found
+    }
 
     public func counts(queue: String? = nil) -> [String: Int] {
         var counts: [String: Int] = [:]
