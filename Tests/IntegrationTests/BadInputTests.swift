@@ -61,7 +61,7 @@ extension Integration.BadInput {
     @Test func eventsNoticeACoordinatorThatIsGone() throws {
         let cluster = try TestCluster(standaloneSlots: 1)
         defer { cluster.stop() }
-        let events = try TestProcess(binary("proc"), ["events", "--coordinator", cluster.control,
+        let events = try TestProcess(binary("proc"), ["events", "--from-seq", "1", "--coordinator", cluster.control,
                                                       "--request-timeout", "1"], directory: cluster.directory)
         defer { events.terminate(signal: SIGKILL) }
         let id = try cluster.submit("--", "true")
