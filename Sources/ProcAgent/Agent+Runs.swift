@@ -21,7 +21,7 @@ extension Agent {
         do {
             process = try JobProcess(spec: spec, outputLimit: configuration.outputLimit)
         } catch {
-            outbox.append(RunResult(
+            outbox.add(RunResult(
                 jobID: assignment.jobID, attempt: assignment.attempt, status: .error, reason: .spawn,
                 message: "could not start \(assignment.argv.first ?? ""): \(error.message)",
                 startedAt: startedAt, finishedAt: currentTimestamp()))
@@ -30,6 +30,8 @@ extension Agent {
         let run = Run(assignment: assignment, process: process, startedAt: startedAt)
         runs[assignment.jobID] = run
         jobsRun += 1
+        runRecords.add(.init(jobID: assignment.jobID, attempt: assignment.attempt, pid: process.pid,
+                             startTime: configuration.dataDirectory == nil ? nil : RunRecords.startTime(of: process.pid)))
         jobSessions.insert(process.pid)
         jobSessionOrder.append(process.pid)
         if jobSessionOrder.count > 20_000 {
@@ -99,7 +101,8 @@ extension Agent {
         run.tokens.removeAll()
         if let timer = run.timeoutTimer { loop.cancel(timer) }
         runs[run.assignment.jobID] = nil
-        outbox.append(outcome(of: run, status))
+        runRecords.remove(run.assignment.jobID, run.assignment.attempt)
+        outbox.add(outcome(of: run, status))
     }
 
     private func outcome(of run: Run, _ status: ExitStatus) -> RunResult {
@@ -137,9 +140,8 @@ extension Agent {
 
     /// Sends the results gathered this iteration in one message.
     func flushOutbox() {
-        guard !outbox.isEmpty, dealer != nil, welcomed || stopping else { return }
-        send(.result, WireCoding.bytes(ResultsMessage(results: outbox)))
-        outbox.removeAll(keepingCapacity: true)
+        guard outbox.hasUnsent, dealer != nil, welcomed || stopping else { return }
+        send(.result, WireCoding.bytes(ResultsMessage(results: outbox.takeUnsent())))
     }
 }
 

@@ -16,8 +16,9 @@ public final class Agent: @unchecked Sendable {
     var dealer: ZMQSocket?
     var dealerToken: EventLoop.RegistrationToken?
     var runs: [JobID: Run] = [:]
-    /// Results not yet handed to the coordinator (sent at the end of the loop iteration, batched).
-    var outbox: [RunResult] = []
+    /// Results until the coordinator acknowledges them (sent at the end of the loop iteration, batched).
+    var outbox: Outbox!
+    var runRecords: RunRecords!
     var welcomed = false
     var heartbeatMilliseconds: Int
     var liveness: Int
@@ -62,6 +63,18 @@ public final class Agent: @unchecked Sendable {
     public func start() throws {
         try loop.sync { [self] in
             if configuration.adoptsOrphans { _ = cspawn_set_child_subreaper() }
+            outbox = try Outbox(directory: configuration.dataDirectory)
+            runRecords = try RunRecords(directory: configuration.dataDirectory)
+            for leftover in runRecords.endLeftovers() {
+                logger.warning("ended a run left by a previous agent process; the coordinator runs it again", metadata: [
+                    "job.id": .string(leftover.jobID), "job.attempt": .stringConvertible(leftover.attempt),
+                    "pid": .stringConvertible(leftover.pid),
+                ])
+            }
+            if !outbox.isEmpty {
+                logger.info("results kept from before, sent when welcomed", metadata: [
+                    "results": .stringConvertible(outbox.refs.count)])
+            }
             try connect()
             timers.append(loop.every(milliseconds: 200) { [unowned self] in tick() })
             loop.onIteration { [unowned self] in flushOutbox() }
@@ -121,6 +134,8 @@ public final class Agent: @unchecked Sendable {
         dealer.setOption(ZMQ_ROUTING_ID, Array("agent/\(configuration.name)".utf8))
         dealer.setOption(ZMQ_SNDHWM, 0)
         dealer.setOption(ZMQ_RCVHWM, 0)
+        dealer.setOption(ZMQ_HEARTBEAT_IVL, Int32(heartbeatMilliseconds))
+        dealer.setOption(ZMQ_HEARTBEAT_TIMEOUT, Int32(heartbeatMilliseconds * liveness))
         try dealer.connect(configuration.coordinatorEndpoint)
         self.dealer = dealer
         dealerToken = loop.register(dealer) { [unowned self] in readCoordinator() }
@@ -141,7 +156,9 @@ public final class Agent: @unchecked Sendable {
         let hello = Hello(
             name: configuration.name, hostname: AgentConfiguration.hostname(), slots: configuration.slots,
             labels: configuration.labels, pid: getpid(), version: "1",
-            running: runs.values.map { RunRef(jobID: $0.assignment.jobID, attempt: $0.assignment.attempt) })
+            // Runs still going, and runs whose results we keep: the coordinator holds them for us.
+            running: runs.values.map { RunRef(jobID: $0.assignment.jobID, attempt: $0.assignment.attempt) }
+                + outbox.refs)
         send(.hello, WireCoding.bytes(hello))
     }
 
@@ -177,6 +194,7 @@ public final class Agent: @unchecked Sendable {
             heartbeatMilliseconds = max(10, welcome.heartbeatMilliseconds)
             liveness = max(1, welcome.liveness)
             reconnectDelay = configuration.reconnectMinMilliseconds
+            outbox.resendAll()
             logger.info("joined the coordinator", metadata: [
                 "agent.id": .string(welcome.agentID), "coordinator": .string(configuration.coordinatorEndpoint),
                 "agent.slots": .stringConvertible(configuration.slots),
@@ -188,6 +206,9 @@ public final class Agent: @unchecked Sendable {
             guard let cancel = try? WireCoding.decode(CancelRun.self, from: body) else { return }
             guard let run = runs[cancel.jobID], run.assignment.attempt == cancel.attempt else { return }
             terminate(run, graceMilliseconds: cancel.graceMilliseconds) { $0.cancelled = true }
+        case .ack:
+            guard let ack = try? WireCoding.decode(AckMessage.self, from: body) else { return }
+            outbox.acknowledge(ack.runs)
         case .heartbeat:
             break
         case .reconnect:

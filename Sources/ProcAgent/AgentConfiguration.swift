@@ -17,6 +17,10 @@ public struct AgentConfiguration: Sendable {
     /// and reaped here (no zombies, nothing escapes). For processes that are agents (`proc-agent`,
     /// `proc-coordinator --standalone`); off for an agent inside someone else's program (the library).
     public var adoptsOrphans = false
+    /// Where the agent keeps unacknowledged results and records of its runs, so both survive a restart
+    /// of the agent (nil: in memory only, as in single-host mode, where agent and coordinator share a
+    /// process).
+    public var dataDirectory: String?
     /// Until the coordinator's WELCOME says otherwise.
     public var heartbeatMilliseconds: Int = 1_000
     public var liveness: Int = 3

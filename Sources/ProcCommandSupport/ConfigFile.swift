@@ -12,9 +12,11 @@ public struct ConfigFile: Decodable, Sendable {
         public var liveness: Int?
         public var killGraceSeconds: Double?
         public var maxAttempts: Int?
+        public var reconnectGraceSeconds: Double?
         enum CodingKeys: String, CodingKey {
             case listen, events, dataDir = "data_dir", heartbeatMs = "heartbeat_ms", liveness
             case killGraceSeconds = "kill_grace_seconds", maxAttempts = "max_attempts"
+            case reconnectGraceSeconds = "reconnect_grace_seconds"
         }
     }
     public struct Agent: Decodable, Sendable {
@@ -23,8 +25,9 @@ public struct ConfigFile: Decodable, Sendable {
         public var slots: Int?
         public var labels: [String: String]?
         public var outputLimit: Int?
+        public var dataDir: String?
         enum CodingKeys: String, CodingKey {
-            case coordinator, name, slots, labels, outputLimit = "output_limit"
+            case coordinator, name, slots, labels, outputLimit = "output_limit", dataDir = "data_dir"
         }
     }
     public struct Client: Decodable, Sendable {

@@ -186,7 +186,10 @@ extension Coordinator {
             switch command {
             case .result:
                 let message = try WireCoding.decode(ResultsMessage.self, from: body)
-                for run in message.results { apply(state.finished(run, from: agentID)) }
+                for run in message.results {
+                    apply(state.finished(run, from: agentID))
+                    acks[agentID, default: []].append(RunRef(jobID: run.jobID, attempt: run.attempt))
+                }
                 needsSchedule = true
             case .progress:
                 apply(state.progress(try WireCoding.decode(ProgressReport.self, from: body), from: agentID))

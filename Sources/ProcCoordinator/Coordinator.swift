@@ -35,6 +35,8 @@ public final class Coordinator: @unchecked Sendable {
     var dirtyJobs: Set<JobID> = []
     var outbound: [[Frame]] = []
     var dispatches: [String: [Assignment]] = [:]
+    /// Results journaled this iteration, acknowledged to their agents after the commit.
+    var acks: [String: [RunRef]] = [:]
     var needsSchedule = false
     var waiters = WaiterTable()
 
@@ -84,6 +86,9 @@ public final class Coordinator: @unchecked Sendable {
         control.setOption(ZMQ_ROUTER_HANDOVER, 1)
         control.setOption(ZMQ_SNDHWM, 0)
         control.setOption(ZMQ_RCVHWM, 0)
+        // ZMTP heartbeats under ours: a dead TCP peer is noticed by libzmq too.
+        control.setOption(ZMQ_HEARTBEAT_IVL, Int32(configuration.heartbeatMilliseconds))
+        control.setOption(ZMQ_HEARTBEAT_TIMEOUT, Int32(configuration.heartbeatMilliseconds * configuration.liveness))
         let events = try ZMQSocket(context: loop.context, type: .pub)
         events.setOption(ZMQ_SNDHWM, configuration.publishHighWaterMark)
         do {
@@ -122,19 +127,22 @@ public final class Coordinator: @unchecked Sendable {
         needsSchedule = true
     }
 
-    /// After a restart, runs that were in flight belong to agents that are not connected (yet). Until
-    /// agents can report them on reconnect, treat them as lost: they go back to the queue.
+    /// After a restart, runs that were in flight belong to agents that are not connected yet. They are
+    /// kept for `reconnectGraceMilliseconds`: an agent that comes back says what it still runs (and
+    /// delivers the results it kept); the runs of agents that do not come back are lost and retried.
     private func recoverRunningJobs() {
         let running = state.jobs.values.filter { $0.status == .running }
         guard !running.isEmpty else { return }
-        let byAgent = Dictionary(grouping: running, by: { $0.agentID ?? "" })
-        for (agentID, jobs) in byAgent {
-            // Re-create the agent briefly so the state machine can account for its runs as lost.
-            let info = AgentInfo(id: agentID, hostname: "", slots: 0, running: jobs.count, labels: [:],
-                                 joinedAt: 0, pid: nil)
-            state.adoptRuns(of: info, jobs: jobs.map(\.id))
-            apply(state.agentLeft(agentID, reason: "coordinator restarted"))
+        for (agentID, jobs) in Dictionary(grouping: running, by: { $0.agentID ?? "" }) {
+            state.awaitReconnect(of: agentID, jobs: jobs.map(\.id))
         }
+        let grace = configuration.reconnectGraceMilliseconds
+        loop.schedule(afterMilliseconds: Int64(grace)) { [unowned self] in
+            apply(state.expireAwaitingAgents(reason: "did not reconnect within \(grace) ms of the coordinator restart"))
+        }
+        logger.info("waiting for agents to reconnect", metadata: [
+            "jobs.running": .stringConvertible(running.count), "grace.ms": .stringConvertible(grace),
+        ])
     }
 
     private func stopOnLoop() {
@@ -195,6 +203,8 @@ public final class Coordinator: @unchecked Sendable {
             sendToAgent(agentID, .jobs, WireCoding.bytes(JobsMessage(jobs: assignments)))
         }
         dispatches.removeAll(keepingCapacity: true)
+        for (agentID, runs) in acks { sendToAgent(agentID, .ack, WireCoding.bytes(AckMessage(runs: runs))) }
+        acks.removeAll(keepingCapacity: true)
         for jobID in dirtyJobs {
             if let job = state.jobs[jobID] { batch.jobs.append(job) }
         }

@@ -11,6 +11,9 @@ public struct CoordinatorConfiguration: Sendable {
     /// Heartbeat interval towards agents, and how many missed intervals make an agent gone.
     public var heartbeatMilliseconds: Int = 1_000
     public var liveness: Int = 3
+    /// After a restart, how long runs in flight wait for their agents to reconnect before they are lost.
+    /// Longer than an agent's longest reconnect backoff (32 s) is safest; less only retries sooner.
+    public var reconnectGraceMilliseconds: Int = 40_000
     /// Messages the event feed may queue per subscriber before it drops (then seq + replay recover).
     public var publishHighWaterMark: Int32 = 1_000_000
     /// Queue limits set at start (`[queues.NAME] max_running = N` in the config file).

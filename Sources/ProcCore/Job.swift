@@ -138,6 +138,12 @@ public struct JobRecord: Codable, Sendable, Equatable {
     public var cancelRequested: Bool
     /// How many attempts failed by themselves (counted against `spec.retries`).
     public var failures: Int
+    /// How many attempts were lost with their agent (counted against the cluster's `maxLostAttempts`).
+    public var lostAttempts: Int
+    /// Attempts whose results were recorded: one that comes again (an agent resending what was not
+    /// acknowledged) is a duplicate delivery, not news. (A lost attempt is never recorded: its result,
+    /// if it ever comes, is a late result.)
+    public var recordedAttempts: [Int]
 
     public var queue: String { spec.queue ?? defaultQueueName }
 
@@ -150,12 +156,15 @@ public struct JobRecord: Codable, Sendable, Equatable {
         self.submittedAt = submittedAt
         self.cancelRequested = false
         self.failures = 0
+        self.lostAttempts = 0
+        self.recordedAttempts = []
     }
 
     enum CodingKeys: String, CodingKey {
         case id, number, spec, status, attempt, reason, exitCode = "exit_code", signal, message, result
         case agentID = "agent_id", progress, submittedAt = "submitted_at", startedAt = "started_at"
         case finishedAt = "finished_at", cancelRequested = "cancel_requested", failures
+        case lostAttempts = "lost_attempts", recordedAttempts = "recorded_attempts"
     }
 }
 

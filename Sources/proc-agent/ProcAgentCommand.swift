@@ -39,12 +39,19 @@ struct Join: AsyncParsableCommand {
     @Option(help: "Seconds running jobs get between SIGTERM and SIGKILL when the agent stops (default 5).")
     var stopGrace: Double = 5
 
+    @Option(help: "Where unacknowledged results and run records are kept (default ./proc-agent-data/NAME).")
+    var dataDir: String?
+
+    @Option(help: "Longest wait in seconds between reconnect attempts (backoff from 1 s, with jitter; default 32).")
+    var reconnectMax: Double?
+
     @Option(help: "Log level (or PROC_LOG_LEVEL).")
     var logLevel: String?
 
     func validate() throws {
         if let slots, slots < 1 { throw ValidationError("--slots must be at least 1") }
         if let outputLimit, outputLimit < 0 { throw ValidationError("--output-limit must be 0 or more") }
+        if let reconnectMax, reconnectMax < 0.01 { throw ValidationError("--reconnect-max must be at least 0.01") }
     }
 
     func run() async throws {
@@ -62,6 +69,12 @@ struct Join: AsyncParsableCommand {
                 slots: slots ?? file.agent?.slots ?? ProcessInfo.processInfo.activeProcessorCount)
             configuration.labels = (file.agent?.labels ?? [:]).merging(try parseLabels(labels)) { $1 }
             configuration.adoptsOrphans = true
+            configuration.dataDirectory = dataDir ?? file.agent?.dataDir ?? "./proc-agent-data/\(configuration.name)"
+            if let reconnectMax {
+                configuration.reconnectMaxMilliseconds = Int(reconnectMax * 1000)
+                configuration.reconnectMinMilliseconds = min(configuration.reconnectMinMilliseconds,
+                                                             configuration.reconnectMaxMilliseconds)
+            }
             if let limit = outputLimit ?? file.agent?.outputLimit { configuration.outputLimit = limit }
 
             let loop = EventLoop(name: "proc-agent", context: ZMQContext())

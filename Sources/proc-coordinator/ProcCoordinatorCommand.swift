@@ -49,8 +49,11 @@ struct Start: AsyncParsableCommand {
     @Option(help: "Seconds between SIGTERM and SIGKILL when a job is cancelled or times out (default 5).")
     var killGrace: Double?
 
-    @Option(help: "Attempts a job gets when its agent is lost (default 3).")
+    @Option(help: "Times a job's run may be lost with its agent before it ends error/lost (default 3).")
     var maxAttempts: Int?
+
+    @Option(help: "After a restart, seconds runs in flight wait for their agents to reconnect (default 40).")
+    var reconnectGrace: Double?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (or PROC_LOG_LEVEL).")
     var logLevel: String?
@@ -62,6 +65,7 @@ struct Start: AsyncParsableCommand {
         if let liveness, liveness < 1 { throw ValidationError("--liveness must be at least 1") }
         if let maxAttempts, maxAttempts < 1 { throw ValidationError("--max-attempts must be at least 1") }
         if let killGrace, killGrace < 0 { throw ValidationError("--kill-grace must be 0 or more") }
+        if let reconnectGrace, reconnectGrace < 0 { throw ValidationError("--reconnect-grace must be 0 or more") }
     }
 
     func run() async throws {
@@ -92,6 +96,8 @@ struct Start: AsyncParsableCommand {
         configuration.liveness = liveness ?? file.coordinator?.liveness ?? 3
         configuration.cluster.cancelGraceMilliseconds = Int((killGrace ?? file.coordinator?.killGraceSeconds ?? 5) * 1000)
         configuration.cluster.maxLostAttempts = maxAttempts ?? file.coordinator?.maxAttempts ?? 3
+        configuration.reconnectGraceMilliseconds = Int(
+            (reconnectGrace ?? file.coordinator?.reconnectGraceSeconds ?? 40) * 1000)
         for (name, queue) in file.queues ?? [:] {
             if let limit = queue.maxRunning { configuration.queueLimits[name] = limit }
         }

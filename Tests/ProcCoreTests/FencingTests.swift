@@ -53,12 +53,14 @@ import Testing
         #expect(state.jobs["j1"]?.result == .string("good"))
     }
 
-    @Test func duplicateResultIsLate() {
+    /// Agents resend results until acknowledged (issue 3): the same result again is ignored, neither an
+    /// outcome nor a late result.
+    @Test func duplicateDeliveryIsIgnored() {
         var state = cluster(agentInfo("a1", slots: 1))
         state.add(job("work"))
         _ = state.schedule(now: t0)
         _ = state.finished(runResult("j1"), from: "a1")
-        #expect(state.finished(runResult("j1"), from: "a1").types == [.jobLateResult])
+        #expect(state.finished(runResult("j1"), from: "a1").types == [])
         #expect(state.credits("a1") == 1)  // not counted twice
     }
 }

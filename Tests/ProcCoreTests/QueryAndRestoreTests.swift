@@ -68,9 +68,9 @@ import Testing
         running.agentID = "old"
         var state = ClusterState()
         state.restore(running)
-        state.adoptRuns(of: AgentInfo(id: "old", hostname: "", slots: 0, running: 1, labels: [:], joinedAt: 0, pid: nil),
-                        jobs: ["j1"])
-        let effects = state.agentLeft("old", reason: "coordinator restarted")
+        state.awaitReconnect(of: "old", jobs: ["j1"])
+        #expect(state.agentInfos().isEmpty, "an agent awaited after a restart is not listed as joined")
+        let effects = state.expireAwaitingAgents(reason: "did not reconnect after the coordinator restarted")
         #expect(effects.types == [.agentLeft, .jobRetrying])
         #expect(state.status("j1") == .pending)
         #expect(state.jobs["j1"]?.attempt == 2)

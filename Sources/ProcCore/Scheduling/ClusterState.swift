@@ -2,7 +2,8 @@ import HeapModule
 
 /// Settings of the state machine.
 public struct ClusterSettings: Sendable {
-    /// Attempts a job gets when its agent is lost (the run is retried elsewhere), before `error`/`lost`.
+    /// How many times a job may lose its run with its agent (the run is retried elsewhere) before it ends
+    /// `error`/`lost`. Failures the job causes itself count against `--retries` instead.
     public var maxLostAttempts: Int = 3
     /// How long a cancelled or timed-out job has between SIGTERM and SIGKILL.
     public var cancelGraceMilliseconds: Int = 5_000
@@ -21,6 +22,9 @@ public struct AgentState: Sendable, Equatable {
     /// Runs the agent still executes that are no longer current (the coordinator gave up on them);
     /// each holds a slot until its late result arrives.
     public var foreign: Set<RunRef> = []
+    /// Restored from the journal after a coordinator restart: the agent has not reconnected yet. Its
+    /// runs are kept until it does, or until `expireAwaitingAgents`.
+    public var awaitingReconnect = false
 }
 
 /// A queue: its limit of running jobs across the cluster, and counts.
@@ -116,7 +120,6 @@ public struct ClusterState: Sendable {
     /// An agent said HELLO. `running` is what it is still running (after a reconnect): runs that are
     /// still this agent's current attempts are kept; the rest hold slots until their (late) results come.
     public mutating func agentJoined(_ info: AgentInfo, running: [RunRef] = []) -> [Effect] {
-        var effects: [Effect] = []
         var keep = Set<JobID>()
         var foreign = Set<RunRef>()
         for ref in running {
@@ -126,7 +129,8 @@ public struct ClusterState: Sendable {
                 foreign.insert(ref)
             }
         }
-        let rejoin = agents[info.id] != nil
+        let previous = agents[info.id]
+        var effects: [Effect] = []
         if let previous = agents.removeValue(forKey: info.id) {
             // The same agent again (a reconnect or a restart): what it no longer runs is lost.
             effects += loseRuns(previous.running.subtracting(keep).sorted(), of: info.id,
@@ -136,7 +140,13 @@ public struct ClusterState: Sendable {
         }
         agents[info.id] = AgentState(
             info: info, credits: max(0, info.slots - keep.count - foreign.count), running: keep, foreign: foreign)
-        if !rejoin || keep.isEmpty {
+        // A cancel asked while the agent was away is asked again.
+        for jobID in keep.sorted() where jobs[jobID]!.cancelRequested {
+            effects.append(.cancelRun(agentID: info.id, CancelRun(
+                jobID: jobID, attempt: jobs[jobID]!.attempt, graceMilliseconds: settings.cancelGraceMilliseconds)))
+        }
+        // A quick reconnect that keeps every run is not news; a first join, a restart or a return is.
+        if previous == nil || keep.isEmpty || previous!.awaitingReconnect {
             var event = Event(type: .agentJoined)
             event.agentID = info.id
             event.slots = info.slots
@@ -173,7 +183,8 @@ public struct ClusterState: Sendable {
                 cancelled.reason = "lost"
                 cancelled.message = job.message
                 effects.append(.event(cancelled))
-            } else if job.attempt < settings.maxLostAttempts {
+            } else if job.lostAttempts + 1 < settings.maxLostAttempts {
+                job.lostAttempts += 1
                 job.status = .pending
                 job.attempt += 1
                 job.agentID = nil
@@ -185,9 +196,11 @@ public struct ClusterState: Sendable {
                 retrying.message = "agent \(agentID) lost (\(reason)); attempt \(job.attempt) queued"
                 effects.append(.event(retrying))
             } else {
+                job.lostAttempts += 1
                 job.status = .error
                 job.reason = .lost
-                job.message = "agent \(agentID) lost (\(reason)) on attempt \(job.attempt) of \(settings.maxLostAttempts)"
+                job.message = "agent \(agentID) lost (\(reason)); the run was lost \(job.lostAttempts) times"
+                    + " (at most \(settings.maxLostAttempts))"
                 jobs[jobID] = job
                 var failed = Event.job(.jobFailed, job)
                 failed.reason = FailureReason.lost.rawValue
@@ -293,6 +306,8 @@ public struct ClusterState: Sendable {
             agents[agentID]!.credits += 1
         }
         guard var job = jobs[run.jobID] else { return [] }
+        // Delivered again (the agent resends what was not acknowledged): already recorded.
+        if job.recordedAttempts.contains(run.attempt) { return [] }
         let current = job.status == .running && job.attempt == run.attempt && job.agentID == agentID
         guard current else {
             var late = Event.job(.jobLateResult, job)
@@ -304,6 +319,7 @@ public struct ClusterState: Sendable {
             return [.event(late)]
         }
         queues[job.queue]?.running -= 1
+        job.recordedAttempts.append(run.attempt)
         var effects: [Effect] = [.storeOutput(job.id, attempt: run.attempt, run.output)]
         job.exitCode = run.exitCode
         job.signal = run.signal
@@ -460,7 +476,7 @@ public struct ClusterState: Sendable {
     }
 
     public func agentInfos() -> [AgentInfo] {
-        agents.values.map { agent in
+        agents.values.filter { !$0.awaitingReconnect }.map { agent in
             var info = agent.info
             info.running = agent.running.count
             return info
@@ -477,9 +493,17 @@ public struct ClusterState: Sendable {
         if job.status == .running { queues[job.queue, default: QueueState()].running += 1 }
     }
 
-    /// Attaches restored running jobs to an agent entry so that `agentLeft` can account for them.
-    public mutating func adoptRuns(of info: AgentInfo, jobs ids: [JobID]) {
-        agents[info.id] = AgentState(info: info, credits: 0, running: Set(ids), foreign: [])
-        agentOrder.append(info.id)
+    /// After a coordinator restart: attaches restored running jobs to an entry for their agent, which
+    /// keeps them until the agent reconnects (and says what it still runs) or `expireAwaitingAgents`.
+    public mutating func awaitReconnect(of agentID: String, jobs ids: [JobID]) {
+        let info = AgentInfo(id: agentID, hostname: "", slots: 0, running: ids.count, labels: [:], joinedAt: 0,
+                             pid: nil)
+        agents[agentID] = AgentState(info: info, credits: 0, running: Set(ids), foreign: [], awaitingReconnect: true)
+        agentOrder.append(agentID)
+    }
+
+    /// Agents that did not come back after a coordinator restart are gone: their runs are lost.
+    public mutating func expireAwaitingAgents(reason: String) -> [Effect] {
+        agents.values.filter(\.awaitingReconnect).map(\.info.id).sorted().flatMap { agentLeft($0, reason: reason) }
     }
 }

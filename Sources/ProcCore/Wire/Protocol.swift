@@ -48,6 +48,8 @@ public enum Wire {
         case reconnect = "RECONNECT"
         /// agent → coordinator: leaving (clean shutdown).
         case bye = "BYE"
+        /// coordinator → agent: these results are journaled; forget them.
+        case ack = "ACK"
     }
 }
 
@@ -463,4 +465,10 @@ public struct RunResult: Codable, Sendable, Equatable {
 public struct ResultsMessage: Codable, Sendable {
     public var results: [RunResult]
     public init(results: [RunResult]) { self.results = results }
+}
+
+/// The results the coordinator has journaled (sent after the commit): the agent may forget them.
+public struct AckMessage: Codable, Sendable {
+    public var runs: [RunRef]
+    public init(runs: [RunRef]) { self.runs = runs }
 }

@@ -49,6 +49,10 @@ final class TestCluster: @unchecked Sendable {
 
     @discardableResult
     func addAgent(_ arguments: [String]) throws -> TestProcess {
+        var arguments = arguments
+        if !arguments.contains("--data-dir") {
+            arguments += ["--data-dir", directory + "/agent-\(agents.count + 1)"]
+        }
         let agent = try TestProcess(binary("proc-agent"), ["join", control] + arguments, directory: directory)
         agents.append(agent)
         return agent
