@@ -9,12 +9,13 @@ import Testing
 /// removes the directory; deinit does too, so a failing test leaves nothing behind.
 final class TestCluster: @unchecked Sendable {
     let directory: String
-    let coordinator: TestProcess
+    private(set) var coordinator: TestProcess
     /// "127.0.0.1:PORT" of the control socket, and the events endpoint.
     let control: String
     let eventsEndpoint: String
     private(set) var agents: [TestProcess] = []
     private var stopped = false
+    private let coordinatorArguments: [String]
 
     init(standaloneSlots: Int? = nil, agents: [[String]] = [], coordinatorArguments: [String] = [],
          dataDirectory: String? = nil) throws {
@@ -24,12 +25,8 @@ final class TestCluster: @unchecked Sendable {
             "--data-dir", dataDirectory ?? directory + "/data", "--heartbeat-ms", "200",
         ]
         if let standaloneSlots { arguments += ["--standalone", "--slots", String(standaloneSlots)] }
-        coordinator = try TestProcess(binary("proc-coordinator"), arguments + coordinatorArguments, directory: directory)
-        guard coordinator.waitForOutput("ready control=") else {
-            let log = coordinator.stderr
-            coordinator.terminate(signal: SIGKILL)
-            throw TestError("the coordinator did not start: \(log)")
-        }
+        self.coordinatorArguments = Array(arguments.dropFirst(5)) + coordinatorArguments  // all but the endpoints
+        coordinator = try Self.startCoordinator(arguments + coordinatorArguments, directory: directory)
         let line = coordinator.stdout.split(separator: "\n").first { $0.contains("ready control=") }!
         func field(_ name: String) -> String {
             String(line.split(separator: " ").first { $0.hasPrefix(name + "=") }!.dropFirst(name.count + 1))
@@ -46,6 +43,46 @@ final class TestCluster: @unchecked Sendable {
     }
 
     deinit { stop() }
+
+    private static func startCoordinator(_ arguments: [String], directory: String) throws -> TestProcess {
+        let coordinator = try TestProcess(binary("proc-coordinator"), arguments, directory: directory)
+        guard coordinator.waitForOutput("ready control=") else {
+            let log = coordinator.stderr
+            coordinator.terminate(signal: SIGKILL)
+            throw TestError("the coordinator did not start: \(log)")
+        }
+        return coordinator
+    }
+
+    /// `kill -9` the coordinator.
+    func killCoordinator() {
+        coordinator.terminate(signal: SIGKILL)
+    }
+
+    /// Starts the coordinator again on the same endpoints and data directory (after `killCoordinator`).
+    func restartCoordinator(extraArguments: [String] = []) throws {
+        coordinator.terminate(signal: SIGKILL)
+        let arguments = ["start", "--listen", "tcp://\(control)", "--events", eventsEndpoint]
+            + coordinatorArguments + extraArguments
+        var lastError: (any Error)?
+        for _ in 0..<20 {  // the old ports may take a moment to be free
+            do {
+                coordinator = try Self.startCoordinator(arguments, directory: directory)
+                return
+            } catch {
+                lastError = error
+                usleep(200_000)
+            }
+        }
+        throw lastError!
+    }
+
+    /// `kill -9` an agent (by its index) and return it.
+    @discardableResult
+    func killAgent(_ index: Int) -> TestProcess {
+        agents[index].terminate(signal: SIGKILL)
+        return agents[index]
+    }
 
     @discardableResult
     func addAgent(_ arguments: [String]) throws -> TestProcess {
