@@ -21,18 +21,32 @@ struct Events: AsyncParsableCommand {
     @Option(help: "Exit after this many events.")
     var count: Int?
 
+    @Flag(help: "Print the journal's events from --from-seq (default 1) up to now, then exit.")
+    var noFollow = false
+
     func run() async throws {
         try await runClient(connection) { client in
             var seen = 0
             if count == 0 { return }
-            for try await event in client.events(topics: topics, from: fromSeq) {
-                if json {
-                    print(String(decoding: try WireCoding.encode(event), as: UTF8.self))
-                } else {
-                    print(humanLine(event))
-                }
-                fflush(nil)
+            func show(_ event: Event) throws {
+                print(json ? String(decoding: try WireCoding.encode(event), as: UTF8.self) : humanLine(event))
                 seen += 1
+            }
+            if noFollow {
+                var from = fromSeq ?? 1
+                while true {
+                    let reply = try await client.replay(from: from, limit: 1_000)
+                    for event in reply.events where topics.isEmpty || topics.contains(where: event.type.rawValue.hasPrefix) {
+                        try show(event)
+                        if let count, seen >= count { return }
+                    }
+                    guard let last = reply.events.last, reply.events.count == 1_000 else { return }
+                    from = last.seq + 1
+                }
+            }
+            for try await event in client.events(topics: topics, from: fromSeq) {
+                try show(event)
+                fflush(nil)
                 if let count, seen >= count { break }
             }
         }

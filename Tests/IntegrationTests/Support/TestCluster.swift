@@ -1,37 +1,71 @@
 import Foundation
 import Glibc
-import ProcClient
 import ProcCore
 import Testing
 
-/// A real cluster of our binaries on loopback with dynamic ports and a temporary data directory:
-/// a coordinator (standalone or not) and any number of agents. `stop()` ends every process by PID and
-/// removes the directory; deinit does too, so a failing test leaves nothing behind.
+/// Where a test cluster's processes run.
+enum TestNetwork {
+    /// Every process on this host's loopback, with dynamic ports.
+    case loopback
+    /// Simulated hosts (deploy/netns.sh): the coordinator in PREFIX-c (10.213.0.1:5555), agent N in
+    /// PREFIX-aN. The CLI runs in the coordinator's namespace.
+    case namespaces
+
+    static var available: Bool {
+        getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip")
+    }
+}
+
+/// Path of deploy/netns.sh.
+let netnsScript: String = {
+    var root = URL(fileURLWithPath: #filePath)
+    for _ in 0..<4 { root.deleteLastPathComponent() }
+    return root.appendingPathComponent("deploy/netns.sh").path
+}()
+
+/// A real cluster of our binaries with a temporary data directory: a coordinator (standalone or not)
+/// and any number of agents, on loopback or on simulated hosts. `stop()` ends every process by PID,
+/// removes the namespaces and the directory; deinit does too, so a failing test leaves nothing behind.
 final class TestCluster: @unchecked Sendable {
     let directory: String
+    let network: TestNetwork
     private(set) var coordinator: TestProcess
-    /// "127.0.0.1:PORT" of the control socket, and the events endpoint.
+    /// "HOST:PORT" of the control socket as the CLI reaches it, and the events endpoint.
     let control: String
     let eventsEndpoint: String
     private(set) var agents: [TestProcess] = []
     private var stopped = false
     private let coordinatorArguments: [String]
+    /// The namespaces' prefix (namespaces only).
+    let prefix: String
 
     init(standaloneSlots: Int? = nil, agents: [[String]] = [], coordinatorArguments: [String] = [],
-         dataDirectory: String? = nil) throws {
+         dataDirectory: String? = nil, network: TestNetwork = .loopback) throws {
         directory = try makeTemporaryDirectory()
-        var arguments = [
-            "start", "--listen", "tcp://127.0.0.1:*", "--events", "tcp://127.0.0.1:*",
-            "--data-dir", dataDirectory ?? directory + "/data", "--heartbeat-ms", "200",
-        ]
+        self.network = network
+        prefix = "p" + String(UInt32.random(in: 0...0xFFFFF), radix: 16)
+        if network == .namespaces {
+            let up = try run("/bin/bash", [netnsScript, "up", prefix, String(agents.count)], timeout: 60)
+            guard up.code == 0 else { throw TestError("netns.sh up failed: \(up.stderr)") }
+        }
+        var endpoints = ["--listen", "tcp://127.0.0.1:*", "--events", "tcp://127.0.0.1:*"]
+        if network == .namespaces { endpoints = ["--listen", "tcp://*:5555", "--events", "tcp://*:5556"] }
+        var arguments = ["--data-dir", dataDirectory ?? directory + "/data", "--heartbeat-ms", "200"]
         if let standaloneSlots { arguments += ["--standalone", "--slots", String(standaloneSlots)] }
-        self.coordinatorArguments = Array(arguments.dropFirst(5)) + coordinatorArguments  // all but the endpoints
-        coordinator = try Self.startCoordinator(arguments + coordinatorArguments, directory: directory)
+        self.coordinatorArguments = arguments + coordinatorArguments
+        let launcher = network == .namespaces ? ["/usr/sbin/ip", "netns", "exec", "\(prefix)-c"] : []
+        do {
+            coordinator = try Self.startCoordinator(launcher, ["start"] + endpoints + self.coordinatorArguments,
+                                                    directory: directory)
+        } catch {
+            if network == .namespaces { _ = try? run("/bin/bash", [netnsScript, "down", prefix]) }
+            throw error
+        }
         let line = coordinator.stdout.split(separator: "\n").first { $0.contains("ready control=") }!
         func field(_ name: String) -> String {
             String(line.split(separator: " ").first { $0.hasPrefix(name + "=") }!.dropFirst(name.count + 1))
         }
-        control = field("control").replacingOccurrences(of: "tcp://", with: "")
+        control = network == .namespaces ? "127.0.0.1:5555" : field("control").replacingOccurrences(of: "tcp://", with: "")
         eventsEndpoint = field("events")
         for extra in agents { try addAgent(extra) }
         if !agents.isEmpty {
@@ -44,8 +78,11 @@ final class TestCluster: @unchecked Sendable {
 
     deinit { stop() }
 
-    private static func startCoordinator(_ arguments: [String], directory: String) throws -> TestProcess {
-        let coordinator = try TestProcess(binary("proc-coordinator"), arguments, directory: directory)
+    private static func startCoordinator(_ launcher: [String], _ arguments: [String], directory: String) throws
+        -> TestProcess
+    {
+        let command = launcher + [binary("proc-coordinator")] + arguments
+        let coordinator = try TestProcess(command[0], Array(command.dropFirst()), directory: directory)
         guard coordinator.waitForOutput("ready control=") else {
             let log = coordinator.stderr
             coordinator.terminate(signal: SIGKILL)
@@ -54,20 +91,27 @@ final class TestCluster: @unchecked Sendable {
         return coordinator
     }
 
+    /// The command prefix that runs a program on `host` ("c", "a1", …).
+    private func launcher(_ host: String) -> [String] {
+        network == .namespaces ? ["/usr/sbin/ip", "netns", "exec", "\(prefix)-\(host)"] : []
+    }
+
     /// `kill -9` the coordinator.
     func killCoordinator() {
         coordinator.terminate(signal: SIGKILL)
     }
 
     /// Starts the coordinator again on the same endpoints and data directory (after `killCoordinator`).
-    func restartCoordinator(extraArguments: [String] = []) throws {
+    func restartCoordinator() throws {
         coordinator.terminate(signal: SIGKILL)
-        let arguments = ["start", "--listen", "tcp://\(control)", "--events", eventsEndpoint]
-            + coordinatorArguments + extraArguments
+        let endpoints = network == .namespaces
+            ? ["--listen", "tcp://*:5555", "--events", "tcp://*:5556"]
+            : ["--listen", "tcp://\(control)", "--events", eventsEndpoint]
         var lastError: (any Error)?
         for _ in 0..<20 {  // the old ports may take a moment to be free
             do {
-                coordinator = try Self.startCoordinator(arguments, directory: directory)
+                coordinator = try Self.startCoordinator(
+                    launcher("c"), ["start"] + endpoints + coordinatorArguments, directory: directory)
                 return
             } catch {
                 lastError = error
@@ -84,15 +128,28 @@ final class TestCluster: @unchecked Sendable {
         return agents[index]
     }
 
+    /// Starts an agent; on namespaces, agent N (from 1, in start order) runs on host aN, or on `host`.
     @discardableResult
-    func addAgent(_ arguments: [String]) throws -> TestProcess {
+    func addAgent(_ arguments: [String], host: String? = nil) throws -> TestProcess {
         var arguments = arguments
         if !arguments.contains("--data-dir") {
             arguments += ["--data-dir", directory + "/agent-\(agents.count + 1)"]
         }
-        let agent = try TestProcess(binary("proc-agent"), ["join", control] + arguments, directory: directory)
+        let target = network == .namespaces ? "10.213.0.1:5555" : control
+        let command = launcher(host ?? "a\(agents.count + 1)") + [binary("proc-agent"), "join", target] + arguments
+        let agent = try TestProcess(command[0], Array(command.dropFirst()), directory: directory)
         agents.append(agent)
         return agent
+    }
+
+    /// Takes a host's network link down, or brings it back (namespaces only).
+    func cutLink(_ host: String) throws { try netns("cut", host) }
+    func restoreLink(_ host: String) throws { try netns("restore", host) }
+
+    private func netns(_ command: String, _ host: String) throws {
+        precondition(network == .namespaces, "links exist on namespaces only")
+        let result = try run("/bin/bash", [netnsScript, command, prefix, host], timeout: 30)
+        guard result.code == 0 else { throw TestError("netns.sh \(command) \(host): \(result.stderr)") }
     }
 
     func agentCount() throws -> Int {
@@ -101,7 +158,7 @@ final class TestCluster: @unchecked Sendable {
         return try JSONDecoder().decode([AgentInfo].self, from: Data(result.stdout.utf8)).count
     }
 
-    /// Runs `proc ARGS --coordinator CONTROL`.
+    /// Runs `proc ARGS --coordinator CONTROL` (on the coordinator's host).
     @discardableResult
     func proc(_ arguments: String..., stdin: String? = nil, timeout: Double = 60) throws
         -> (code: Int32, stdout: String, stderr: String)
@@ -116,7 +173,8 @@ final class TestCluster: @unchecked Sendable {
         var args = arguments
         let insertAt = args.firstIndex(of: "--") ?? args.count
         args.insert(contentsOf: ["--coordinator", control], at: insertAt)
-        return try run(binary("proc"), args, stdin: stdin, timeout: timeout)
+        let command = launcher("c") + [binary("proc")] + args
+        return try run(command[0], Array(command.dropFirst()), stdin: stdin, timeout: timeout)
     }
 
     /// Submits one job and returns its id.
@@ -126,19 +184,20 @@ final class TestCluster: @unchecked Sendable {
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// Every journaled event, via REPLAY (the same path `proc events --from-seq` uses).
+    /// Every journaled event (`proc events --json --no-follow`, answered by REPLAY).
     func history() async throws -> [Event] {
-        let client = try ProcClient(coordinator: control)
-        defer { client.close() }
-        var all: [Event] = []
-        var from: UInt64 = 1
-        while true {
-            let reply = try await client.replay(from: from, limit: 1_000)
-            all += reply.events
-            guard let last = reply.events.last, reply.events.count == 1_000 else { break }
-            from = last.seq + 1
-        }
-        return all
+        let result = try proc("events", "--json", "--no-follow", timeout: 60)
+        guard result.code == 0 else { throw TestError("proc events --no-follow: \(result.stderr)") }
+        let decoder = JSONDecoder()
+        return try result.stdout.split(separator: "\n").map { try decoder.decode(Event.self, from: Data($0.utf8)) }
+    }
+
+    /// How many jobs have completed so far.
+    func completedCount() -> Int {
+        guard let text = try? proc("status", "--json").stdout,
+            let reply = try? JSONDecoder().decode(StatusReply.self, from: Data(text.utf8))
+        else { return 0 }
+        return reply.counts["completed"] ?? 0
     }
 
     func stop() {
@@ -146,6 +205,7 @@ final class TestCluster: @unchecked Sendable {
         stopped = true
         for agent in agents { agent.terminate(signal: SIGTERM, timeout: 10) }
         coordinator.terminate(signal: SIGTERM, timeout: 10)
+        if network == .namespaces { _ = try? run("/bin/bash", [netnsScript, "down", prefix], timeout: 60) }
         try? FileManager.default.removeItem(atPath: directory)
     }
 }
