@@ -134,8 +134,7 @@ public final class Agent: @unchecked Sendable {
         dealer.setOption(ZMQ_ROUTING_ID, Array("agent/\(configuration.name)".utf8))
         dealer.setOption(ZMQ_SNDHWM, 0)
         dealer.setOption(ZMQ_RCVHWM, 0)
-        dealer.setOption(ZMQ_HEARTBEAT_IVL, Int32(heartbeatMilliseconds))
-        dealer.setOption(ZMQ_HEARTBEAT_TIMEOUT, Int32(heartbeatMilliseconds * liveness))
+        dealer.setTCPKeepalive()
         try dealer.connect(configuration.coordinatorEndpoint)
         self.dealer = dealer
         dealerToken = loop.register(dealer) { [unowned self] in readCoordinator() }

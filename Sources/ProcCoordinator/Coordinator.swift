@@ -86,9 +86,7 @@ public final class Coordinator: @unchecked Sendable {
         control.setOption(ZMQ_ROUTER_HANDOVER, 1)
         control.setOption(ZMQ_SNDHWM, 0)
         control.setOption(ZMQ_RCVHWM, 0)
-        // ZMTP heartbeats under ours: a dead TCP peer is noticed by libzmq too.
-        control.setOption(ZMQ_HEARTBEAT_IVL, Int32(configuration.heartbeatMilliseconds))
-        control.setOption(ZMQ_HEARTBEAT_TIMEOUT, Int32(configuration.heartbeatMilliseconds * configuration.liveness))
+        control.setTCPKeepalive()
         let events = try ZMQSocket(context: loop.context, type: .pub)
         events.setOption(ZMQ_SNDHWM, configuration.publishHighWaterMark)
         do {

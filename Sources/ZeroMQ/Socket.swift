@@ -143,3 +143,17 @@ public final class ZMQSocket {
         return try receive()
     }
 }
+
+extension ZMQSocket {
+    /// TCP keepalive (idle 10 s, then every 2 s, 3 probes): the kernel closes half-open connections.
+    ///
+    /// Not ZMTP heartbeats (ZMQ_HEARTBEAT_IVL/TIMEOUT): with libzmq 4.3.4, Debian 12's, a heartbeat
+    /// timeout can abort the process with "Assertion failed: !_io_error (stream_engine_base.cpp:331)"
+    /// (zeromq/libzmq#4364; it happened in our soak run). proc's own heartbeats decide liveness.
+    public func setTCPKeepalive() {
+        setOption(ZMQ_TCP_KEEPALIVE, 1)
+        setOption(ZMQ_TCP_KEEPALIVE_IDLE, 10)
+        setOption(ZMQ_TCP_KEEPALIVE_INTVL, 2)
+        setOption(ZMQ_TCP_KEEPALIVE_CNT, 3)
+    }
+}
