@@ -76,7 +76,9 @@ public final class Agent: @unchecked Sendable {
                     "results": .stringConvertible(outbox.refs.count)])
             }
             try connect()
-            timers.append(loop.every(milliseconds: 200) { [unowned self] in tick() })
+            // Often enough that a heartbeat never goes out much later than its interval.
+            let tickMilliseconds = Int64(max(10, min(200, configuration.heartbeatMilliseconds / 4)))
+            timers.append(loop.every(milliseconds: tickMilliseconds) { [unowned self] in tick() })
             loop.onIteration { [unowned self] in flushOutbox() }
             loop.onStop { [unowned self] in shutdownOnLoop(graceMilliseconds: 0) }
         }
@@ -131,7 +133,11 @@ public final class Agent: @unchecked Sendable {
 
     private func connect() throws {
         let dealer = try ZMQSocket(context: loop.context, type: .dealer)
-        dealer.setOption(ZMQ_ROUTING_ID, Array("agent/\(configuration.name)".utf8))
+        // A routing id of its own per connection: the coordinator can only reach this connection after
+        // its HELLO, so no run is sent to it before the coordinator has heard what the agent runs. (A
+        // stable id would let ROUTER_HANDOVER route runs to a new connection before its HELLO is read:
+        // the soak run showed those runs counted as lost while the agent ran them.)
+        dealer.setOption(ZMQ_ROUTING_ID, Array("agent/\(configuration.name)/\(UInt32.random(in: 0...UInt32.max))".utf8))
         dealer.setOption(ZMQ_SNDHWM, 0)
         dealer.setOption(ZMQ_RCVHWM, 0)
         dealer.setTCPKeepalive()

@@ -112,7 +112,9 @@ public final class Coordinator: @unchecked Sendable {
         loop.register(control) { [unowned self] in readControl() }
         loop.onIteration { [unowned self] in flush() }
         loop.onStop { [unowned self] in stopOnLoop() }
-        heartbeatTimer = loop.every(milliseconds: Int64(configuration.heartbeatMilliseconds)) { [unowned self] in
+        // Ticks at a quarter interval, so a heartbeat goes out at most ~1.25 intervals after the last message.
+        let tick = Int64(max(10, configuration.heartbeatMilliseconds / 4))
+        heartbeatTimer = loop.every(milliseconds: tick) { [unowned self] in
             heartbeat()
         }
         logger.info("coordinator listening", metadata: [
