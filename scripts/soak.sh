@@ -32,13 +32,14 @@ deploy/netns.sh up "$prefix" "$agents"
 on() { local host=$1; shift; ip netns exec "$prefix-$host" "$@"; }
 proc() { on c env PROC_COORDINATOR=127.0.0.1:5555 "$bin/proc" "$@"; }
 
-on c "$bin/proc-coordinator" start --listen 'tcp://*:5555' --events 'tcp://*:5556' --data-dir "$work/data" \
+# Started directly (not through a function), so that $! is the process itself and kill -9 reaches it.
+ip netns exec "$prefix-c" "$bin/proc-coordinator" start --listen 'tcp://*:5555' --events 'tcp://*:5556' --data-dir "$work/data" \
     --heartbeat-ms 250 --reconnect-grace 15 --max-attempts 10 >"$work/coordinator.out" 2>"$work/coordinator.log" &
 coordinator_pid=$!
 for _ in $(seq 100); do grep -q ready "$work/coordinator.out" && break; sleep 0.1; done
 
 start_agent() {  # N
-    on "a$1" "$bin/proc-agent" join 10.213.0.1 --name "a$1" --slots 4 --reconnect-max 1 \
+    ip netns exec "$prefix-a$1" "$bin/proc-agent" join 10.213.0.1 --name "a$1" --slots 4 --reconnect-max 1 \
         --data-dir "$work/agent-$1" >>"$work/agent-$1.out" 2>>"$work/agent-$1.log" &
     agent_pid[$1]=$!
 }

@@ -28,6 +28,9 @@ public final class Agent: @unchecked Sendable {
     var timers: [RepeatingTimer] = []
     var stopping = false
     public internal(set) var jobsRun = 0
+    /// Called (on the loop thread) when the coordinator says another agent joined under this name; the
+    /// agent has then stopped. `proc-agent` exits non-zero.
+    public var onReplaced: (@Sendable (String) -> Void)?
     /// Sessions of the jobs started here (a job's session id is its pid), newest last, bounded: what
     /// `reapOrphans` may reap.
     var jobSessions: Set<pid_t> = []
@@ -109,6 +112,7 @@ public final class Agent: @unchecked Sendable {
     }
 
     private func shutdownOnLoop(graceMilliseconds: Int) {
+        guard !stopping || dealer != nil || !runs.isEmpty else { return }
         stopping = true
         for run in runs.values {
             run.cancelled = true
@@ -214,6 +218,12 @@ public final class Agent: @unchecked Sendable {
         case .ack:
             guard let ack = try? WireCoding.decode(AckMessage.self, from: body) else { return }
             outbox.acknowledge(ack.runs)
+        case .replaced:
+            let message = String(decoding: body, as: UTF8.self)
+            logger.error("stopping: \(message); only one agent may run under a name", metadata: [
+                "agent.name": .string(configuration.name)])
+            shutdownOnLoop(graceMilliseconds: 0)
+            onReplaced?(message)
         case .heartbeat:
             break
         case .reconnect:

@@ -210,7 +210,14 @@ extension Coordinator {
             return reject([peer], "invalid HELLO")
         }
         let agentID = hello.name
-        if let oldRoute = agentRoutes[agentID], oldRoute != peer { agentsByRoute[oldRoute] = nil }
+        if let oldRoute = agentRoutes[agentID], oldRoute != peer {
+            agentsByRoute[oldRoute] = nil
+            // If another process still holds that connection, it must stop: two agents under one name
+            // would take each other's place forever. (If it was this agent's own old connection, it is
+            // closed and this goes nowhere.)
+            outbound.append([oldRoute, Wire.agentProtocolBytes, Array(Wire.AgentCommand.replaced.rawValue.utf8),
+                             Array("another agent named '\(agentID)' joined from \(hello.hostname) (pid \(hello.pid))".utf8)])
+        }
         if let oldAgent = agentsByRoute[peer], oldAgent != agentID { dropAgent(oldAgent, reason: "renamed") }
         agentRoutes[agentID] = peer
         agentsByRoute[peer] = agentID

@@ -80,6 +80,11 @@ struct Join: AsyncParsableCommand {
             let loop = EventLoop(name: "proc-agent", context: ZMQContext())
             loop.start()
             let agent = Agent(configuration: configuration, loop: loop, logger: logger)
+            let replaced = ReplacedFlag()
+            agent.onReplaced = { message in
+                replaced.set(message)
+                kill(getpid(), SIGTERM)  // the service group's graceful shutdown
+            }
             try agent.start()
             print("proc-agent \(configuration.name) joining \(address.controlEndpoint) slots=\(configuration.slots)")
             fflush(nil)
@@ -91,9 +96,20 @@ struct Join: AsyncParsableCommand {
             }
             try await ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
                 .run()
+            if let message = replaced.get() {
+                throw CommandError("\(message); this agent stopped (give each agent its own --name)", exitCode: 3)
+            }
         } catch let error as CommandError {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(error.exitCode)
         }
     }
+}
+
+/// Set when the coordinator told this agent that another one joined under its name.
+final class ReplacedFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var message: String?
+    func set(_ value: String) { lock.withLock { message = value } }
+    func get() -> String? { lock.withLock { message } }
 }

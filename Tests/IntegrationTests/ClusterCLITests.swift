@@ -86,3 +86,19 @@ extension Integration {
         }
     }
 }
+
+extension Integration.ClusterCLI {
+    /// Two agents under one name would take each other's place forever: the older one is told, and stops.
+    @Test func aSecondAgentWithTheSameNameReplacesTheFirst() throws {
+        let cluster = try TestCluster(agents: [["--slots", "1", "--name", "twin"]])
+        defer { cluster.stop() }
+        let first = cluster.agents[0]
+        let second = try cluster.addAgent(["--slots", "1", "--name", "twin"])
+        #expect(first.waitForExit(timeout: 20) == 3, "the first agent stops with exit code 3")
+        #expect(first.stderr.contains("another agent named 'twin' joined"))
+        #expect(second.poll() == nil, "the second one goes on")
+        let id = try cluster.submit("--", "true")
+        #expect(try cluster.proc("wait", id, "--timeout", "20").code == 0)
+        #expect(try cluster.agentCount() == 1)
+    }
+}

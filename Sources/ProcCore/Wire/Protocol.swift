@@ -50,6 +50,8 @@ public enum Wire {
         case bye = "BYE"
         /// coordinator → agent: these results are journaled; forget them.
         case ack = "ACK"
+        /// coordinator → agent: another agent joined under your name; stop (body: a message).
+        case replaced = "REPLACED"
     }
 }
 
