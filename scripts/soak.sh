@@ -45,7 +45,8 @@ start_agent() {  # N
 }
 for i in $(seq 1 $agents); do start_agent "$i"; done
 
-# Jobs: each sleeps 0.1–0.9 s and reports its number as its result.
+# Jobs: each sleeps 0.5–2.4 s and reports its number as its result; waves come faster than the agents
+# finish them, so agents are busy when they are killed.
 end=$(( $(date +%s) + minutes * 60 ))
 waves=$(( minutes * 6 ))
 per_wave=$(( (jobs + waves - 1) / waves ))
@@ -54,7 +55,8 @@ submitted=0 kills=0
 while [ "$(date +%s)" -lt "$end" ]; do
     if [ "$submitted" -lt "$jobs" ]; then
         for n in $(seq $((submitted + 1)) $((submitted + per_wave))); do
-            echo "[\"sh\", \"-c\", \"sleep 0.$(( n % 9 + 1 )); echo '{\\\"result\\\": $n}' >&3\"]"
+            tenths=$(( n % 20 + 5 ))
+            echo "[\"sh\", \"-c\", \"sleep $((tenths / 10)).$((tenths % 10)); echo '{\\\"result\\\": $n}' >&3\"]"
         done >"$work/wave"
         proc submit --batch "$work/wave" >>"$work/ids"
         submitted=$((submitted + per_wave))
