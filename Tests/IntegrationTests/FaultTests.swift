@@ -22,9 +22,17 @@ extension Integration {
             return ids
         }
 
-        private func waitAll(_ cluster: TestCluster, _ ids: [String]) throws {
+        /// Waits for every job, then checks the invariants over the journal and prints the figures.
+        private func finish(_ cluster: TestCluster, _ ids: [String], _ label: String) async throws
+            -> (figures: FaultFigures, history: [Event])
+        {
             let waited = try cluster.proc("wait", "-", stdin: ids.joined(separator: "\n"), timeout: 240)
             #expect(waited.code == 0, "\(waited.stdout) \(waited.stderr)")
+            let history = try await cluster.history()
+            let figures = checkInvariants(history, jobs: ids, faults: 1)
+            #expect(figures.completed == ids.count)
+            print("fault: \(label): \(figures)")
+            return (figures, history)
         }
 
         @Test func killOneOfTwoAgentsMidBatch() async throws {
@@ -33,13 +41,9 @@ extension Integration {
             let ids = try submitBatch(cluster, faultBatch(count: 120), count: 120)
             #expect(eventually(timeout: 60) { cluster.completedCount() >= 24 })
             cluster.killAgent(0)
-            try waitAll(cluster, ids)
-            let history = try await cluster.history()
-            let figures = checkInvariants(history, jobs: ids, faults: 1)
-            #expect(figures.completed == 120)
+            let (figures, history) = try await finish(cluster, ids, "kill -9 one of two agents")
             #expect(figures.retries >= 1, "a1's runs in flight ran again on a2")
             #expect(history.contains { $0.type == .agentLeft && $0.agentID == "a1" })
-            print("fault: kill -9 one of two agents: \(figures)")
         }
 
         @Test func killTheCoordinatorMidBatchAndRestartIt() async throws {
@@ -51,11 +55,7 @@ extension Integration {
             usleep(500_000)  // the agents go on running and finishing jobs meanwhile
             try cluster.restartCoordinator()
             // `proc wait` on jobs submitted before the crash gets the right answer.
-            try waitAll(cluster, ids)
-            let history = try await cluster.history()
-            let figures = checkInvariants(history, jobs: ids, faults: 1)
-            #expect(figures.completed == 120)
-            print("fault: kill -9 the coordinator, restart it: \(figures)")
+            _ = try await finish(cluster, ids, "kill -9 the coordinator, restart it")
         }
 
         @Test func cutOneAgentsLinkLongerThanTheLivenessWindow() async throws {
@@ -70,7 +70,8 @@ extension Integration {
             })
             usleep(1_500_000)
             try cluster.restoreLink("a1")
-            try waitAll(cluster, ids)
+            let waited = try cluster.proc("wait", "-", stdin: ids.joined(separator: "\n"), timeout: 240)
+            #expect(waited.code == 0, "\(waited.stdout) \(waited.stderr)")
             // a1 comes back and delivers what it kept; those results are late duplicates, not outcomes.
             #expect(eventually(timeout: 30) {
                 ((try? cluster.proc("agents").stdout) ?? "").contains("a1")
@@ -79,12 +80,9 @@ extension Integration {
                 ((try? cluster.proc("events", "--json", "--no-follow", "--topic", "job.late_result").stdout) ?? "")
                     .isEmpty == false
             })
-            let history = try await cluster.history()
-            let figures = checkInvariants(history, jobs: ids, faults: 1)
-            #expect(figures.completed == 120)
+            let (figures, history) = try await finish(cluster, ids, "cut one agent's link, restore it")
             #expect(figures.lateResults >= 1, "a1's old attempts came back as late duplicates")
             #expect(history.contains { $0.type == .agentLeft && $0.agentID == "a1" })
-            print("fault: cut one agent's link, restore it: \(figures)")
         }
 
         @Test func killAnAgentAndRestartItWithTheSameName() async throws {
@@ -104,10 +102,7 @@ extension Integration {
             // Same name, same host, same data dir: it finds its runs' records and ends what is left of them.
             let restarted = try cluster.addAgent(
                 Self.agentOptions + ["--name", "a1", "--data-dir", cluster.directory + "/agent-1"], host: "a1")
-            try waitAll(cluster, ids)
-            let history = try await cluster.history()
-            let figures = checkInvariants(history, jobs: ids, faults: 1)
-            #expect(figures.completed == 100)
+            let (figures, _) = try await finish(cluster, ids, "kill -9 an agent, restart it with the same name")
             #expect(figures.retries >= 1)
             #expect(restarted.stderr.contains("ended a run left by a previous agent process"))
             // No run of the killed agent goes on unobserved.
@@ -118,7 +113,6 @@ extension Integration {
                 else { continue }
                 #expect(eventually(timeout: 10) { kill(pid, 0) != 0 || isZombie(pid) }, "run \(file) still going")
             }
-            print("fault: kill -9 an agent, restart it with the same name: \(figures)")
         }
     }
 }
