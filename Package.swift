@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "proc-agent", targets: ["proc-agent"]),
         .executable(name: "proc", targets: ["proc"]),
         .executable(name: "check-proc", targets: ["check-proc"]),
+        .executable(name: "proc-bench", targets: ["proc-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
@@ -90,6 +91,14 @@ let package = Package(
             name: "check-proc",
             dependencies: ["Proc", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "examples/check-proc"
+        ),
+        // The benchmark: proc against a posix_spawn floor in the same process (issue 5).
+        .executableTarget(
+            name: "proc-bench",
+            dependencies: [
+                "Proc", "ProcCore", "CSpawn", "ProcCommandSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         .testTarget(name: "ProcCoreTests", dependencies: ["ProcCore"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),

@@ -29,6 +29,7 @@ public final class Coordinator: @unchecked Sendable {
     var lastHeard: [String: Int64] = [:]
     var lastSent: [String: Int64] = [:]
     var heartbeatTimer: RepeatingTimer?
+    var controlToken: EventLoop.RegistrationToken?
 
     // What this iteration changed, committed and sent by `flush`.
     var batch = JournalBatch()
@@ -109,7 +110,7 @@ public final class Coordinator: @unchecked Sendable {
         }
         self.control = control
         self.events = events
-        loop.register(control) { [unowned self] in readControl() }
+        controlToken = loop.register(control) { [unowned self] in readControl() }
         loop.onIteration { [unowned self] in flush() }
         loop.onStop { [unowned self] in stopOnLoop() }
         // Ticks at a quarter interval, so a heartbeat goes out at most ~1.25 intervals after the last message.
@@ -149,6 +150,8 @@ public final class Coordinator: @unchecked Sendable {
         guard let control else { return }
         flush()
         if let heartbeatTimer { loop.cancel(heartbeatTimer) }
+        if let controlToken { loop.unregister(controlToken) }
+        controlToken = nil
         control.close()
         events?.close()
         self.control = nil

@@ -18,3 +18,13 @@ extension Integration {
         }
     }
 }
+
+extension Integration.DemoScript {
+    /// The benchmark runs end to end (`--quick`: it must finish; no numbers are asserted here).
+    @Test func benchmarkQuickRunFinishes() throws {
+        let result = try run(binary("proc-bench"), ["--quick"], timeout: 300)
+        #expect(result.code == 0, "\(result.stdout)\n\(result.stderr)")
+        for name in ["W1", "W2", "W3"] { #expect(result.stdout.contains(name)) }
+        #expect(result.stdout.contains("ratio"))
+    }
+}
