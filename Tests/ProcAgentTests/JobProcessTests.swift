@@ -226,7 +226,10 @@ struct ProcAgentTests {
             neverReaped = job.pid
             job.signalGroup(SIGKILL)
         }
-        #expect(openFDCount() == before)
+        // Other suites run in this process at the same time and open and close their own fds, so the count
+        // moves a little by itself. A leak here would be at least one fd for each of the 251 spawns above.
+        let grown = openFDCount() - before
+        #expect(grown < 100, "fd count grew by \(grown) over 251 spawns")
         #expect(waitGone(neverReaped, session: neverReaped))
     }
 
