@@ -2,7 +2,7 @@
 
 /// The socket types proc uses.
 public enum SocketType: Sendable {
-    case router, dealer, pub, sub, xpub
+    case router, dealer, pub, sub, xpub, rep, pair
 
     var raw: Int32 {
         switch self {
@@ -11,6 +11,8 @@ public enum SocketType: Sendable {
         case .pub: ZMQ_PUB
         case .sub: ZMQ_SUB
         case .xpub: ZMQ_XPUB
+        case .rep: ZMQ_REP
+        case .pair: ZMQ_PAIR
         }
     }
 }
@@ -111,6 +113,18 @@ public final class ZMQSocket {
 
     /// Receives one whole message without blocking; nil when none is waiting.
     public func receive() throws(ZMQError) -> [Frame]? {
+        var ignored: String? = nil
+        return try receive(userID: &ignored, wantsUserID: false)
+    }
+
+    /// Receives one whole message without blocking, with the `User-Id` its peer was given by the ZAP
+    /// handler (nil on connections without ZAP: inproc, NULL security).
+    public func receive(userID: inout String?) throws(ZMQError) -> [Frame]? {
+        userID = nil
+        return try receive(userID: &userID, wantsUserID: true)
+    }
+
+    private func receive(userID: inout String?, wantsUserID: Bool) throws(ZMQError) -> [Frame]? {
         var frames: [Frame] = []
         var msg = zmq_msg_t()
         zmq_msg_init(&msg)
@@ -122,6 +136,10 @@ public final class ZMQSocket {
                 if (code == EAGAIN || code == EINTR) && frames.isEmpty { return nil }
                 if code == EINTR { continue }
                 throw ZMQError(code: code, operation: "receive")
+            }
+            // Frames from the peer carry its metadata; a ROUTER's routing-id frame is made locally and does not.
+            if wantsUserID && userID == nil, let value = zmq_msg_gets(&msg, "User-Id") {
+                userID = String(cString: value)
             }
             let size = zmq_msg_size(&msg)
             if size == 0 {
