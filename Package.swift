@@ -55,7 +55,7 @@ let package = Package(
         .target(
             name: "ProcCommandSupport",
             dependencies: [
-                "ProcCore", "ProcClient",
+                "ProcCore", "ProcClient", "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -83,7 +83,7 @@ let package = Package(
         .executableTarget(
             name: "proc",
             dependencies: [
-                "ProcClient", "ProcCommandSupport", "ProcCore",
+                "ProcClient", "ProcCommandSupport", "ProcCore", "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what proc needs from Debian when it is missing: libzmq3-dev (libzmq and its pkg-config file),
-# pkg-config, and iproute2 (`ip netns`, for the multi-host tests). Safe to run again: it does nothing when
-# everything is there.
+# pkg-config, iproute2 (`ip netns`, for the multi-host tests), sqlite3 and python3-zmq (for tests). Safe to
+# run again: it does nothing when everything is there.
 set -euo pipefail
 
 missing=()
@@ -9,6 +9,8 @@ pkg-config --exists libzmq 2>/dev/null || missing+=(libzmq3-dev)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
+# pyzmq, for the test that uses certificates made by zmq.auth and reads the feed from Python.
+/usr/bin/python3 -c 'import zmq.auth' >/dev/null 2>&1 || missing+=(python3-zmq)
 
 if [ ${#missing[@]} -gt 0 ]; then
     echo "bootstrap: installing ${missing[*]}" >&2

@@ -31,6 +31,11 @@ public final class Agent: @unchecked Sendable {
     /// Called (on the loop thread) when the coordinator says another agent joined under this name; the
     /// agent has then stopped. `proc-agent` exits non-zero.
     public var onReplaced: (@Sendable (String) -> Void)?
+    /// Called (on the loop thread) when the coordinator refuses this agent's key; the agent has then
+    /// stopped. `proc-agent` exits non-zero.
+    public var onRefused: (@Sendable (String) -> Void)?
+    var monitor: SocketMonitor?
+    var lastHandshakeComplaint: Int64?
     /// Sessions of the jobs started here (a job's session id is its pid), newest last, bounded: what
     /// `reapOrphans` may reap.
     var jobSessions: Set<pid_t> = []
@@ -145,6 +150,13 @@ public final class Agent: @unchecked Sendable {
         dealer.setOption(ZMQ_SNDHWM, 0)
         dealer.setOption(ZMQ_RCVHWM, 0)
         dealer.setTCPKeepalive()
+        dealer.setMaxMessageSize(configuration.maxMessageBytes)
+        if let security = configuration.security {
+            try dealer.makeCurveClient(security)
+            monitor = try SocketMonitor(dealer, loop: loop, events: HandshakeOutcome.monitoredEvents) { [unowned self] in
+                if let outcome = HandshakeOutcome($0) { handshake(outcome) }
+            }
+        }
         try dealer.connect(configuration.coordinatorEndpoint)
         self.dealer = dealer
         dealerToken = loop.register(dealer) { [unowned self] in readCoordinator() }
@@ -154,6 +166,8 @@ public final class Agent: @unchecked Sendable {
     }
 
     private func closeDealer() {
+        monitor?.close()
+        monitor = nil
         if let dealerToken { loop.unregister(dealerToken) }
         dealerToken = nil
         dealer?.close()
@@ -224,6 +238,8 @@ public final class Agent: @unchecked Sendable {
                 "agent.name": .string(configuration.name)])
             shutdownOnLoop(graceMilliseconds: 0)
             onReplaced?(message)
+        case .refused:
+            refused(String(decoding: body, as: UTF8.self))
         case .heartbeat:
             break
         case .reconnect:
@@ -231,6 +247,27 @@ public final class Agent: @unchecked Sendable {
         case .hello, .progress, .result, .bye:
             logger.debug("unexpected message from the coordinator", metadata: ["command": .string(command.rawValue)])
         }
+    }
+
+    private func handshake(_ outcome: HandshakeOutcome) {
+        let endpoint = configuration.coordinatorEndpoint
+        guard let problem = outcome.explanation(endpoint: endpoint, publicKey: configuration.security?.keys.publicKey)
+        else { return }
+        if case .refused = outcome { return refused(problem) }
+        // libzmq retries by itself; say it once every 30 s, not at every retry.
+        let now = monotonicMilliseconds()
+        if lastHandshakeComplaint.map({ now - $0 >= 30_000 }) ?? true {
+            lastHandshakeComplaint = now
+            logger.error("cannot join: \(problem)")
+        }
+    }
+
+    /// The coordinator will not have this agent: stop, ending runs at once (they run again elsewhere).
+    private func refused(_ message: String) {
+        guard !stopping else { return }
+        logger.error("stopping: \(message)", metadata: ["agent.name": .string(configuration.name)])
+        shutdownOnLoop(graceMilliseconds: 0)
+        onRefused?(message)
     }
 
     /// Runs every 200 ms: heartbeats, liveness of the coordinator, orphan reaping.

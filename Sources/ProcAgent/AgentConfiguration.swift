@@ -1,5 +1,6 @@
 import Glibc
 import ProcCore
+import ZeroMQ
 
 /// How an agent joins and what it offers.
 public struct AgentConfiguration: Sendable {
@@ -30,6 +31,10 @@ public struct AgentConfiguration: Sendable {
     /// Variables every job gets from the agent's own environment (the rest of the agent's environment,
     /// its secrets included, is not passed on). The job spec's `env` and `PROC_*` come on top.
     public var inheritedEnvironment: [String: String]
+    /// CURVE keys for the connection to the coordinator (nil: none, for a coordinator without CURVE).
+    public var security: CurveClientKeys?
+    /// A bigger message from the coordinator drops the connection (a reconnect follows).
+    public var maxMessageBytes: Int64 = 64 << 20
 
     public init(coordinatorEndpoint: String, name: String, slots: Int) {
         self.coordinatorEndpoint = coordinatorEndpoint

@@ -57,6 +57,8 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
                 let endpoint = client.address.eventsEndpoint(port: info.eventsPort, reported: info.eventsEndpoint)
                 let socket = try ZMQSocket(context: client.loop.context, type: .sub)
                 socket.setOption(ZMQ_RCVHWM, 0)
+                socket.setMaxMessageSize(1 << 30)
+                try client.applySecurity(to: socket)
                 // Everything, filtered here: a gap in seq is then always a real gap.
                 socket.subscribe("")
                 try socket.connect(endpoint)

@@ -7,12 +7,17 @@ public final class ProcClient: @unchecked Sendable {
     public let address: CoordinatorAddress
     /// How long a request may go unanswered before it fails as `unreachable`.
     public let requestTimeout: Double
+    /// CURVE keys for both sockets (nil: none, for a coordinator without CURVE).
+    public let security: CurveClientKeys?
     let loop: EventLoop
     private let ownsLoop: Bool
 
     // Loop-confined.
     private var dealer: ZMQSocket?
     private var dealerToken: EventLoop.RegistrationToken?
+    private var monitor: SocketMonitor?
+    /// Why the last security handshake failed, until one succeeds.
+    private var handshakeProblem: String?
     private var nextRequestID: UInt64 = 0
     private var pending: [UInt64: Pending] = [:]
     private var closed = false
@@ -24,25 +29,31 @@ public final class ProcClient: @unchecked Sendable {
     }
 
     /// Connects (lazily: nothing is sent until the first request) to `coordinator` (`HOST[:PORT]`).
-    public convenience init(coordinator: String, requestTimeout: Double = 5) throws(ProcClientError) {
+    public convenience init(
+        coordinator: String, requestTimeout: Double = 5, security: CurveClientKeys? = nil
+    ) throws(ProcClientError) {
         let context = ZMQContext()
         let loop = EventLoop(name: "proc-client", context: context)
         loop.start()
         try self.init(address: CoordinatorAddress(coordinator), loop: loop, ownsLoop: true,
-                      requestTimeout: requestTimeout)
+                      requestTimeout: requestTimeout, security: security)
     }
 
     /// Uses an existing loop (an in-process cluster shares its loop with its client).
     public convenience init(coordinator: String, loop: EventLoop, requestTimeout: Double = 5) throws(ProcClientError) {
         try self.init(address: CoordinatorAddress(coordinator), loop: loop, ownsLoop: false,
-                      requestTimeout: requestTimeout)
+                      requestTimeout: requestTimeout, security: nil)
     }
 
-    private init(address: CoordinatorAddress, loop: EventLoop, ownsLoop: Bool, requestTimeout: Double) throws(ProcClientError) {
+    private init(
+        address: CoordinatorAddress, loop: EventLoop, ownsLoop: Bool, requestTimeout: Double,
+        security: CurveClientKeys?
+    ) throws(ProcClientError) {
         self.address = address
         self.loop = loop
         self.ownsLoop = ownsLoop
         self.requestTimeout = requestTimeout
+        self.security = security
         do {
             try loop.sync { [self] in try openDealer() }
         } catch {
@@ -71,6 +82,12 @@ public final class ProcClient: @unchecked Sendable {
         let dealer = try ZMQSocket(context: loop.context, type: .dealer)
         dealer.setOption(ZMQ_SNDHWM, 0)
         dealer.setOption(ZMQ_RCVHWM, 0)
+        dealer.setMaxMessageSize(1 << 30)
+        try applySecurity(to: dealer)
+        // Without CURVE too: a coordinator that requires it fails the handshake, and the user is told so.
+        monitor = try SocketMonitor(dealer, loop: loop, events: HandshakeOutcome.monitoredEvents) { [unowned self] in
+            if let outcome = HandshakeOutcome($0) { handshake(outcome) }
+        }
         try dealer.connect(address.controlEndpoint)
         self.dealer = dealer
         dealerToken = loop.register(dealer) { [unowned self] in readReplies() }
@@ -88,10 +105,30 @@ public final class ProcClient: @unchecked Sendable {
             loop.cancel(request.timer)
             request.completion(.failure(ProcClientError(.closed, "the client was closed")))
         }
+        monitor?.close()
+        monitor = nil
         if let dealerToken { loop.unregister(dealerToken) }
         dealerToken = nil
         dealer?.close()
         dealer = nil
+    }
+
+    /// CURVE client options for a socket to the coordinator (the DEALER, and the event feed's SUB).
+    func applySecurity(to socket: ZMQSocket) throws {
+        if let security { try socket.makeCurveClient(security) }
+    }
+
+    /// A failed handshake fails every request waiting for an answer at once, with the reason: a client
+    /// with the wrong key hears so within a moment, instead of waiting for a timeout.
+    private func handshake(_ outcome: HandshakeOutcome) {
+        handshakeProblem = outcome.explanation(endpoint: address.description, publicKey: security?.keys.publicKey)
+        guard let problem = handshakeProblem else { return }
+        let failed = pending
+        pending.removeAll()
+        for (_, request) in failed {
+            loop.cancel(request.timer)
+            request.completion(.failure(ProcClientError(.unauthorized, problem)))
+        }
     }
 
     // MARK: requests
@@ -137,14 +174,23 @@ public final class ProcClient: @unchecked Sendable {
         }
         pending[id] = Pending(completion: completion, timer: timer)
         let frames: [Frame] = [Wire.clientProtocolBytes, Array(command.rawValue.utf8), requestIDFrame(id), body]
+        trySend(id, frames)
+    }
+
+    /// Queues a pending request's frames. When libzmq has no connection to queue on (between handshake
+    /// attempts, after a failed one), it tries again shortly; the handshake's outcome or the request's
+    /// timeout ends the request meanwhile.
+    private func trySend(_ id: UInt64, _ frames: [Frame]) {
+        guard let dealer, pending[id] != nil else { return }
         do {
             if try dealer.send(frames) == false {
-                throw ProcClientError(.unreachable, "cannot queue a request to \(address)")
+                if let handshakeProblem { throw ProcClientError(.unauthorized, handshakeProblem) }
+                loop.schedule(afterMilliseconds: 20) { [weak self] in self?.trySend(id, frames) }
             }
         } catch {
-            pending[id] = nil
-            loop.cancel(timer)
-            completion(.failure(error))
+            guard let request = pending.removeValue(forKey: id) else { return }
+            loop.cancel(request.timer)
+            request.completion(.failure(error))
         }
     }
 

@@ -3,7 +3,7 @@ import ProcCore
 /// A client request failed. A struct wrapping a code, so new codes do not break users.
 public struct ProcClientError: Error, CustomStringConvertible, Sendable, Equatable {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        fileprivate enum Value: String { case unreachable, badAddress, rejected, notFound, protocolError, closed }
+        fileprivate enum Value: String { case unreachable, badAddress, rejected, notFound, protocolError, closed, unauthorized, forbidden }
         fileprivate let value: Value
         public static let unreachable = Code(value: .unreachable)
         public static let badAddress = Code(value: .badAddress)
@@ -12,6 +12,10 @@ public struct ProcClientError: Error, CustomStringConvertible, Sendable, Equatab
         public static let notFound = Code(value: .notFound)
         public static let protocolError = Code(value: .protocolError)
         public static let closed = Code(value: .closed)
+        /// The security handshake failed: the coordinator refused this key, or the keys do not fit.
+        public static let unauthorized = Code(value: .unauthorized)
+        /// The key's role does not allow the request (an observer submitting, say).
+        public static let forbidden = Code(value: .forbidden)
         public var description: String { value.rawValue }
     }
 
@@ -24,7 +28,12 @@ public struct ProcClientError: Error, CustomStringConvertible, Sendable, Equatab
     }
 
     init(_ reply: ErrorReply) {
-        self.init(reply.code == "not_found" ? .notFound : .rejected, reply.message)
+        let code: Code = switch reply.code {
+        case "not_found": .notFound
+        case "forbidden": .forbidden
+        default: .rejected
+        }
+        self.init(code, reply.message)
     }
 
     public var description: String { message }

@@ -13,10 +13,14 @@ public struct ConfigFile: Decodable, Sendable {
         public var killGraceSeconds: Double?
         public var maxAttempts: Int?
         public var reconnectGraceSeconds: Double?
+        public var cert: String?
+        public var authorizedKeys: String?
+        public var insecure: Bool?
         enum CodingKeys: String, CodingKey {
             case listen, events, dataDir = "data_dir", heartbeatMs = "heartbeat_ms", liveness
             case killGraceSeconds = "kill_grace_seconds", maxAttempts = "max_attempts"
             case reconnectGraceSeconds = "reconnect_grace_seconds"
+            case cert, authorizedKeys = "authorized_keys", insecure
         }
     }
     public struct Agent: Decodable, Sendable {
@@ -26,12 +30,20 @@ public struct ConfigFile: Decodable, Sendable {
         public var labels: [String: String]?
         public var outputLimit: Int?
         public var dataDir: String?
+        public var cert: String?
+        public var coordinatorKey: String?
         enum CodingKeys: String, CodingKey {
             case coordinator, name, slots, labels, outputLimit = "output_limit", dataDir = "data_dir"
+            case cert, coordinatorKey = "coordinator_key"
         }
     }
     public struct Client: Decodable, Sendable {
         public var coordinator: String?
+        public var cert: String?
+        public var coordinatorKey: String?
+        enum CodingKeys: String, CodingKey {
+            case coordinator, cert, coordinatorKey = "coordinator_key"
+        }
     }
     public struct Queue: Decodable, Sendable {
         public var maxRunning: Int?

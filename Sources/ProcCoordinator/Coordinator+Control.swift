@@ -5,47 +5,78 @@ extension Coordinator {
     /// Drains the control socket (bounded per call, so timers and other sockets get their turn).
     func readControl() {
         guard let control else { return }
+        var userID: String?
         for _ in 0..<10_000 {
             let message: [Frame]?
-            do { message = try control.receive() } catch {
+            do { message = try control.receive(userID: &userID) } catch {
                 logger.warning("control receive failed", metadata: ["error": "\(error)"])
                 return
             }
             guard let message else { return }
             stats.messagesIn += 1
-            route(message)
+            route(message, userID: userID)
         }
     }
 
-    private func route(_ message: [Frame]) {
+    private func route(_ message: [Frame], userID: String?) {
         guard message.count >= 3 else { return reject(message, "too few frames") }
         let peer = message[0]
         let proto = message[1]
+        let role = role(ofUserID: userID)
         if proto == Wire.agentProtocolBytes, message.count == 4 {
-            handleAgent(peer: peer, command: message[2], body: message[3])
+            if let role, role?.mayJoinAsAgent != true {
+                return refuseAgentConnection(peer, role: role)
+            }
+            handleAgent(peer: peer, command: message[2], body: message[3], key: userID)
         } else if proto == Wire.clientProtocolBytes, message.count == 5 {
-            handleClient(peer: peer, command: message[2], requestID: message[3], body: message[4])
+            if let role, role == nil {
+                reject(message, "key no longer authorized")
+                return replyError(peer, message[3], .forbidden(
+                    "this key is not authorized any more; ask the coordinator's operator"))
+            }
+            handleClient(peer: peer, command: message[2], requestID: message[3], body: message[4],
+                         role: role.flatMap { $0 })
         } else if message.count == 5 {
             reject(message, "unknown protocol")
             replyError(peer, message[3], ErrorReply(
                 code: "protocol",
-                message: "unsupported protocol '\(String(decoding: proto, as: UTF8.self))'; this coordinator "
+                message: "unsupported protocol '\(printable(proto))'; this coordinator "
                     + "speaks \(Wire.clientProtocol) and \(Wire.agentProtocol)"))
         } else {
             reject(message, "malformed message")
         }
     }
 
+    /// An agent message from a key that may not join: say so (the agent stops) and forget the agent.
+    private func refuseAgentConnection(_ peer: Frame, role: PeerRole??) {
+        let why = switch role {
+        case .some(.some(let role)): "this key has the role '\(role.rawValue)'; only agent keys may join"
+        default: "this key is not authorized any more"
+        }
+        reject([peer], "agent message from a non-agent key")
+        if let agentID = agentsByRoute[peer] {
+            refuseAgent(agentID, because: why)
+        } else {
+            outbound.append([peer, Wire.agentProtocolBytes, Array(Wire.AgentCommand.refused.rawValue.utf8),
+                             Array(why.utf8)])
+        }
+    }
+
     func reject(_ message: [Frame], _ why: String) {
-        stats.rejected += 1
-        logger.debug("rejected a message", metadata: ["why": .string(why), "frames": .stringConvertible(message.count)])
+        noteRejected(why, peer: message.first.map(printable) ?? "?", detail: "\(message.count) frames")
     }
 
     // MARK: clients
 
-    private func handleClient(peer: Frame, command: Frame, requestID: Frame, body: Frame) {
+    private func handleClient(peer: Frame, command: Frame, requestID: Frame, body: Frame, role: PeerRole?) {
         guard let command = Wire.ClientCommand(rawValue: String(decoding: command, as: UTF8.self)) else {
-            return replyError(peer, requestID, .badRequest("unknown command '\(String(decoding: command, as: UTF8.self))'"))
+            reject([peer], "unknown client command")
+            return replyError(peer, requestID, .badRequest("unknown command '\(printable(command))'"))
+        }
+        if let role, command != .queue, !role.may(command, changesState: true) {
+            reject([peer], "forbidden command")
+            return replyError(peer, requestID, .forbidden(
+                "\(command.rawValue) is not allowed for the role '\(role.rawValue)' of this key (clients may)"))
         }
         do {
             switch command {
@@ -53,7 +84,8 @@ extension Coordinator {
                 let port = boundEventsEndpoint.split(separator: ":").last.flatMap { Int($0) }
                 reply(peer, requestID, command, InfoReply(
                     version: procVersion, eventsPort: port, eventsEndpoint: boundEventsEndpoint, lastSeq: lastSeq,
-                    jobs: state.jobs.count, agents: state.agents.count))
+                    jobs: state.jobs.count, agents: state.agents.count, security: configuration.securityMode,
+                    role: role?.rawValue))
             case .submit:
                 let request = try WireCoding.decode(SubmitRequest.self, from: body)
                 for (index, spec) in request.jobs.enumerated() {
@@ -116,6 +148,11 @@ extension Coordinator {
             case .queue:
                 let request = try WireCoding.decode(QueueRequest.self, from: body)
                 if let name = request.name, let limit = request.maxRunning {
+                    if let role, !role.may(.queue, changesState: true) {
+                        reject([peer], "forbidden command")
+                        return replyError(peer, requestID, .forbidden(
+                            "setting a queue limit is not allowed for the role '\(role.rawValue)' of this key"))
+                    }
                     guard !name.isEmpty, limit >= 0 else {
                         return replyError(peer, requestID, .badRequest("a queue needs a name and a limit of 0 or more"))
                     }
@@ -168,12 +205,12 @@ extension Coordinator {
         lastSent[agentID] = monotonicMilliseconds()
     }
 
-    private func handleAgent(peer: Frame, command: Frame, body: Frame) {
+    private func handleAgent(peer: Frame, command: Frame, body: Frame, key: String?) {
         guard let command = Wire.AgentCommand(rawValue: String(decoding: command, as: UTF8.self)) else {
             return reject([peer], "unknown agent command")
         }
         if command == .hello {
-            return hello(peer: peer, body: body)
+            return hello(peer: peer, body: body, key: key)
         }
         guard let agentID = agentsByRoute[peer] else {
             // Not (or no longer) known: a coordinator restart, or an agent we declared gone. Ask it to
@@ -205,7 +242,7 @@ extension Coordinator {
         }
     }
 
-    private func hello(peer: Frame, body: Frame) {
+    private func hello(peer: Frame, body: Frame, key: String?) {
         guard let hello = try? WireCoding.decode(Hello.self, from: body), !hello.name.isEmpty, hello.slots >= 0 else {
             return reject([peer], "invalid HELLO")
         }
@@ -221,6 +258,7 @@ extension Coordinator {
         if let oldAgent = agentsByRoute[peer], oldAgent != agentID { dropAgent(oldAgent, reason: "renamed") }
         agentRoutes[agentID] = peer
         agentsByRoute[peer] = agentID
+        if configuration.security != nil, let key { agentKeys[agentID] = key }
         lastHeard[agentID] = monotonicMilliseconds()
         let info = AgentInfo(id: agentID, hostname: hello.hostname, slots: hello.slots, running: 0,
                              labels: hello.labels, joinedAt: currentTimestamp(), pid: hello.pid)
@@ -237,6 +275,7 @@ extension Coordinator {
 
     func dropAgent(_ agentID: String, reason: String) {
         if let route = agentRoutes.removeValue(forKey: agentID) { agentsByRoute[route] = nil }
+        agentKeys[agentID] = nil
         lastHeard[agentID] = nil
         lastSent[agentID] = nil
         apply(state.agentLeft(agentID, reason: reason))
@@ -255,6 +294,16 @@ extension Coordinator {
                 sendToAgent(agentID, .heartbeat, [])
             }
         }
+    }
+
+    /// A frame for a log line: its text when it is short UTF-8, else its size.
+    func printable(_ frame: Frame) -> String {
+        if frame.count <= 64, let text = String(validating: frame, as: UTF8.self),
+            text.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7f })
+        {
+            return text
+        }
+        return "<\(frame.count) bytes>"
     }
 
     private func describe(_ error: DecodingError) -> String {

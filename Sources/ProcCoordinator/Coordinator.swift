@@ -41,11 +41,24 @@ public final class Coordinator: @unchecked Sendable {
     var needsSchedule = false
     var waiters = WaiterTable()
 
+    // Security (Coordinator+Security.swift).
+    var zap: ZAPHandler?
+    var authorized = AuthorizedKeys()
+    var keysSignature = ""
+    var keysTimer: RepeatingTimer?
+    /// The key each agent joined with (when keys are checked).
+    var agentKeys: [String: String] = [:]
+    var rejectLog: [String: (lastLogged: Int64?, suppressed: Int)] = [:]
+
     /// Counters for `proc status` and logs.
     public internal(set) var stats = Stats()
     public struct Stats: Sendable {
         public var messagesIn = 0
+        /// Messages and handshakes refused (malformed, unknown protocol, forbidden, unknown key), in all
+        /// and by kind.
         public var rejected = 0
+        public var rejectedByKind: [String: Int] = [:]
+        public var refusedHandshakes = 0
         public var eventsPublished = 0
         public var commits = 0
     }
@@ -81,6 +94,13 @@ public final class Coordinator: @unchecked Sendable {
         }
         for (name, limit) in configuration.queueLimits { batch.queueLimits.append((name, limit)) }
         recoverRunningJobs()
+        if let security = configuration.security {
+            do { try startSecurity(security) } catch {
+                journal.close()
+                self.journal = nil
+                throw error
+            }
+        }
 
         let control = try ZMQSocket(context: loop.context, type: .router)
         control.setOption(ZMQ_ROUTER_MANDATORY, 1)
@@ -88,9 +108,16 @@ public final class Coordinator: @unchecked Sendable {
         control.setOption(ZMQ_SNDHWM, 0)
         control.setOption(ZMQ_RCVHWM, 0)
         control.setTCPKeepalive()
+        control.setMaxMessageSize(configuration.maxMessageBytes)
         let events = try ZMQSocket(context: loop.context, type: .pub)
         events.setOption(ZMQ_SNDHWM, configuration.publishHighWaterMark)
+        // Subscribers send only subscriptions; anything big from one is hostile.
+        events.setMaxMessageSize(64 * 1024)
         do {
+            if let security = configuration.security {
+                try control.makeCurveServer(secretKey: security.keys.secretKey, zapDomain: "proc")
+                try events.makeCurveServer(secretKey: security.keys.secretKey, zapDomain: "proc")
+            }
             for endpoint in configuration.controlEndpoints {
                 try control.bind(endpoint)
                 boundControlEndpoints.append(endpoint.hasPrefix("tcp://") ? control.lastEndpoint : endpoint)
@@ -101,6 +128,8 @@ public final class Coordinator: @unchecked Sendable {
             control.close()
             events.close()
             journal.close()
+            self.journal = nil
+            stopSecurity()
             if error.isAddressInUse {
                 throw CoordinatorError(
                     "\(error.operation): address already in use; is another coordinator running? "
@@ -124,7 +153,13 @@ public final class Coordinator: @unchecked Sendable {
             "journal": .string(journal.path),
             "jobs.recovered": .stringConvertible(snapshot.jobs.count),
             "seq": .stringConvertible(lastSeq),
+            "security": .string(configuration.securityMode),
         ])
+        if configuration.insecure {
+            logger.warning(Logger.Message(stringLiteral:
+                "INSECURE: no CURVE on a network port. Anyone who can reach it can run any command on every agent. "
+                    + "Use --cert and --authorized-keys (see proc keygen) instead of --insecure"))
+        }
         needsSchedule = true
     }
 
@@ -154,6 +189,7 @@ public final class Coordinator: @unchecked Sendable {
         controlToken = nil
         control.close()
         events?.close()
+        stopSecurity()
         self.control = nil
         self.events = nil
         journal?.close()
@@ -170,6 +206,7 @@ public final class Coordinator: @unchecked Sendable {
         for effect in effects {
             switch effect {
             case .event(var event):
+                if event.type == .agentJoined { event.security = configuration.securityMode }
                 lastSeq += 1
                 event.seq = lastSeq
                 event.time = rfc3339(now)

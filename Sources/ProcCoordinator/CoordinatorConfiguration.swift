@@ -1,4 +1,5 @@
 import ProcCore
+import ZeroMQ
 
 /// How a coordinator listens, stores and watches its agents.
 public struct CoordinatorConfiguration: Sendable {
@@ -19,8 +20,41 @@ public struct CoordinatorConfiguration: Sendable {
     /// Queue limits set at start (`[queues.NAME] max_running = N` in the config file).
     public var queueLimits: [String: Int] = [:]
     public var cluster = ClusterSettings()
+    /// CURVE on the control and events sockets, and the keys allowed in (nil: no CURVE).
+    public var security: CoordinatorSecurity?
+    /// Listening on a network address without CURVE, allowed by `--insecure`: said in the log, in INFO
+    /// and in every agent.joined event.
+    public var insecure = false
+    /// A peer that sends a bigger message is disconnected by libzmq (before any of it is parsed).
+    public var maxMessageBytes: Int64 = 64 << 20
 
     public init() {}
+
+    /// "curve", "insecure" or "local" (see `Event.security`).
+    public var securityMode: String { security != nil ? "curve" : insecure ? "insecure" : "local" }
+}
+
+/// The coordinator's key pair and where the public keys it accepts are kept (`AuthorizedKeys`).
+public struct CoordinatorSecurity: Sendable {
+    public var keys: CurveKeyPair
+    public var authorizedKeysDirectory: String
+    /// How often the directory is checked for changes (SIGHUP, via `Coordinator.reloadKeys`, is at once).
+    public var reloadIntervalMilliseconds: Int = 1_000
+
+    public init(keys: CurveKeyPair, authorizedKeysDirectory: String) {
+        self.keys = keys
+        self.authorizedKeysDirectory = authorizedKeysDirectory
+    }
+}
+
+/// Whether an endpoint can only be reached from this host: inproc, ipc, or tcp on a loopback address.
+public func isLocalEndpoint(_ endpoint: String) -> Bool {
+    if endpoint.hasPrefix("inproc://") || endpoint.hasPrefix("ipc://") { return true }
+    guard endpoint.hasPrefix("tcp://") else { return false }
+    var host = String(endpoint.dropFirst("tcp://".count))
+    if let colon = host.lastIndex(of: ":") { host = String(host[..<colon]) }
+    if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+    return host == "localhost" || host == "::1" || host.hasPrefix("127.")
 }
 
 public let procVersion = "0.1.0"

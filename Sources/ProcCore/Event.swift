@@ -45,6 +45,9 @@ public struct Event: Codable, Sendable, Equatable {
     public var hostname: String?
     /// queue.updated: the limit of running jobs (0 = none).
     public var maxRunning: Int?
+    /// agent.joined: how the coordinator's connections are secured: "curve", "insecure" (a network port
+    /// without CURVE, by --insecure) or "local" (loopback, inproc or ipc only).
+    public var security: String?
 
     public init(type: EventType) {
         self.seq = 0
@@ -55,7 +58,7 @@ public struct Event: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case seq, time, type, jobID = "job_id", status, queue, attempt, agentID = "agent_id"
         case exitCode = "exit_code", signal, reason, result, progress, message, command, priority, name
-        case duration, slots, labels, hostname, maxRunning = "max_running"
+        case duration, slots, labels, hostname, maxRunning = "max_running", security
     }
 
     /// A job event with the fields every job event carries.

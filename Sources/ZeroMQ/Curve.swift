@@ -84,3 +84,58 @@ extension ZMQSocket {
         setOption(ZMQ_MAXMSGSIZE, int64: bytes)
     }
 }
+
+/// What a CURVE client (agent, `proc`, a subscriber) needs: its own key pair and the server's public key.
+public struct CurveClientKeys: Sendable {
+    public var keys: CurveKeyPair
+    public var serverKey: String
+
+    public init(keys: CurveKeyPair, serverKey: String) {
+        self.keys = keys
+        self.serverKey = serverKey
+    }
+}
+
+extension ZMQSocket {
+    public func makeCurveClient(_ client: CurveClientKeys) throws(ZMQError) {
+        try makeCurveClient(keys: client.keys, serverKey: client.serverKey)
+    }
+}
+
+/// The events of a client socket's security handshake, and what a person should be told about them.
+public enum HandshakeOutcome: Sendable {
+    case succeeded
+    /// The server's ZAP handler refused this key (status code, usually 400).
+    case refused(code: UInt32)
+    /// The handshake broke: a mechanism mismatch (one side without CURVE) or a wrong server key.
+    case failed
+
+    public static let monitoredEvents: Int32 = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+        | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+
+    public init?(_ event: SocketMonitor.Event) {
+        switch event.kind {
+        case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: self = .succeeded
+        case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: self = .refused(code: event.value)
+        case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL: self = .failed
+        default: return nil
+        }
+    }
+
+    /// What went wrong, for a person; nil when nothing did. `hasKeys`: whether this side used CURVE.
+    public func explanation(endpoint: String, publicKey: String?) -> String? {
+        switch self {
+        case .succeeded:
+            return nil
+        case .refused(let code):
+            return "the coordinator at \(endpoint) refused this key (ZAP status \(code))"
+                + (publicKey.map { ": its operator must add the certificate of public key \($0) to the authorized keys" } ?? "")
+        case .failed:
+            return publicKey == nil
+                ? "the security handshake with \(endpoint) failed: the coordinator requires CURVE keys; "
+                    + "give --cert (this side's secret certificate) and --coordinator-key"
+                : "the security handshake with \(endpoint) failed: wrong --coordinator-key, or the coordinator "
+                    + "does not use CURVE"
+        }
+    }
+}

@@ -45,6 +45,12 @@ struct Join: AsyncParsableCommand {
     @Option(help: "Longest wait in seconds between reconnect attempts (backoff from 1 s, with jitter; default 32).")
     var reconnectMax: Double?
 
+    @Option(help: "This agent's secret certificate, NAME.key_secret (or PROC_CERT), for a coordinator with CURVE.")
+    var cert: String?
+
+    @Option(help: "The coordinator's public key: its .key file or the 40-character key (or PROC_COORDINATOR_KEY).")
+    var coordinatorKey: String?
+
     @Option(help: "Log level (or PROC_LOG_LEVEL).")
     var logLevel: String?
 
@@ -76,29 +82,41 @@ struct Join: AsyncParsableCommand {
                                                              configuration.reconnectMaxMilliseconds)
             }
             if let limit = outputLimit ?? file.agent?.outputLimit { configuration.outputLimit = limit }
+            configuration.security = try loadClientKeys(
+                cert: cert ?? environment("PROC_CERT") ?? file.agent?.cert,
+                coordinatorKey: coordinatorKey ?? environment("PROC_COORDINATOR_KEY") ?? file.agent?.coordinatorKey)
 
             let loop = EventLoop(name: "proc-agent", context: ZMQContext())
             loop.start()
             let agent = Agent(configuration: configuration, loop: loop, logger: logger)
             let replaced = ReplacedFlag()
+            let (ended, endedNow) = AsyncStream<Void>.makeStream()
             agent.onReplaced = { message in
-                replaced.set(message)
-                kill(getpid(), SIGTERM)  // the service group's graceful shutdown
+                replaced.set("\(message); this agent stopped (give each agent its own --name)", exitCode: 3)
+                endedNow.yield()
+            }
+            agent.onRefused = { message in
+                replaced.set("\(message); this agent stopped", exitCode: 4)
+                endedNow.yield()
             }
             try agent.start()
             print("proc-agent \(configuration.name) joining \(address.controlEndpoint) slots=\(configuration.slots)")
             fflush(nil)
             let grace = Int(stopGrace * 1000)
-            let service = StopOnShutdown {
+            let service = StopOnShutdown(ended: ended) {
                 agent.stop(graceMilliseconds: grace)
                 loop.stop()
                 loop.join()
             }
-            try await ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-                .run()
-            if let message = replaced.get() {
-                throw CommandError("\(message); this agent stopped (give each agent its own --name)", exitCode: 3)
+            do {
+                try await ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+                    .run()
+            } catch {
+                // The service ends early when the coordinator told the agent to stop; the group calls that
+                // "finished unexpectedly". Anything else is a real failure.
+                guard replaced.get() != nil else { throw error }
             }
+            if let (message, code) = replaced.get() { throw CommandError(message, exitCode: code) }
         } catch let error as CommandError {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(error.exitCode)
@@ -106,10 +124,11 @@ struct Join: AsyncParsableCommand {
     }
 }
 
-/// Set when the coordinator told this agent that another one joined under its name.
+/// Set when the coordinator told this agent to stop: another one joined under its name, or its key
+/// is refused.
 final class ReplacedFlag: @unchecked Sendable {
     private let lock = NSLock()
-    private var message: String?
-    func set(_ value: String) { lock.withLock { message = value } }
-    func get() -> String? { lock.withLock { message } }
+    private var reason: (String, Int32)?
+    func set(_ message: String, exitCode: Int32) { lock.withLock { if reason == nil { reason = (message, exitCode) } } }
+    func get() -> (String, Int32)? { lock.withLock { reason } }
 }

@@ -55,6 +55,17 @@ struct Start: AsyncParsableCommand {
     @Option(help: "After a restart, seconds runs in flight wait for their agents to reconnect (default 40).")
     var reconnectGrace: Double?
 
+    @Option(help: "The coordinator's secret certificate, NAME.key_secret (or PROC_CERT): turns CURVE on. Needs --authorized-keys.")
+    var cert: String?
+
+    @Option(help: ArgumentHelp(
+        "A directory of the public certificates allowed in (or PROC_AUTHORIZED_KEYS), re-read when it changes and on SIGHUP.",
+        discussion: "Each NAME.key gets the role in its metadata (role = \"agent\"), or of the folder it is in: agent/, client/, observer/."))
+    var authorizedKeys: String?
+
+    @Flag(help: "Allow listening on a network address without CURVE. Anyone who can reach the port can then run any command on every agent.")
+    var insecure = false
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (or PROC_LOG_LEVEL).")
     var logLevel: String?
 
@@ -86,11 +97,12 @@ struct Start: AsyncParsableCommand {
         let file = try ConfigFile.load(config)
         let environment = ProcessInfo.processInfo.environment
         var configuration = CoordinatorConfiguration()
-        configuration.controlEndpoints = [
-            bindEndpoint(listen ?? environment["PROC_LISTEN"] ?? file.coordinator?.listen ?? "tcp://*:5555", defaultPort: 5555)
-        ]
-        configuration.eventsEndpoint = bindEndpoint(
-            events ?? environment["PROC_EVENTS"] ?? file.coordinator?.events ?? "tcp://*:5556", defaultPort: 5556)
+        let givenListen = listen ?? environment["PROC_LISTEN"] ?? file.coordinator?.listen
+        let givenEvents = events ?? environment["PROC_EVENTS"] ?? file.coordinator?.events
+        configuration.controlEndpoints = [bindEndpoint(givenListen ?? "tcp://*:5555", defaultPort: 5555)]
+        configuration.eventsEndpoint = bindEndpoint(givenEvents ?? "tcp://*:5556", defaultPort: 5556)
+        let loopbackOnly = try secure(&configuration, file: file, explicitListen: givenListen != nil,
+                                      explicitEvents: givenEvents != nil, logger: logger)
         configuration.dataDirectory = dataDir ?? environment["PROC_DATA_DIR"] ?? file.coordinator?.dataDir ?? "./proc-data"
         configuration.heartbeatMilliseconds = heartbeatMs ?? file.coordinator?.heartbeatMs ?? 1_000
         configuration.liveness = liveness ?? file.coordinator?.liveness ?? 3
@@ -109,6 +121,17 @@ struct Start: AsyncParsableCommand {
         loop.start()
         let coordinator = Coordinator(configuration: configuration, loop: loop, logger: logger)
         try coordinator.start()
+        if loopbackOnly {
+            logger.notice(Logger.Message(stringLiteral:
+                "no CURVE keys given: listening on loopback only, so only this host can connect. For agents on "
+                    + "other hosts, give --cert and --authorized-keys (proc keygen makes them)"))
+        }
+        // SIGHUP: re-read the authorized keys now (they are also re-read within a second of a change).
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hangup.setEventHandler { coordinator.reloadKeys() }
+        hangup.resume()
+        defer { hangup.cancel() }
 
         let agent: Agent?
         if standalone {
@@ -127,6 +150,7 @@ struct Start: AsyncParsableCommand {
         }
         let control = coordinator.boundControlEndpoints.filter { !$0.hasPrefix("inproc://") }.joined(separator: ",")
         print("proc-coordinator ready control=\(control) events=\(coordinator.boundEventsEndpoint)"
+              + " security=\(configuration.securityMode)"
               + (standalone ? " standalone slots=\(slots ?? ProcessInfo.processInfo.activeProcessorCount)" : ""))
         fflush(nil)
 
@@ -140,5 +164,52 @@ struct Start: AsyncParsableCommand {
         let group = ServiceGroup(
             services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
+    }
+
+    /// Secure by default (DESIGN §3): CURVE when keys are given; without keys, a network address only
+    /// with --insecure. Default endpoints without keys become loopback ones (returns true); an explicit
+    /// network endpoint without keys is refused.
+    private func secure(
+        _ configuration: inout CoordinatorConfiguration, file: ConfigFile, explicitListen: Bool, explicitEvents: Bool,
+        logger: Logger
+    ) throws -> Bool {
+        let certPath = cert ?? ProcCommandSupport.environment("PROC_CERT") ?? file.coordinator?.cert
+        let keysDirectory = authorizedKeys ?? ProcCommandSupport.environment("PROC_AUTHORIZED_KEYS")
+            ?? file.coordinator?.authorizedKeys
+        let insecure = self.insecure || file.coordinator?.insecure == true
+        switch (certPath, keysDirectory) {
+        case (let certPath?, let keysDirectory?):
+            let keys = try loadSecretCertificate(certPath).keyPair!
+            configuration.security = CoordinatorSecurity(keys: keys, authorizedKeysDirectory: keysDirectory)
+            if insecure { logger.warning("--insecure is ignored: CURVE keys are given") }
+            return false
+        case (nil, nil):
+            break
+        case (nil, _):
+            throw CommandError("--authorized-keys needs --cert too (the coordinator's secret certificate; see proc keygen)", exitCode: 2)
+        case (_, nil):
+            throw CommandError("--cert needs --authorized-keys too (the directory of certificates allowed in)", exitCode: 2)
+        }
+        let network = (configuration.controlEndpoints + [configuration.eventsEndpoint]).filter { !isLocalEndpoint($0) }
+        guard !network.isEmpty else { return false }
+        if insecure {
+            configuration.insecure = true
+            return false
+        }
+        let explicit = (explicitListen ? configuration.controlEndpoints : [])
+            + (explicitEvents ? [configuration.eventsEndpoint] : [])
+        if let endpoint = explicit.first(where: { !isLocalEndpoint($0) }) {
+            throw CommandError(
+                "refusing to listen on \(endpoint) without CURVE: anyone who reaches it could run any command on "
+                    + "every agent. Give --cert and --authorized-keys (proc keygen makes them), listen on "
+                    + "127.0.0.1, or pass --insecure on a network you trust", exitCode: 2)
+        }
+        configuration.controlEndpoints = configuration.controlEndpoints.map(loopback)
+        configuration.eventsEndpoint = loopback(configuration.eventsEndpoint)
+        return true
+    }
+
+    private func loopback(_ endpoint: String) -> String {
+        endpoint.hasPrefix("tcp://*:") ? "tcp://127.0.0.1:" + endpoint.dropFirst("tcp://*:".count) : endpoint
     }
 }

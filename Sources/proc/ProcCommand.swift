@@ -13,6 +13,7 @@ struct ProcCommand: AsyncParsableCommand {
             + "else the config file's [client] coordinator, else 127.0.0.1:5555.",
         subcommands: [
             Submit.self, Status.self, Wait.self, Result.self, Cancel.self, Events.self, Agents.self, Queue.self,
+            Keygen.self,
         ])
 }
 
@@ -27,12 +28,21 @@ struct ConnectionOptions: ParsableArguments {
     @Option(help: "Seconds to wait for the coordinator to answer a request (default 5).")
     var requestTimeout: Double = 5
 
+    @Option(help: "This client's secret certificate, NAME.key_secret (or PROC_CERT), for a coordinator with CURVE.")
+    var cert: String?
+
+    @Option(help: "The coordinator's public key: its .key file or the 40-character key (or PROC_COORDINATOR_KEY).")
+    var coordinatorKey: String?
+
     func connect() throws -> ProcClient {
         let file = try ConfigFile.load(config)
         let target = coordinator ?? ProcessInfo.processInfo.environment["PROC_COORDINATOR"] ?? file.client?.coordinator
             ?? "127.0.0.1:5555"
+        let security = try loadClientKeys(
+            cert: cert ?? environment("PROC_CERT") ?? file.client?.cert,
+            coordinatorKey: coordinatorKey ?? environment("PROC_COORDINATOR_KEY") ?? file.client?.coordinatorKey)
         do {
-            return try ProcClient(coordinator: target, requestTimeout: requestTimeout)
+            return try ProcClient(coordinator: target, requestTimeout: requestTimeout, security: security)
         } catch {
             throw CommandError(error.message)
         }
@@ -47,7 +57,7 @@ func runClient(_ options: ConnectionOptions, _ body: (ProcClient) async throws -
         try await body(client)
     } catch let error as ProcClientError {
         printError(error.message)
-        throw ExitCode(error.code == .unreachable ? 2 : 1)
+        throw ExitCode(error.code == .unreachable || error.code == .unauthorized ? 2 : 1)
     } catch let error as CommandError {
         printError(error.description)
         throw ExitCode(error.exitCode)

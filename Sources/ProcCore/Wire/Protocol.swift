@@ -52,6 +52,8 @@ public enum Wire {
         case ack = "ACK"
         /// coordinator → agent: another agent joined under your name; stop (body: a message).
         case replaced = "REPLACED"
+        /// coordinator → agent: your key is not (or no longer) authorized as an agent; stop (body: a message).
+        case refused = "REFUSED"
     }
 }
 
@@ -68,6 +70,8 @@ public struct ErrorReply: Codable, Sendable, Error, CustomStringConvertible {
 
     public static func badRequest(_ message: String) -> ErrorReply { .init(code: "bad_request", message: message) }
     public static func notFound(_ message: String) -> ErrorReply { .init(code: "not_found", message: message) }
+    /// The peer's key does not carry a role that may do this (or was removed).
+    public static func forbidden(_ message: String) -> ErrorReply { .init(code: "forbidden", message: message) }
 }
 
 public struct Empty: Codable, Sendable { public init() {} }
@@ -80,7 +84,15 @@ public struct InfoReply: Codable, Sendable {
     public var lastSeq: UInt64
     public var jobs: Int
     public var agents: Int
-    public init(version: String, eventsPort: Int?, eventsEndpoint: String, lastSeq: UInt64, jobs: Int, agents: Int) {
+    /// "curve" (keys and roles checked), "insecure" (no CURVE on a network port, by --insecure) or
+    /// "local" (loopback, inproc or ipc only, no CURVE).
+    public var security: String?
+    /// The role of the asking peer's key, when the coordinator checks keys.
+    public var role: String?
+    public init(version: String, eventsPort: Int?, eventsEndpoint: String, lastSeq: UInt64, jobs: Int, agents: Int,
+                security: String? = nil, role: String? = nil) {
+        self.security = security
+        self.role = role
         self.version = version
         self.eventsPort = eventsPort
         self.eventsEndpoint = eventsEndpoint
@@ -90,6 +102,7 @@ public struct InfoReply: Codable, Sendable {
     }
     enum CodingKeys: String, CodingKey {
         case version, eventsPort = "events_port", eventsEndpoint = "events_endpoint", lastSeq = "last_seq", jobs, agents
+        case security, role
     }
 }
 

@@ -38,11 +38,17 @@ final class TestCluster: @unchecked Sendable {
     private let coordinatorArguments: [String]
     /// The namespaces' prefix (namespaces only).
     let prefix: String
+    /// CURVE on: the coordinator checks keys; agents and the CLI get keys of their own (`makeKey`).
+    let secure: Bool
+    var keysDirectory: String { directory + "/keys" }
+    var authorizedDirectory: String { directory + "/keys/authorized" }
 
+    /// `secure` defaults to on for simulated hosts (a network address needs CURVE) and off on loopback.
     init(standaloneSlots: Int? = nil, agents: [[String]] = [], coordinatorArguments: [String] = [],
-         dataDirectory: String? = nil, network: TestNetwork = .loopback) throws {
+         dataDirectory: String? = nil, network: TestNetwork = .loopback, secure: Bool? = nil) throws {
         directory = try makeTemporaryDirectory()
         self.network = network
+        self.secure = secure ?? (network == .namespaces)
         prefix = "p" + String(UInt32.random(in: 0...0xFFFFF), radix: 16)
         if network == .namespaces {
             let up = try run("/bin/bash", [netnsScript, "up", prefix, String(agents.count)], timeout: 60)
@@ -52,6 +58,12 @@ final class TestCluster: @unchecked Sendable {
         if network == .namespaces { endpoints = ["--listen", "tcp://*:5555", "--events", "tcp://*:5556"] }
         var arguments = ["--data-dir", dataDirectory ?? directory + "/data", "--heartbeat-ms", "200"]
         if let standaloneSlots { arguments += ["--standalone", "--slots", String(standaloneSlots)] }
+        if self.secure {
+            try FileManager.default.createDirectory(atPath: directory + "/keys/authorized", withIntermediateDirectories: true)
+            _ = try Self.keygen("coordinator", role: nil, in: directory + "/keys")
+            _ = try Self.keygen("client", role: "client", in: directory + "/keys", authorizeIn: directory + "/keys/authorized")
+            arguments += ["--cert", directory + "/keys/coordinator.key_secret", "--authorized-keys", directory + "/keys/authorized"]
+        }
         self.coordinatorArguments = arguments + coordinatorArguments
         let launcher = network == .namespaces ? ["/usr/sbin/ip", "netns", "exec", "\(prefix)-c"] : []
         do {
@@ -128,12 +140,38 @@ final class TestCluster: @unchecked Sendable {
         return agents[index]
     }
 
+    /// Writes a key pair with `proc keygen` into the keys directory and, if `authorize`, puts its public
+    /// certificate among the authorized ones. Returns the secret certificate's path.
+    @discardableResult
+    func makeKey(_ name: String, role: String?, authorize: Bool = true) throws -> String {
+        try Self.keygen(name, role: role, in: keysDirectory, authorizeIn: authorize ? authorizedDirectory : nil)
+    }
+
+    private static func keygen(_ name: String, role: String?, in directory: String, authorizeIn: String? = nil) throws -> String {
+        let result = try run(binary("proc"), ["keygen", name, "--dir", directory] + (role.map { ["--role", $0] } ?? []))
+        guard result.code == 0 else { throw TestError("proc keygen \(name): \(result.stderr)") }
+        if let authorizeIn {
+            try FileManager.default.copyItem(atPath: "\(directory)/\(name).key", toPath: "\(authorizeIn)/\(name).key")
+        }
+        return "\(directory)/\(name).key_secret"
+    }
+
+    /// `--cert SECRET --coordinator-key COORDINATOR.key` for a key made by `makeKey`.
+    func keyArguments(_ secretPath: String) -> [String] {
+        ["--cert", secretPath, "--coordinator-key", keysDirectory + "/coordinator.key"]
+    }
+
     /// Starts an agent; on namespaces, agent N (from 1, in start order) runs on host aN, or on `host`.
+    /// On a secure cluster it gets an authorized agent key unless `arguments` has a --cert.
     @discardableResult
     func addAgent(_ arguments: [String], host: String? = nil) throws -> TestProcess {
         var arguments = arguments
         if !arguments.contains("--data-dir") {
             arguments += ["--data-dir", directory + "/agent-\(agents.count + 1)"]
+        }
+        if secure && !arguments.contains("--cert") {
+            let name = "agent-\(agents.count + 1)-\(UInt32.random(in: 0...UInt32.max))"
+            arguments += keyArguments(try makeKey(name, role: "agent"))
         }
         let target = network == .namespaces ? "10.213.0.1:5555" : control
         let command = launcher(host ?? "a\(agents.count + 1)") + [binary("proc-agent"), "join", target] + arguments
@@ -172,7 +210,9 @@ final class TestCluster: @unchecked Sendable {
         // Options go before a `--` passthrough.
         var args = arguments
         let insertAt = args.firstIndex(of: "--") ?? args.count
-        args.insert(contentsOf: ["--coordinator", control], at: insertAt)
+        var options = ["--coordinator", control]
+        if secure && !args.contains("--cert") { options += keyArguments(keysDirectory + "/client.key_secret") }
+        args.insert(contentsOf: options, at: insertAt)
         let command = launcher("c") + [binary("proc")] + args
         return try run(command[0], Array(command.dropFirst()), stdin: stdin, timeout: timeout)
     }
