@@ -30,6 +30,9 @@ public struct AgentConfiguration: Sendable {
     /// Variables every job gets from the agent's own environment (the rest of the agent's environment,
     /// its secrets included, is not passed on). The job spec's `env` and `PROC_*` come on top.
     public var inheritedEnvironment: [String: String]
+    /// Who jobs run as (nil: the agent's own user); see `RunAsUser`. Their HOME, USER and LOGNAME are this
+    /// user's, unless the job spec's `env` sets them.
+    public var runAs: RunAsUser?
 
     public init(coordinatorEndpoint: String, name: String, slots: Int) {
         self.coordinatorEndpoint = coordinatorEndpoint
