@@ -26,8 +26,10 @@ public struct ConfigFile: Decodable, Sendable {
         public var labels: [String: String]?
         public var outputLimit: Int?
         public var dataDir: String?
+        public var runAs: String?
         enum CodingKeys: String, CodingKey {
             case coordinator, name, slots, labels, outputLimit = "output_limit", dataDir = "data_dir"
+            case runAs = "run_as"
         }
     }
     public struct Client: Decodable, Sendable {

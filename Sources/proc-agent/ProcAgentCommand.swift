@@ -45,6 +45,11 @@ struct Join: AsyncParsableCommand {
     @Option(help: "Longest wait in seconds between reconnect attempts (backoff from 1 s, with jitter; default 32).")
     var reconnectMax: Double?
 
+    @Option(help: ArgumentHelp(
+        "Run jobs as this user, a name or uid (default: the agent's user). Naming another user needs root.",
+        valueName: "user"))
+    var runAs: String?
+
     @Option(help: "Log level (or PROC_LOG_LEVEL).")
     var logLevel: String?
 
@@ -76,6 +81,7 @@ struct Join: AsyncParsableCommand {
                                                              configuration.reconnectMaxMilliseconds)
             }
             if let limit = outputLimit ?? file.agent?.outputLimit { configuration.outputLimit = limit }
+            if let user = runAs ?? file.agent?.runAs { configuration.runAs = try runAsUser(user) }
 
             let loop = EventLoop(name: "proc-agent", context: ZMQContext())
             loop.start()
@@ -85,6 +91,7 @@ struct Join: AsyncParsableCommand {
                 replaced.set(message)
                 kill(getpid(), SIGTERM)  // the service group's graceful shutdown
             }
+            logJobUser(configuration.runAs, logger: logger)
             try agent.start()
             print("proc-agent \(configuration.name) joining \(address.controlEndpoint) slots=\(configuration.slots)")
             fflush(nil)
@@ -104,6 +111,32 @@ struct Join: AsyncParsableCommand {
             throw ExitCode(error.exitCode)
         }
     }
+}
+
+/// `--run-as USER`, looked up once; a user that does not exist, or another user while the agent is not root,
+/// is a usage error (exit 2).
+func runAsUser(_ user: String) throws -> RunAsUser {
+    let target: RunAsUser
+    do {
+        target = try RunAsUser.lookup(user)
+    } catch {
+        throw CommandError("--run-as: \(error)", exitCode: 2)
+    }
+    if geteuid() != 0 && target.uid != geteuid() {
+        throw CommandError(
+            "--run-as \(user): only root can run jobs as another user, and this agent runs as uid \(geteuid()); "
+                + "start it as root, or leave --run-as out to run jobs as the agent's own user", exitCode: 2)
+    }
+    return target
+}
+
+/// Says at startup whose rights jobs get.
+func logJobUser(_ runAs: RunAsUser?, logger: Logger) {
+    let uid = runAs?.uid ?? geteuid()
+    let name = runAs?.name ?? (try? RunAsUser.lookup(String(uid)))?.name ?? String(uid)
+    logger.info("jobs run as \(name)", metadata: [
+        "user": .string(name), "uid": .stringConvertible(uid), "gid": .stringConvertible(runAs?.gid ?? getegid()),
+    ])
 }
 
 /// Set when the coordinator told this agent that another one joined under its name.
