@@ -9,7 +9,8 @@ extension Integration {
         @Test(.enabled(if: geteuid() == 0, "needs root")) func jobsRunAsTheNamedUser() throws {
             let cluster = try TestCluster(agents: [["--run-as", "nobody"]])
             defer { cluster.stop() }
-            #expect(eventually { cluster.agents[0].stderr.contains("jobs run as nobody") }, "\(cluster.agents[0].stderr)")
+            let agent = cluster.agents[0]
+            #expect(eventually { agent.stderr.contains("jobs run as nobody") }, "\(agent.stderr)")
 
             let id = try cluster.submit("--", "id", "-un")
             let environment = try cluster.submit("--", "sh", "-c", #"echo "$HOME $USER $LOGNAME""#)

@@ -33,7 +33,7 @@ extension ProcAgentTests {
         #expect(try output(["id", "-u"]) == "65534\n")
         #expect(try output(["id", "-g"]) == "\(nobody.gid)\n")
         // Exactly nobody's groups: root's supplementary groups are gone.
-        let groups = try output(["id", "-G"]).split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { gid_t($0) }
+        let groups = try output(["id", "-G"]).split(whereSeparator: \.isWhitespace).compactMap { gid_t($0) }
         #expect(Set(groups) == Set(nobody.groups + [nobody.gid]))
         #expect(!groups.contains(0))
     }
@@ -41,7 +41,9 @@ extension ProcAgentTests {
     @Test(.enabled(if: isRoot, "needs root")) func runAsEnvironment() throws {
         let nobody = try RunAsUser.lookup("nobody")
         var configuration = AgentConfiguration(coordinatorEndpoint: "inproc://unused", name: "t", slots: 1)
-        configuration.inheritedEnvironment = ["PATH": "/usr/bin:/bin", "HOME": "/root", "USER": "root", "LOGNAME": "root"]
+        configuration.inheritedEnvironment = [
+            "PATH": "/usr/bin:/bin", "HOME": "/root", "USER": "root", "LOGNAME": "root",
+        ]
         configuration.runAs = nobody
         let job = try spawn(["sh", "-c", #"echo "$HOME $USER $LOGNAME""#], env: configuration.jobEnvironment(nil),
                             user: nobody)

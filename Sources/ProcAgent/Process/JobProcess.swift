@@ -218,7 +218,8 @@ public final class JobProcess {
     private static func withCredentials<R>(of user: RunAsUser?, _ body: (UnsafePointer<cspawn_user>?) -> R) -> R {
         guard let user, user.needsSwitch else { return body(nil) }
         return user.groups.withUnsafeBufferPointer { groups in
-            var credentials = cspawn_user(uid: user.uid, gid: user.gid, groups: groups.baseAddress, ngroups: groups.count)
+            var credentials = cspawn_user(
+                uid: user.uid, gid: user.gid, groups: groups.baseAddress, ngroups: groups.count)
             return body(&credentials)
         }
     }
@@ -233,8 +234,8 @@ public final class JobProcess {
             let call = step == CSPAWN_STEP_SETGROUPS ? "setgroups" : step == CSPAWN_STEP_SETGID ? "setgid" : "setuid"
             return "\(osMessage(e)): cannot run as user '\(spec.user?.name ?? "")' (\(call))"
         case CSPAWN_STEP_PREPARE, CSPAWN_STEP_SETSID, CSPAWN_STEP_SIGNALS, CSPAWN_STEP_FDS:
-            let what = step == CSPAWN_STEP_PREPARE ? "fork" : step == CSPAWN_STEP_SETSID ? "setsid"
-                : step == CSPAWN_STEP_SIGNALS ? "signal mask" : "file descriptors"
+            let what = [CSPAWN_STEP_PREPARE: "preparing the spawn (pipe, fork)", CSPAWN_STEP_SETSID: "setsid",
+                        CSPAWN_STEP_SIGNALS: "signal mask"][step] ?? "file descriptors"
             return "\(osMessage(e)): \(what) ('\(program)')"
         default: break
         }
