@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -103,6 +104,210 @@ out_attr:
 out_tmp:
     for (int i = 0; i < 4; i++)
         if (tmp[i] >= 0) close(tmp[i]);
+    return err;
+}
+
+// ---- cspawn_spawn_as: the same, as another user (fork, since posix_spawn cannot change the credentials) ----
+
+// Raw system calls for the credentials: glibc's setgroups/setgid/setuid wrappers may broadcast the change to
+// every thread of the process (SIGSETXID), which is not async-signal-safe. The child has one thread, and
+// the kernel changes only the calling task's credentials. Where the plain numbers are 16-bit ids (32-bit
+// ARM, i386) the 32-bit variants exist and are used.
+#ifdef SYS_setgroups32
+#define CSPAWN_SYS_SETGROUPS SYS_setgroups32
+#define CSPAWN_SYS_SETGID SYS_setgid32
+#define CSPAWN_SYS_SETUID SYS_setuid32
+#else
+#define CSPAWN_SYS_SETGROUPS SYS_setgroups
+#define CSPAWN_SYS_SETGID SYS_setgid
+#define CSPAWN_SYS_SETUID SYS_setuid
+#endif
+
+struct child_error {
+    int step;
+    int err;
+};
+
+// Everything the child needs, prepared by the parent: after fork the child may not allocate.
+struct child_plan {
+    char **candidates;        // execve these in order (execvp's PATH walk, done by the child as the new user)
+    char *const *argv;
+    char *const *envp;
+    const char *cwd;
+    int src[4];               // become fds 0..3; all >= 4
+    int error_fd;             // write end of the error pipe, >= 4, close-on-exec
+    long max_fd;              // for closing fds one by one if close_range is missing
+    const struct cspawn_user *user;
+};
+
+__attribute__((noreturn)) static void child_fail(int fd, int step, int err) {
+    struct child_error e = {step, err};
+    while (write(fd, &e, sizeof e) < 0 && errno == EINTR) {}
+    _exit(127);
+}
+
+static void close_fds_from(int from, int to_excluding, long max_fd) {
+    if (from >= to_excluding) return;
+    if (syscall(SYS_close_range, (unsigned)from, (unsigned)(to_excluding - 1), 0) == 0) return;
+    for (long fd = from; fd < to_excluding && fd < max_fd; fd++) (void)close((int)fd);
+}
+
+// Only async-signal-safe calls from here on: the parent has other threads, whose locks may be held in this
+// copy of its memory. Signals are blocked on entry (the parent blocked them around fork).
+__attribute__((noreturn)) static void child(const struct child_plan *plan) {
+    int efd = plan->error_fd;
+    if (setsid() < 0) child_fail(efd, CSPAWN_STEP_SETSID, errno);
+
+    // Like posix_spawn's SETSIGDEF and SETSIGMASK: nothing the agent ignores or handles reaches the job.
+    // glibc refuses its internal signals (32, 33) with EINVAL; their handlers go away with execve.
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int s = 1; s < NSIG; s++)
+        if (s != SIGKILL && s != SIGSTOP) (void)sigaction(s, &dfl, NULL);
+    sigset_t empty;
+    sigemptyset(&empty);
+    if (sigprocmask(SIG_SETMASK, &empty, NULL) < 0) child_fail(efd, CSPAWN_STEP_SIGNALS, errno);
+
+    // Groups first, then the gid, then the uid: after setuid there is no right left to change the others.
+    const struct cspawn_user *u = plan->user;
+    if (syscall(CSPAWN_SYS_SETGROUPS, u->ngroups, u->groups) < 0) child_fail(efd, CSPAWN_STEP_SETGROUPS, errno);
+    if (syscall(CSPAWN_SYS_SETGID, u->gid) < 0) child_fail(efd, CSPAWN_STEP_SETGID, errno);
+    if (syscall(CSPAWN_SYS_SETUID, u->uid) < 0) child_fail(efd, CSPAWN_STEP_SETUID, errno);
+
+    if (plan->cwd && chdir(plan->cwd) < 0) child_fail(efd, CSPAWN_STEP_CHDIR, errno);
+
+    for (int i = 0; i < 4; i++)
+        if (dup2(plan->src[i], i) < 0) child_fail(efd, CSPAWN_STEP_FDS, errno);
+    // Everything from 4 up except the error pipe, which close-on-exec closes when execve succeeds.
+    close_fds_from(4, efd, plan->max_fd);
+    close_fds_from(efd + 1, INT_MAX, plan->max_fd);
+
+    // execvp's rules: go on after ENOENT and the like, remember EACCES, stop at any other error.
+    int err = ENOENT, denied = 0;
+    for (char **c = plan->candidates; *c; c++) {
+        execve(*c, plan->argv, plan->envp);
+        err = errno;
+        if (err == EACCES) denied = 1;
+        else if (err != ENOENT && err != ENOTDIR && err != ESTALE && err != ENODEV && err != ETIMEDOUT)
+            child_fail(efd, CSPAWN_STEP_EXEC, err);
+    }
+    child_fail(efd, CSPAWN_STEP_EXEC, denied ? EACCES : err);
+}
+
+// The paths execve tries: `file` itself if it has a '/', else each PATH entry of `envp` (as resolve() builds
+// them). NULL-terminated, one allocation; NULL if out of memory.
+static char **exec_candidates(const char *file, char *const envp[], const char *cwd) {
+    const char *path = env_path(envp);
+    size_t entries = 1;
+    for (const char *p = path; *p; p++) entries += *p == ':';
+    size_t each = strlen(path) + strlen(file) + (cwd ? strlen(cwd) : 0) + 4;
+    char **list = malloc((entries + 1) * sizeof(char *) + entries * each);
+    if (!list) return NULL;
+    char *out = (char *)(list + entries + 1);
+    if (strchr(file, '/')) {
+        strcpy(out, file);
+        list[0] = out;
+        list[1] = NULL;
+        return list;
+    }
+    size_t n = 0;
+    for (const char *p = path;;) {
+        const char *end = strchrnul(p, ':');
+        int dlen = (int)(end - p);
+        const char *dir = dlen ? p : ".";
+        if (!dlen) dlen = 1;
+        int len = (dir[0] != '/' && cwd)
+            ? snprintf(out, each, "%s/%.*s/%s", cwd, dlen, dir, file)
+            : snprintf(out, each, "%.*s/%s", dlen, dir, file);
+        if (len > 0 && (size_t)len < each && len < PATH_MAX) {
+            list[n++] = out;
+            out += len + 1;
+        }
+        if (*end == '\0') break;
+        p = end + 1;
+    }
+    list[n] = NULL;
+    return list;
+}
+
+int cspawn_spawn_as(pid_t *out_pid, const char *file, char *const argv[], char *const envp[],
+                    const char *cwd, int stdin_fd, int stdout_fd, int stderr_fd, int channel_fd,
+                    const struct cspawn_user *user, int *out_step) {
+    *out_step = CSPAWN_STEP_UNKNOWN;
+    if (!user) return cspawn_spawn(out_pid, file, argv, envp, cwd, stdin_fd, stdout_fd, stderr_fd, channel_fd);
+
+    *out_step = CSPAWN_STEP_EXEC;
+    if (*file == '\0') return ENOENT;
+    *out_step = CSPAWN_STEP_PREPARE;
+
+    struct child_plan plan = {.argv = argv, .envp = envp, .cwd = cwd, .user = user, .error_fd = -1};
+    int pipe_fds[2] = {-1, -1};
+    int tmp[4] = {-1, -1, -1, -1};
+    int err = 0;
+    if (!(plan.candidates = exec_candidates(file, envp, cwd))) return ENOMEM;
+
+    // As in cspawn_spawn: no source of a dup2 onto 0..3 may itself be in 0..3.
+    int src[4] = {stdin_fd, stdout_fd, stderr_fd, channel_fd};
+    for (int i = 0; i < 4; i++) {
+        if (src[i] < 0) { err = EBADF; goto out; }
+        if (src[i] < 4) {
+            if ((tmp[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 4)) < 0) { err = errno; goto out; }
+            src[i] = tmp[i];
+        }
+        plan.src[i] = src[i];
+    }
+    // The error pipe: read end here, write end in the child, both close-on-exec and >= 4 (so dup2 onto
+    // 0..3 cannot clobber it).
+    if (pipe2(pipe_fds, O_CLOEXEC) < 0) { err = errno; goto out; }
+    for (int i = 0; i < 2; i++) {
+        if (pipe_fds[i] < 4) {
+            int moved = fcntl(pipe_fds[i], F_DUPFD_CLOEXEC, 4);
+            if (moved < 0) { err = errno; goto out; }
+            close(pipe_fds[i]);
+            pipe_fds[i] = moved;
+        }
+    }
+    plan.error_fd = pipe_fds[1];
+    plan.max_fd = sysconf(_SC_OPEN_MAX);
+    if (plan.max_fd < 0) plan.max_fd = 65536;
+
+    // No signal handler of the agent may run in the child before it resets them.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t pid = fork();
+    if (pid == 0) child(&plan);
+    int fork_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(pipe_fds[1]);
+    pipe_fds[1] = -1;
+    if (pid < 0) { err = fork_errno; goto out; }
+
+    // EOF: execve succeeded (close-on-exec closed the write end). A record: that step failed.
+    struct child_error report;
+    ssize_t n;
+    while ((n = read(pipe_fds[0], &report, sizeof report)) < 0 && errno == EINTR) {}
+    if (n == 0) {
+        *out_pid = pid;
+        goto out;
+    }
+    if (n == (ssize_t)sizeof report) {
+        err = report.err;
+        *out_step = report.step;
+    } else {  // cannot happen for 8 bytes on a pipe; do not leave a child in an unknown state behind
+        err = n < 0 ? errno : EIO;
+        kill(pid, SIGKILL);
+    }
+    // The child is not in any job's session yet as far as the agent knows: reap it here, like glibc does.
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+
+out:
+    for (int i = 0; i < 2; i++)
+        if (pipe_fds[i] >= 0) close(pipe_fds[i]);
+    for (int i = 0; i < 4; i++)
+        if (tmp[i] >= 0) close(tmp[i]);
+    free(plan.candidates);
     return err;
 }
 

@@ -9,13 +9,13 @@ extension Agent {
             // Already running this job (a duplicate dispatch): never run it twice at once.
             return
         }
-        var environment = configuration.inheritedEnvironment
-        for (key, value) in assignment.env ?? [:] { environment[key] = value }
+        var environment = configuration.jobEnvironment(assignment.env)
         environment["PROC_JOB_ID"] = assignment.jobID
         environment["PROC_ATTEMPT"] = String(assignment.attempt)
         environment["PROC_CHANNEL_FD"] = "3"
         environment["PROC_QUEUE"] = assignment.queue
-        let spec = SpawnSpec(argv: assignment.argv, environment: environment, workingDirectory: assignment.cwd)
+        let spec = SpawnSpec(argv: assignment.argv, environment: environment, workingDirectory: assignment.cwd,
+                             user: configuration.runAs)
         let startedAt = currentTimestamp()
         let process: JobProcess
         do {
@@ -142,6 +142,17 @@ extension Agent {
     func flushOutbox() {
         guard outbox.hasUnsent, dealer != nil, welcomed || stopping else { return }
         send(.result, WireCoding.bytes(ResultsMessage(results: outbox.takeUnsent())))
+    }
+}
+
+extension AgentConfiguration {
+    /// A job's environment before `PROC_*`: the inherited variables, the run-as user's HOME, USER and LOGNAME,
+    /// then the job spec's `env`, each overriding the one before.
+    func jobEnvironment(_ env: [String: String]?) -> [String: String] {
+        var environment = inheritedEnvironment
+        if let runAs { environment.merge(runAs.environment) { $1 } }
+        environment.merge(env ?? [:]) { $1 }
+        return environment
     }
 }
 

@@ -35,6 +35,9 @@ public struct AgentConfiguration: Sendable {
     public var security: CurveClientKeys?
     /// A bigger message from the coordinator drops the connection (a reconnect follows).
     public var maxMessageBytes: Int64 = 64 << 20
+    /// Who jobs run as (nil: the agent's own user); see `RunAsUser`. Their HOME, USER and LOGNAME are this
+    /// user's, unless the job spec's `env` sets them.
+    public var runAs: RunAsUser?
 
     public init(coordinatorEndpoint: String, name: String, slots: Int) {
         self.coordinatorEndpoint = coordinatorEndpoint

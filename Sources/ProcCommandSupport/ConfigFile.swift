@@ -32,9 +32,10 @@ public struct ConfigFile: Decodable, Sendable {
         public var dataDir: String?
         public var cert: String?
         public var coordinatorKey: String?
+        public var runAs: String?
         enum CodingKeys: String, CodingKey {
             case coordinator, name, slots, labels, outputLimit = "output_limit", dataDir = "data_dir"
-            case cert, coordinatorKey = "coordinator_key"
+            case cert, coordinatorKey = "coordinator_key", runAs = "run_as"
         }
     }
     public struct Client: Decodable, Sendable {

@@ -50,6 +50,10 @@ struct Join: AsyncParsableCommand {
 
     @Option(help: "The coordinator's public key: its .key file or the 40-character key (or PROC_COORDINATOR_KEY).")
     var coordinatorKey: String?
+    @Option(help: ArgumentHelp(
+        "Run jobs as this user, a name or uid (default: the agent's user). Naming another user needs root.",
+        valueName: "user"))
+    var runAs: String?
 
     @Option(help: "Log level (or PROC_LOG_LEVEL).")
     var logLevel: String?
@@ -85,6 +89,7 @@ struct Join: AsyncParsableCommand {
             configuration.security = try loadClientKeys(
                 cert: cert ?? environment("PROC_CERT") ?? file.agent?.cert,
                 coordinatorKey: coordinatorKey ?? environment("PROC_COORDINATOR_KEY") ?? file.agent?.coordinatorKey)
+            if let user = runAs ?? file.agent?.runAs { configuration.runAs = try runAsUser(user) }
 
             let loop = EventLoop(name: "proc-agent", context: ZMQContext())
             loop.start()
@@ -99,6 +104,7 @@ struct Join: AsyncParsableCommand {
                 replaced.set("\(message); this agent stopped", exitCode: 4)
                 endedNow.yield()
             }
+            logJobUser(configuration.runAs, logger: logger)
             try agent.start()
             print("proc-agent \(configuration.name) joining \(address.controlEndpoint) slots=\(configuration.slots)")
             fflush(nil)
@@ -122,6 +128,32 @@ struct Join: AsyncParsableCommand {
             throw ExitCode(error.exitCode)
         }
     }
+}
+
+/// `--run-as USER`, looked up once; a user that does not exist, or another user while the agent is not root,
+/// is a usage error (exit 2).
+func runAsUser(_ user: String) throws -> RunAsUser {
+    let target: RunAsUser
+    do {
+        target = try RunAsUser.lookup(user)
+    } catch {
+        throw CommandError("--run-as: \(error)", exitCode: 2)
+    }
+    if geteuid() != 0 && target.uid != geteuid() {
+        throw CommandError(
+            "--run-as \(user): only root can run jobs as another user, and this agent runs as uid \(geteuid()); "
+                + "start it as root, or leave --run-as out to run jobs as the agent's own user", exitCode: 2)
+    }
+    return target
+}
+
+/// Says at startup whose rights jobs get.
+func logJobUser(_ runAs: RunAsUser?, logger: Logger) {
+    let uid = runAs?.uid ?? geteuid()
+    let name = runAs?.name ?? (try? RunAsUser.lookup(String(uid)))?.name ?? String(uid)
+    logger.info("jobs run as \(name)", metadata: [
+        "user": .string(name), "uid": .stringConvertible(uid), "gid": .stringConvertible(runAs?.gid ?? getegid()),
+    ])
 }
 
 /// Set when the coordinator told this agent to stop: another one joined under its name, or its key

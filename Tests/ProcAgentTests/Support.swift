@@ -39,15 +39,18 @@ func run(_ job: JobProcess, sourceLocation: SourceLocation = #_sourceLocation) -
     return (job.reapIfExited(), messages)
 }
 
-func spawn(_ argv: [String], env: [String: String] = [:], cwd: String? = nil, limit: Int = 64 * 1024)
-    throws(SpawnFailure) -> JobProcess
+func spawn(_ argv: [String], env: [String: String] = [:], cwd: String? = nil, limit: Int = 64 * 1024,
+           user: RunAsUser? = nil) throws(SpawnFailure) -> JobProcess
 {
-    try JobProcess(spec: SpawnSpec(argv: argv, environment: env, workingDirectory: cwd), outputLimit: limit)
+    try JobProcess(spec: SpawnSpec(argv: argv, environment: env, workingDirectory: cwd, user: user),
+                   outputLimit: limit)
 }
 
-func spawnFailure(_ argv: [String], env: [String: String] = [:], cwd: String? = nil) -> SpawnFailure? {
+func spawnFailure(_ argv: [String], env: [String: String] = [:], cwd: String? = nil, user: RunAsUser? = nil)
+    -> SpawnFailure?
+{
     do {
-        let job = try spawn(argv, env: env, cwd: cwd)
+        let job = try spawn(argv, env: env, cwd: cwd, user: user)
         job.signalGroup(SIGKILL)
         _ = run(job)
         return nil

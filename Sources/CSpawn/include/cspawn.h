@@ -11,6 +11,37 @@
 int cspawn_spawn(pid_t *out_pid, const char *file, char *const argv[], char *const envp[],
                  const char *cwd, int stdin_fd, int stdout_fd, int stderr_fd, int channel_fd);
 
+/// Who a job runs as (cspawn_spawn_as): the ids and the supplementary groups (setgroups; ngroups may be 0).
+struct cspawn_user {
+    uid_t uid;
+    gid_t gid;
+    const gid_t *groups;
+    size_t ngroups;
+};
+
+/// The step of cspawn_spawn_as that failed, so the caller can say which.
+#define CSPAWN_STEP_UNKNOWN 0    // the posix_spawn path: glibc does not say
+#define CSPAWN_STEP_PREPARE 1    // in the parent: memory, pipe, fork
+#define CSPAWN_STEP_SETSID 2
+#define CSPAWN_STEP_SIGNALS 3
+#define CSPAWN_STEP_SETGROUPS 4
+#define CSPAWN_STEP_SETGID 5
+#define CSPAWN_STEP_SETUID 6
+#define CSPAWN_STEP_CHDIR 7
+#define CSPAWN_STEP_FDS 8        // dup2 onto 0..3, closing the rest
+#define CSPAWN_STEP_EXEC 9
+
+/// cspawn_spawn, as `user` when it is not NULL. With NULL this is cspawn_spawn itself (the posix_spawn fast
+/// path) and *out_step is CSPAWN_STEP_UNKNOWN on failure. With a user, posix_spawn cannot change the
+/// credentials, so the child is forked and, doing only async-signal-safe system calls, runs: setsid, every
+/// catchable signal to SIG_DFL and an empty mask, setgroups, setgid, setuid (each checked), chdir, dup2 onto
+/// 0..3, closes every other fd, execve. A `file` without '/' is tried along the PATH in `envp` as execvp
+/// would, as the new user. A failed step sends its errno back through a close-on-exec pipe: the return value
+/// is then that errno, *out_step says which step, and the failed child has been reaped.
+int cspawn_spawn_as(pid_t *out_pid, const char *file, char *const argv[], char *const envp[],
+                    const char *cwd, int stdin_fd, int stdout_fd, int stderr_fd, int channel_fd,
+                    const struct cspawn_user *user, int *out_step);
+
 /// pidfd_open(pid, 0). Returns an fd (O_CLOEXEC is implied by the kernel) or -1 with errno set.
 int cspawn_pidfd_open(pid_t pid);
 

@@ -58,7 +58,7 @@ public final class JobProcess {
         tails = [OutputTail(limit: outputLimit), OutputTail(limit: outputLimit)]
 
         // All fds are O_CLOEXEC so that other spawns (e.g. from other threads) never inherit them; the child
-        // gets its ends through the dup2 file actions, which clear close-on-exec on fds 0..3.
+        // gets its ends through dup2 onto fds 0..3, which clears close-on-exec there.
         var ends: [Int32] = []  // read, write, read, write, read, write
         func closeAll() { for fd in ends { close(fd) } }
         for _ in 0..<3 {
@@ -84,15 +84,18 @@ public final class JobProcess {
             for p in argv { free(p) }
             for p in envp { free(p) }
         }
+        var step: Int32 = CSPAWN_STEP_UNKNOWN
         let rc = spec.workingDirectory.withOptionalCString { cwd in
-            cspawn_spawn(&childPid, program, argv, envp, cwd, devNull, ends[1], ends[3], ends[5])
+            Self.withCredentials(of: spec.user) { user in
+                cspawn_spawn_as(&childPid, program, argv, envp, cwd, devNull, ends[1], ends[3], ends[5], user, &step)
+            }
         }
         close(devNull)
         for w in [ends[1], ends[3], ends[5]] { close(w) }
         let reads = [ends[0], ends[2], ends[4]]
         guard rc == 0 else {
             for r in reads { close(r) }
-            throw SpawnFailure(errno: rc, message: Self.failureMessage(rc, program: program, spec: spec))
+            throw SpawnFailure(errno: rc, message: Self.failureMessage(rc, step: step, program: program, spec: spec))
         }
 
         let pfd = cspawn_pidfd_open(childPid)
@@ -211,9 +214,31 @@ public final class JobProcess {
 
     static func osMessage(_ e: Int32) -> String { String(cString: strerror(e)) }
 
-    /// posix_spawn cannot say which step failed; with a working directory set, a missing or non-directory cwd
-    /// is the likelier culprit for ENOENT/ENOTDIR/EACCES, so check it and name it.
-    private static func failureMessage(_ e: Int32, program: String, spec: SpawnSpec) -> String {
+    /// The user's ids for `cspawn_spawn_as`, or nil for the posix_spawn path (no user, or nothing to change).
+    private static func withCredentials<R>(of user: RunAsUser?, _ body: (UnsafePointer<cspawn_user>?) -> R) -> R {
+        guard let user, user.needsSwitch else { return body(nil) }
+        return user.groups.withUnsafeBufferPointer { groups in
+            var credentials = cspawn_user(
+                uid: user.uid, gid: user.gid, groups: groups.baseAddress, ngroups: groups.count)
+            return body(&credentials)
+        }
+    }
+
+    /// As another user the child says which step failed. posix_spawn cannot; with a working directory set, a
+    /// missing or non-directory cwd is the likelier culprit for ENOENT/ENOTDIR/EACCES, so check it and name it.
+    private static func failureMessage(_ e: Int32, step: Int32, program: String, spec: SpawnSpec) -> String {
+        switch step {
+        case CSPAWN_STEP_EXEC: return "\(osMessage(e)): '\(program)'"
+        case CSPAWN_STEP_CHDIR: return "\(osMessage(e)): working directory '\(spec.workingDirectory ?? "")'"
+        case CSPAWN_STEP_SETGROUPS, CSPAWN_STEP_SETGID, CSPAWN_STEP_SETUID:
+            let call = step == CSPAWN_STEP_SETGROUPS ? "setgroups" : step == CSPAWN_STEP_SETGID ? "setgid" : "setuid"
+            return "\(osMessage(e)): cannot run as user '\(spec.user?.name ?? "")' (\(call))"
+        case CSPAWN_STEP_PREPARE, CSPAWN_STEP_SETSID, CSPAWN_STEP_SIGNALS, CSPAWN_STEP_FDS:
+            let what = [CSPAWN_STEP_PREPARE: "preparing the spawn (pipe, fork)", CSPAWN_STEP_SETSID: "setsid",
+                        CSPAWN_STEP_SIGNALS: "signal mask"][step] ?? "file descriptors"
+            return "\(osMessage(e)): \(what) ('\(program)')"
+        default: break
+        }
         if let cwd = spec.workingDirectory, e == ENOENT || e == ENOTDIR || e == EACCES {
             var st = stat()
             let cwdError: Int32? = stat(cwd, &st) != 0 ? errno

@@ -1,14 +1,19 @@
 /// What to run: argv[0] is the program (looked up in `environment["PATH"]` if it has no '/'), the environment is
 /// exactly `environment` (nothing is inherited from the agent), `workingDirectory` nil means the agent's cwd.
+/// `user` nil means the agent's own user; otherwise the program, its PATH lookup and the working directory are
+/// reached with that user's rights (HOME, USER, LOGNAME are up to `environment`).
 public struct SpawnSpec: Sendable {
     public var argv: [String]
     public var environment: [String: String]
     public var workingDirectory: String?
+    public var user: RunAsUser?
 
-    public init(argv: [String], environment: [String: String] = [:], workingDirectory: String? = nil) {
+    public init(argv: [String], environment: [String: String] = [:], workingDirectory: String? = nil,
+                user: RunAsUser? = nil) {
         self.argv = argv
         self.environment = environment
         self.workingDirectory = workingDirectory
+        self.user = user
     }
 }
 
