@@ -39,8 +39,8 @@ extension Agent {
             jobSessionOrder.removeFirst(10_000)
         }
         syncRegistrations(run)
-        if let timeout = assignment.timeout {
-            run.timeoutTimer = loop.schedule(afterMilliseconds: Int64(timeout * 1000)) { [weak self, weak run] in
+        if let timeout = assignment.timeout, timeout > 0, timeout.isFinite {
+            run.timeoutTimer = loop.schedule(afterMilliseconds: Int64(min(timeout, 1e9) * 1000)) { [weak self, weak run] in
                 guard let self, let run, runs[run.assignment.jobID] === run else { return }
                 terminate(run, graceMilliseconds: assignment.killGraceMilliseconds ?? 5_000) { $0.timedOut = true }
             }
@@ -53,7 +53,7 @@ extension Agent {
         mark(run)
         run.process.signalGroup(SIGTERM)
         let process = run.process
-        loop.schedule(afterMilliseconds: Int64(max(0, graceMilliseconds))) {
+        loop.schedule(afterMilliseconds: Int64(min(max(0, graceMilliseconds), 86_400_000))) {
             process.signalGroup(SIGKILL)
         }
     }

@@ -35,6 +35,10 @@ public final class Agent: @unchecked Sendable {
     /// stopped. `proc-agent` exits non-zero.
     public var onRefused: (@Sendable (String) -> Void)?
     var monitor: SocketMonitor?
+    /// Messages from the coordinator that could not be used (malformed, wrong types, impossible values).
+    public internal(set) var malformedMessages = 0
+    var malformedLoggedAt: Int64?
+    var malformedSuppressed = 0
     var lastHandshakeComplaint: Int64?
     /// Sessions of the jobs started here (a job's session id is its pid), newest last, bounded: what
     /// `reapOrphans` may reap.
@@ -201,7 +205,7 @@ public final class Agent: @unchecked Sendable {
             guard message.count == 3, message[0] == Wire.agentProtocolBytes,
                 let command = Wire.AgentCommand(rawValue: String(decoding: message[1], as: UTF8.self))
             else {
-                logger.debug("dropped a malformed message from the coordinator")
+                malformed("unknown protocol, command or frame count")
                 continue
             }
             lastHeard = monotonicMilliseconds()
@@ -212,10 +216,10 @@ public final class Agent: @unchecked Sendable {
     private func handle(_ command: Wire.AgentCommand, _ body: [UInt8]) {
         switch command {
         case .welcome:
-            guard let welcome = try? WireCoding.decode(Welcome.self, from: body) else { return }
+            guard let welcome = try? WireCoding.decode(Welcome.self, from: body) else { return malformed("invalid WELCOME") }
             welcomed = true
-            heartbeatMilliseconds = max(10, welcome.heartbeatMilliseconds)
-            liveness = max(1, welcome.liveness)
+            heartbeatMilliseconds = min(max(10, welcome.heartbeatMilliseconds), 600_000)
+            liveness = min(max(1, welcome.liveness), 1_000)
             reconnectDelay = configuration.reconnectMinMilliseconds
             outbox.resendAll()
             logger.info("joined the coordinator", metadata: [
@@ -223,14 +227,20 @@ public final class Agent: @unchecked Sendable {
                 "agent.slots": .stringConvertible(configuration.slots),
             ])
         case .jobs:
-            guard let message = try? WireCoding.decode(JobsMessage.self, from: body) else { return }
-            for assignment in message.jobs { launch(assignment) }
+            guard let message = try? WireCoding.decode(JobsMessage.self, from: body) else { return malformed("invalid JOBS") }
+            for assignment in message.jobs {
+                guard Self.isUsableJobID(assignment.jobID), assignment.attempt >= 1 else {
+                    malformed("JOBS with an impossible job id or attempt")
+                    continue
+                }
+                launch(assignment)
+            }
         case .cancel:
-            guard let cancel = try? WireCoding.decode(CancelRun.self, from: body) else { return }
+            guard let cancel = try? WireCoding.decode(CancelRun.self, from: body) else { return malformed("invalid CANCEL") }
             guard let run = runs[cancel.jobID], run.assignment.attempt == cancel.attempt else { return }
             terminate(run, graceMilliseconds: cancel.graceMilliseconds) { $0.cancelled = true }
         case .ack:
-            guard let ack = try? WireCoding.decode(AckMessage.self, from: body) else { return }
+            guard let ack = try? WireCoding.decode(AckMessage.self, from: body) else { return malformed("invalid ACK") }
             outbox.acknowledge(ack.runs)
         case .replaced:
             let message = String(decoding: body, as: UTF8.self)
@@ -245,7 +255,29 @@ public final class Agent: @unchecked Sendable {
         case .reconnect:
             sendHello()
         case .hello, .progress, .result, .bye:
-            logger.debug("unexpected message from the coordinator", metadata: ["command": .string(command.rawValue)])
+            malformed("\(command.rawValue) is not sent by a coordinator")
+        }
+    }
+
+    /// Job ids become file names (outbox, run records): short, printable, no path separators.
+    static func isUsableJobID(_ id: String) -> Bool {
+        !id.isEmpty && id.utf8.count <= 128
+            && id.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "/") }
+    }
+
+    /// Counts a message from the coordinator that could not be used; logs the first, then at most one
+    /// line every 10 s with the count since.
+    func malformed(_ why: String) {
+        malformedMessages += 1
+        let now = monotonicMilliseconds()
+        if malformedLoggedAt.map({ now - $0 >= 10_000 }) ?? true {
+            logger.warning("dropped a message from the coordinator", metadata: [
+                "why": .string(why), "more.since.last": .stringConvertible(malformedSuppressed),
+                "total": .stringConvertible(malformedMessages)])
+            malformedLoggedAt = now
+            malformedSuppressed = 0
+        } else {
+            malformedSuppressed += 1
         }
     }
 

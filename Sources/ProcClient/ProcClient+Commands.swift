@@ -7,27 +7,33 @@ extension ProcClient {
     }
 
     /// Submits jobs and returns their ids in order. Large batches go in chunks that are all in flight
-    /// at once: no round trip per job.
+    /// at once: no round trip per job. A chunk too big for one message is split in two.
     public func submit(_ specs: [JobSpec], chunkSize: Int = 2_000) async throws -> [JobID] {
         guard !specs.isEmpty else { return [] }
         if specs.count <= chunkSize {
-            return try await request(.submit, SubmitRequest(jobs: specs), as: SubmitReply.self).ids
+            return try await submitChunk(specs[...], timeout: nil)
         }
         let chunks = stride(from: 0, to: specs.count, by: chunkSize).map {
-            Array(specs[$0..<min($0 + chunkSize, specs.count)])
+            specs[$0..<min($0 + chunkSize, specs.count)]
         }
         return try await withThrowingTaskGroup(of: (Int, [JobID]).self) { group in
-            // The coordinator handles messages in arrival order; the ids come back in chunk order.
             for (index, chunk) in chunks.enumerated() {
-                group.addTask {
-                    (index, try await self.request(.submit, SubmitRequest(jobs: chunk), as: SubmitReply.self,
-                                                   timeout: max(self.requestTimeout, 30)).ids)
-                }
+                group.addTask { (index, try await self.submitChunk(chunk, timeout: max(self.requestTimeout, 30))) }
             }
             var results = [[JobID]](repeating: [], count: chunks.count)
             for try await (index, ids) in group { results[index] = ids }
             return results.flatMap { $0 }
         }
+    }
+
+    private func submitChunk(_ chunk: ArraySlice<JobSpec>, timeout: Double?) async throws -> [JobID] {
+        let body = try WireCoding.encode(SubmitRequest(jobs: Array(chunk)))
+        if body.count > Self.maxRequestBytes && chunk.count > 1 {
+            let middle = chunk.startIndex + chunk.count / 2
+            let first = try await submitChunk(chunk[..<middle], timeout: timeout)
+            return first + (try await submitChunk(chunk[middle...], timeout: timeout))
+        }
+        return try await request(.submit, encoded: body, as: SubmitReply.self, timeout: timeout).ids
     }
 
     public func submit(_ spec: JobSpec) async throws -> JobID {

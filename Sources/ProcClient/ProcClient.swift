@@ -137,7 +137,20 @@ public final class ProcClient: @unchecked Sendable {
     public func request<Request: Encodable & Sendable, Reply: Decodable>(
         _ command: Wire.ClientCommand, _ body: Request, as reply: Reply.Type, timeout: Double? = nil
     ) async throws -> Reply {
-        let encoded = try WireCoding.encode(body)
+        try await request(command, encoded: try WireCoding.encode(body), as: reply, timeout: timeout)
+    }
+
+    /// The largest request body sent: the coordinator drops a connection that sends more than its
+    /// maximum message size (64 MiB by default) without a word, so the client says it first.
+    public static let maxRequestBytes = 32 << 20
+
+    func request<Reply: Decodable>(
+        _ command: Wire.ClientCommand, encoded: [UInt8], as reply: Reply.Type, timeout: Double? = nil
+    ) async throws -> Reply {
+        guard encoded.count <= Self.maxRequestBytes else {
+            throw ProcClientError(.rejected, "\(command.rawValue) request too large: \(encoded.count >> 20) MiB "
+                + "(at most \(Self.maxRequestBytes >> 20) MiB per request); send less at once")
+        }
         let bytes = try await send(command, encoded, timeout: timeout ?? requestTimeout)
         do {
             return try WireCoding.decode(Reply.self, from: bytes)

@@ -2,11 +2,13 @@ import ProcCore
 import ZeroMQ
 
 extension Coordinator {
-    /// Drains the control socket (bounded per call, so timers and other sockets get their turn).
+    /// Drains the control socket, bounded per call so timers and other sockets get their turn, and so
+    /// replies waiting for the end of the iteration (`flush`) stay under `maxOutboundBytes`: a flood of
+    /// large requests (REPLAY, STATUS) is served in turns, not all in memory at once.
     func readControl() {
         guard let control else { return }
         var userID: String?
-        for _ in 0..<10_000 {
+        for _ in 0..<10_000 where outboundBytes < Self.maxOutboundBytes {
             let message: [Frame]?
             do { message = try control.receive(userID: &userID) } catch {
                 logger.warning("control receive failed", metadata: ["error": "\(error)"])
@@ -62,8 +64,9 @@ extension Coordinator {
         }
     }
 
-    func reject(_ message: [Frame], _ why: String) {
-        noteRejected(why, peer: message.first.map(printable) ?? "?", detail: "\(message.count) frames")
+    /// Counts and logs (rate-limited) a message refused for `why`, one of a fixed set of kinds.
+    func reject(_ message: [Frame], _ why: String, detail: String? = nil) {
+        noteRejected(why, peer: message.first.map(printable) ?? "?", detail: detail ?? "\(message.count) frames")
     }
 
     // MARK: clients
@@ -85,11 +88,12 @@ extension Coordinator {
                 reply(peer, requestID, command, InfoReply(
                     version: procVersion, eventsPort: port, eventsEndpoint: boundEventsEndpoint, lastSeq: lastSeq,
                     jobs: state.jobs.count, agents: state.agents.count, security: configuration.securityMode,
-                    role: role?.rawValue))
+                    role: role?.rawValue, rejected: stats.rejectedByKind))
             case .submit:
                 let request = try WireCoding.decode(SubmitRequest.self, from: body)
                 for (index, spec) in request.jobs.enumerated() {
                     if let problem = spec.validationProblem() {
+                        reject([peer], "invalid job spec", detail: problem)
                         let which = request.jobs.count > 1 ? "job \(index + 1) of \(request.jobs.count): " : ""
                         return replyError(peer, requestID, .badRequest("invalid job: \(which)\(problem)"))
                     }
@@ -163,14 +167,23 @@ extension Coordinator {
             case .replay:
                 let request = try WireCoding.decode(ReplayRequest.self, from: body)
                 let limit = min(max(request.limit, 1), 10_000)
-                let events = try journal?.events(from: request.fromSeq, limit: limit) ?? []
-                reply(peer, requestID, command, ReplayReply(events: events, lastSeq: lastSeq))
+                // The journaled bodies, spliced as they are into a ReplayReply: nothing decoded or re-encoded.
+                let bodies = try journal?.eventBodies(from: request.fromSeq, limit: limit, maxBytes: 2 << 20) ?? []
+                var json = Array(#"{"events":["#.utf8)
+                json.reserveCapacity(bodies.reduce(64) { $0 + $1.count + 1 })
+                for (index, body) in bodies.enumerated() {
+                    if index > 0 { json.append(UInt8(ascii: ",")) }
+                    json.append(contentsOf: body)
+                }
+                json.append(contentsOf: Array(#"],"last_seq":\#(lastSeq)}"#.utf8))
+                replyRaw(peer, requestID, command, json)
             case .error:
                 replyError(peer, requestID, .badRequest("ERROR is a reply, not a request"))
             }
         } catch let error as ErrorReply {
             replyError(peer, requestID, error)
         } catch let error as DecodingError {
+            reject([peer], "invalid client request", detail: "\(command.rawValue): \(describe(error))")
             replyError(peer, requestID, .badRequest("invalid \(command.rawValue) request: \(describe(error))"))
         } catch {
             logger.error("request failed", metadata: ["command": .string(command.rawValue), "error": "\(error)"])
@@ -184,13 +197,18 @@ extension Coordinator {
             guard unknown.isEmpty else { throw ErrorReply.notFound("unknown job id '\(unknown.joined(separator: "', '"))'") }
             return StatusReply(jobs: ids.map { JobSummary(state.jobs[$0]!) }, counts: state.counts(queue: request.queue))
         }
-        let limit = max(0, request.limit ?? 50)
+        let limit = min(max(0, request.limit ?? 50), 10_000)
         let newest = state.newestJobs(limit: limit, queue: request.queue)
         return StatusReply(jobs: newest.map(JobSummary.init), counts: state.counts(queue: request.queue))
     }
 
     func reply<T: Encodable>(_ peer: Frame, _ requestID: Frame, _ command: Wire.ClientCommand, _ body: T) {
-        outbound.append([peer, Wire.clientProtocolBytes, Array(command.rawValue.utf8), requestID, WireCoding.bytes(body)])
+        replyRaw(peer, requestID, command, WireCoding.bytes(body))
+    }
+
+    func replyRaw(_ peer: Frame, _ requestID: Frame, _ command: Wire.ClientCommand, _ bytes: [UInt8]) {
+        outboundBytes += bytes.count
+        outbound.append([peer, Wire.clientProtocolBytes, Array(command.rawValue.utf8), requestID, bytes])
     }
 
     func replyError(_ peer: Frame, _ requestID: Frame, _ error: ErrorReply) {
@@ -235,10 +253,10 @@ extension Coordinator {
             case .bye:
                 dropAgent(agentID, reason: "agent stopped")
             default:
-                reject([peer], "unexpected agent command \(command.rawValue)")
+                reject([peer], "unexpected agent command", detail: command.rawValue)
             }
         } catch {
-            reject([peer], "invalid \(command.rawValue) body: \(error)")
+            reject([peer], "invalid agent message body", detail: "\(command.rawValue): \(error)")
         }
     }
 

@@ -35,6 +35,8 @@ public final class Coordinator: @unchecked Sendable {
     var batch = JournalBatch()
     var dirtyJobs: Set<JobID> = []
     var outbound: [[Frame]] = []
+    var outboundBytes = 0
+    static let maxOutboundBytes = 8 << 20
     var dispatches: [String: [Assignment]] = [:]
     /// Results journaled this iteration, acknowledged to their agents after the commit.
     var acks: [String: [RunRef]] = [:]
@@ -105,7 +107,9 @@ public final class Coordinator: @unchecked Sendable {
         let control = try ZMQSocket(context: loop.context, type: .router)
         control.setOption(ZMQ_ROUTER_MANDATORY, 1)
         control.setOption(ZMQ_ROUTER_HANDOVER, 1)
-        control.setOption(ZMQ_SNDHWM, 0)
+        // A peer that stops reading may not make the coordinator hold its replies without end: past this
+        // many queued messages, sends to it fail and are counted (agents that far behind are lost anyway).
+        control.setOption(ZMQ_SNDHWM, 100_000)
         control.setOption(ZMQ_RCVHWM, 0)
         control.setTCPKeepalive()
         control.setMaxMessageSize(configuration.maxMessageBytes)
@@ -269,13 +273,14 @@ public final class Coordinator: @unchecked Sendable {
         for message in outbound {
             do {
                 if try control?.send(message) == false {
-                    logger.debug("peer gone before its reply could be sent")
+                    noteRejected("reply dropped: peer gone or not reading", peer: printable(message[0]))
                 }
             } catch {
                 logger.warning("send failed", metadata: ["error": "\(error)"])
             }
         }
         outbound.removeAll(keepingCapacity: true)
+        outboundBytes = 0
     }
 }
 

@@ -98,14 +98,31 @@ public struct JobSpec: Codable, Sendable, Equatable {
     }
 
     /// Checks what the coordinator can check; returns a message saying what is wrong, or nil.
+    public static let maxTimeoutSeconds: Double = 365 * 86_400
+    public static let maxRetries = 1_000
+
     public func validationProblem(maxArgvBytes: Int = 1 << 20) -> String? {
         if argv.isEmpty { return "empty command: a job needs at least a program name" }
         if argv[0].isEmpty { return "empty program name" }
         if argv.reduce(0, { $0 + $1.utf8.count }) > maxArgvBytes {
             return "command too large (over \(maxArgvBytes) bytes)"
         }
-        if let timeout, !(timeout > 0) { return "timeout must be a positive number of seconds" }
-        if let retries, retries < 0 { return "retries must be 0 or more" }
+        // exec takes C strings: a NUL would cut an argument short without anyone noticing.
+        if let index = argv.firstIndex(where: { $0.utf8.contains(0) }) {
+            return "argument \(index) contains a NUL byte"
+        }
+        if let env, env.contains(where: { $0.key.utf8.contains(0) || $0.value.utf8.contains(0) }) {
+            return "an environment variable contains a NUL byte"
+        }
+        let envBytes = env?.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 2 } ?? 0
+        let labelBytes = labels?.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count } ?? 0
+        if envBytes + labelBytes > maxArgvBytes {
+            return "environment and labels too large (over \(maxArgvBytes) bytes)"
+        }
+        if let timeout, !(timeout > 0 && timeout <= Self.maxTimeoutSeconds) {
+            return "timeout must be a positive number of seconds, at most \(Int(Self.maxTimeoutSeconds)) (a year)"
+        }
+        if let retries, !(0...Self.maxRetries).contains(retries) { return "retries must be 0 to \(Self.maxRetries)" }
         if let cwd, cwd.isEmpty { return "working directory is empty" }
         if let queue, queue.isEmpty { return "queue name is empty" }
         if let env, env.keys.contains(where: { $0.isEmpty || $0.contains("=") }) {

@@ -126,7 +126,8 @@ public final class EventLoop: @unchecked Sendable {
     /// Runs `action` once, after `milliseconds`. Loop only.
     @discardableResult
     public func schedule(afterMilliseconds milliseconds: Int64, _ action: @escaping () -> Void) -> TimerToken {
-        timers.add(deadline: monotonicMilliseconds() + milliseconds, action: action)
+        // At most a year: a deadline past that is a bug or hostile input, and must not overflow.
+        timers.add(deadline: monotonicMilliseconds() + min(max(milliseconds, 0), 365 * 86_400_000), action: action)
     }
 
     /// Runs `action` every `milliseconds` until cancelled. Loop only.

@@ -27,8 +27,9 @@ public protocol Journal: AnyObject {
     func recover() throws -> JournalSnapshot
     /// Makes the batch durable (one transaction). Nothing in it is published or acknowledged before.
     func commit(_ batch: JournalBatch) throws
-    /// Events with `seq >= from`, in order, at most `limit`.
-    func events(from seq: UInt64, limit: Int) throws -> [Event]
+    /// The JSON bodies of the events with `seq >= from`, in order, at most `limit` of them and about
+    /// `maxBytes` (at least one), as they were published.
+    func eventBodies(from seq: UInt64, limit: Int, maxBytes: Int) throws -> [[UInt8]]
     /// The captured output of a job's latest attempt that has one.
     func output(of jobID: JobID) throws -> JobOutput?
     func close()

@@ -107,15 +107,19 @@ public final class SQLiteJournal: Journal {
         }
     }
 
-    public func events(from seq: UInt64, limit: Int) throws -> [Event] {
+    public func eventBodies(from seq: UInt64, limit: Int, maxBytes: Int) throws -> [[UInt8]] {
         try pool.read { db in
-            let rows = try Row.fetchAll(
+            var bodies: [[UInt8]] = []
+            var bytes = 0
+            let cursor = try Row.fetchCursor(
                 db, sql: "SELECT body FROM events WHERE seq >= ? ORDER BY seq LIMIT ?",
-                arguments: [Int64(seq), limit])
-            return try rows.map { row in
+                arguments: [Int64(clamping: seq), limit])
+            while bytes < maxBytes, let row = try cursor.next() {
                 let data: Data = row[0]
-                return try JSONDecoder().decode(Event.self, from: data)
+                bodies.append(Array(data))
+                bytes += data.count
             }
+            return bodies
         }
     }
 

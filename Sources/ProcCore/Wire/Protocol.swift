@@ -89,8 +89,11 @@ public struct InfoReply: Codable, Sendable {
     public var security: String?
     /// The role of the asking peer's key, when the coordinator checks keys.
     public var role: String?
+    /// Messages and handshakes refused since the start (malformed, forbidden, unknown keys), by kind.
+    public var rejected: [String: Int]?
     public init(version: String, eventsPort: Int?, eventsEndpoint: String, lastSeq: UInt64, jobs: Int, agents: Int,
-                security: String? = nil, role: String? = nil) {
+                security: String? = nil, role: String? = nil, rejected: [String: Int]? = nil) {
+        self.rejected = rejected
         self.security = security
         self.role = role
         self.version = version
@@ -102,7 +105,7 @@ public struct InfoReply: Codable, Sendable {
     }
     enum CodingKeys: String, CodingKey {
         case version, eventsPort = "events_port", eventsEndpoint = "events_endpoint", lastSeq = "last_seq", jobs, agents
-        case security, role
+        case security, role, rejected
     }
 }
 
