@@ -118,8 +118,12 @@ struct Submit: AsyncParsableCommand {
             do {
                 spec = try decoder.decode(JobSpec.self, from: Data(trimmed))
             } catch {
+                let shown = String(decoding: trimmed.prefix(80), as: UTF8.self)
+                if let problem = describeBatchError(error), trimmed.first == UInt8(ascii: "{") {
+                    throw CommandError("batch line \(lineNumber): \(problem): \(shown)")
+                }
                 throw CommandError("batch line \(lineNumber): expected a JSON array (the argv) or an object with "
-                                   + "\"argv\": \(String(decoding: trimmed.prefix(80), as: UTF8.self))")
+                                   + "\"argv\": \(shown)")
             }
             spec.env = spec.env ?? defaults.env
             spec.cwd = spec.cwd ?? defaults.cwd
@@ -133,5 +137,26 @@ struct Submit: AsyncParsableCommand {
             specs.append(spec)
         }
         return specs
+    }
+}
+
+/// "wrong type at env.A: expected a string" for a JSON object line that is valid JSON but not a job.
+private func describeBatchError(_ error: any Error) -> String? {
+    guard let error = error as? DecodingError else { return nil }
+    func path(_ context: DecodingError.Context) -> String {
+        context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+            .trimmingCharacters(in: CharacterSet(charactersIn: "."))
+    }
+    switch error {
+    case .typeMismatch(let type, let context):
+        return "wrong type at \(path(context)): expected \(type == String.self ? "a string" : "\(type)")"
+    case .valueNotFound(_, let context):
+        return "missing value at \(path(context))"
+    case .keyNotFound(let key, _):
+        return "missing \"\(key.stringValue)\""
+    case .dataCorrupted:
+        return nil
+    @unknown default:
+        return nil
     }
 }

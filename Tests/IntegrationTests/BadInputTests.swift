@@ -27,6 +27,24 @@ extension Integration {
             let agentFlag = try run(binary("proc-agent"), ["join", "--slots", "0"])
             #expect(agentFlag.code != 0 && agentFlag.stderr.contains("--slots"))
 
+            // Invalid job specs, each with its reason.
+            let invalid: [(String, String)] = [
+                (#"{"argv": ["true"], "env": {"A": 1}}"#, "wrong type"),
+                (#"{"argv": ["a\u0000b"]}"#, "NUL byte"),
+                (#"{"argv": ["true"], "timeout": -1}"#, "timeout must be a positive number"),
+                (#"{"argv": ["true"], "retries": 100000}"#, "retries must be 0 to"),
+                (#"{"argv": ["true"], "env": {"BIG": "\#(String(repeating: "x", count: 1_100_000))"}}"#, "too large"),
+            ]
+            for (line, reason) in invalid {
+                let result = try cluster.proc("submit", "--batch", "-", stdin: line + "\n")
+                #expect(result.code != 0 && result.stderr.contains(reason), "\(reason): \(result.stderr.prefix(300))")
+            }
+            // A working directory that does not exist on the agent: the job ends error/spawn and says why.
+            let missing = try cluster.submit("--cwd", "/no/such/dir", "--", "true")
+            #expect(try cluster.proc("wait", missing).code == 1)
+            let why = try cluster.proc("result", missing)
+            #expect(why.stdout.contains("spawn") && why.stdout.contains("/no/such/dir"), "\(why.stdout)")
+
             // The coordinator is still serving after all that.
             #expect(try cluster.proc("status").code == 0)
         }
