@@ -10,16 +10,18 @@ public struct ConfigFile: Decodable, Sendable {
         public var dataDir: String?
         public var heartbeatMs: Int?
         public var liveness: Int?
-        public var killGraceSeconds: Double?
+        public var killGraceSeconds: Double? { killGrace?.value }
         public var maxAttempts: Int?
-        public var reconnectGraceSeconds: Double?
+        public var reconnectGraceSeconds: Double? { reconnectGrace?.value }
+        var killGrace: Seconds?
+        var reconnectGrace: Seconds?
         public var cert: String?
         public var authorizedKeys: String?
         public var insecure: Bool?
         enum CodingKeys: String, CodingKey {
             case listen, events, dataDir = "data_dir", heartbeatMs = "heartbeat_ms", liveness
-            case killGraceSeconds = "kill_grace_seconds", maxAttempts = "max_attempts"
-            case reconnectGraceSeconds = "reconnect_grace_seconds"
+            case killGrace = "kill_grace_seconds", maxAttempts = "max_attempts"
+            case reconnectGrace = "reconnect_grace_seconds"
             case cert, authorizedKeys = "authorized_keys", insecure
         }
     }
@@ -49,6 +51,17 @@ public struct ConfigFile: Decodable, Sendable {
     public struct Queue: Decodable, Sendable {
         public var maxRunning: Int?
         enum CodingKeys: String, CodingKey { case maxRunning = "max_running" }
+    }
+
+    /// A number of seconds written as a TOML integer (`5`) or float (`0.5`).
+    struct Seconds: Decodable, Sendable {
+        let value: Double
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let integer = try? container.decode(Int.self) { value = Double(integer) } else {
+                value = try container.decode(Double.self)
+            }
+        }
     }
 
     public var coordinator: Coordinator?

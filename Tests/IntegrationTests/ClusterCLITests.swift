@@ -102,3 +102,19 @@ extension Integration.ClusterCLI {
         #expect(try cluster.agentCount() == 1)
     }
 }
+
+extension Integration.ClusterCLI {
+    /// The examples in config/ are read as they are (flags override what they say).
+    @Test func exampleConfigFilesWork() async throws {
+        let config = URL(fileURLWithPath: netnsScript).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("config").path
+        let cluster = try TestCluster(
+            agents: [["--config", config + "/agent.toml", "--name", "configured", "--slots", "1"]],
+            coordinatorArguments: ["--config", config + "/coordinator.toml"])
+        defer { cluster.stop() }
+        let queues = try cluster.proc("queue", "--config", config + "/client.toml")
+        #expect(queues.code == 0 && queues.stdout.contains("render"), "\(queues.stdout) \(queues.stderr)")
+        let agents = try cluster.proc("agents")
+        #expect(agents.stdout.contains("configured") && agents.stdout.contains("gpu=1"), "\(agents.stdout)")
+    }
+}
