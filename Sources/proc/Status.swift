@@ -33,6 +33,10 @@ struct Status: AsyncParsableCommand {
             printTable(["ID", "STATUS", "QUEUE", "ATTEMPT", "AGENT", "PROGRESS", "COMMAND"], rows)
             let counts = JobStatus.allCases.map { "\($0.rawValue) \(reply.counts[$0.rawValue] ?? 0)" }
             print((queue.map { "queue \($0): " } ?? "") + counts.joined(separator: ", "))
+            if let info = try? await client.info(), info.security == "insecure" {
+                print("WARNING: this coordinator was started with --insecure: no CURVE on a network port, so anyone "
+                    + "who reaches it can run commands on every agent")
+            }
         }
     }
 }

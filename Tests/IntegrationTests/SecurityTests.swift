@@ -191,6 +191,8 @@ extension Integration {
             let joined = try run(binary("proc"), [
                 "events", "--json", "--no-follow", "--topic", "agent.joined", "--coordinator", "127.0.0.1:\(port)"])
             #expect(joined.stdout.contains("\"security\":\"insecure\""), "\(joined.stdout)")
+            let status = try run(binary("proc"), ["status", "--coordinator", "127.0.0.1:\(port)"])
+            #expect(status.stdout.contains("WARNING: this coordinator was started with --insecure"), "\(status.stdout)")
         }
     }
 }
