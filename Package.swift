@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", exact: "0.6.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", exact: "0.2.0"),
     ],
     targets: [
         // libzmq, as Debian ships it (libzmq3-dev).
@@ -96,8 +97,9 @@ let package = Package(
         .executableTarget(
             name: "proc-bench",
             dependencies: [
-                "Proc", "ProcCore", "CSpawn", "ProcCommandSupport",
+                "Proc", "ProcClient", "ProcCore", "CSpawn", "ProcCommandSupport", "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .testTarget(name: "ProcCoreTests", dependencies: ["ProcCore"]),

@@ -114,6 +114,7 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
             for event in reply.events where event.seq >= nextSeq && buffer[event.seq] == nil {
                 buffer[event.seq] = event
                 replayed += 1
+                client.replayedEvents += 1
             }
             if reply.events.isEmpty, let lowest = buffer.keys.min(), lowest > nextSeq, reply.lastSeq >= lowest {
                 // The journal no longer holds these (history pruned): skip the hole rather than stall.

@@ -22,6 +22,14 @@ public final class ProcClient: @unchecked Sendable {
     private var pending: [UInt64: Pending] = [:]
     private var closed = false
     var subscriptions: [ObjectIdentifier: EventSubscription] = [:]
+    /// Events this client's subscriptions fetched with REPLAY instead of from the live feed (gaps, the
+    /// slow-joiner window). Loop-confined; read with `replayedEventCount()`.
+    var replayedEvents = 0
+
+    /// How many events this client's subscriptions have recovered from the journal so far.
+    public func replayedEventCount() -> Int {
+        (try? loop.sync { [self] in replayedEvents }) ?? 0
+    }
 
     private struct Pending {
         let completion: (Result<[UInt8], any Error>) -> Void

@@ -70,6 +70,11 @@ public final class ZMQSocket {
 
     public func subscribe(_ prefix: String) { setOption(ZMQ_SUBSCRIBE, Array(prefix.utf8)) }
 
+    /// An item for zmq_poll, for programs that poll many sockets themselves (the benchmark's harness).
+    public func pollItem(events: Int16 = Int16(ZMQ_POLLIN)) -> zmq_pollitem_t {
+        zmq_pollitem_t(socket: handle, fd: -1, events: events, revents: 0)
+    }
+
     /// The endpoint the socket last bound, with a wildcard port resolved ("tcp://127.0.0.1:41235").
     public var lastEndpoint: String {
         var buffer = [CChar](repeating: 0, count: 512)

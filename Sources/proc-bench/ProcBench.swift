@@ -3,27 +3,41 @@ import CSpawn
 import Foundation
 import Glibc
 import Proc
+import ProcClient
 import ProcCommandSupport
 import ProcCore
+import ZeroMQ
 
 /// proc-bench: proc against the floor, a posix_spawn + waitpid loop keeping K children busy (no job
-/// runner can beat it), measured in the same process, interleaved (floor, proc, floor, proc, …) so that
-/// machine drift hits both. Prints one table: workload, floor, proc, ratio (floor ÷ proc), added time
-/// per job. First cut (issue 5): the single-host user path (batch submit, journal on, events published,
-/// wait for all), in-process.
+/// runner can beat it), measured in the same process, interleaved (floor, proc, …, floor, proc, …) so
+/// that machine drift hits all of them. Prints the ratios (floor ÷ proc) for W1–W3 in single-host mode
+/// and with a coordinator and an agent as separate processes (and, with --peers, xargs -P and GNU
+/// parallel on the same workloads), then the other measurements of issue 5 against their targets.
 @main
 struct ProcBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "proc-bench", abstract: "Measure proc against a posix_spawn floor, as ratios.")
+        commandName: "proc-bench", abstract: "Measure proc against a posix_spawn floor, as ratios, and its other speeds.")
 
-    @Flag(help: "A short run (a tenth of the jobs, one round): a smoke test, not a measurement.")
+    @Flag(help: "A short run (fewer jobs, one round): a smoke test, not a measurement.")
     var quick = false
 
-    @Option(help: "Rounds per workload (floor and proc alternate); the median is reported.")
+    @Option(help: "Rounds per workload (the runs alternate); the median is reported.")
     var rounds: Int = 3
 
     @Option(help: "Only these workloads (W1, W2, W3); repeatable.")
     var workload: [String] = []
+
+    @Option(help: "Only these sections: ratios, idle, submit, latency, agents; repeatable (default: all).")
+    var section: [String] = []
+
+    @Flag(help: "Also run xargs -P and GNU parallel (if installed) on W1–W3, interleaved with the rest.")
+    var peers = false
+
+    @Option(help: "Jobs for the submission benchmark (default 1000000; --quick 20000).")
+    var submitJobs: Int?
+
+    @Option(help: "Simulated agents (default 1000; --quick 100).")
+    var agents: Int?
 
     struct Workload {
         let name: String
@@ -39,6 +53,7 @@ struct ProcBench: AsyncParsableCommand {
         Workload(name: "W3", description: "sh loop of 30000, 2 at a time", count: 200, parallel: 2,
                  argv: ["/bin/sh", "-c", "i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done"]),
     ]
+    static let sections = ["ratios", "idle", "submit", "latency", "agents"]
 
     func validate() throws {
         if rounds < 1 { throw ValidationError("--rounds must be at least 1") }
@@ -46,33 +61,119 @@ struct ProcBench: AsyncParsableCommand {
         for name in workload where !known.contains(name.uppercased()) {
             throw ValidationError("unknown workload \(name) (W1, W2, W3)")
         }
+        for name in section where !Self.sections.contains(name) {
+            throw ValidationError("unknown section \(name) (\(Self.sections.joined(separator: ", ")))")
+        }
     }
+
+    func wants(_ name: String) -> Bool { section.isEmpty || section.contains(name) }
 
     func run() async throws {
         _ = bootstrapLogging(level: "warning")
+        print("proc-bench: \(quick ? "quick (smoke test, not a measurement)" : "\(rounds) rounds"), "
+              + "\(ProcessInfo.processInfo.activeProcessorCount) cores, binaries in \(binaryDirectory)")
+        if wants("ratios") { try await ratios() }
+        var rows: [[String]] = []
+        if wants("idle") {
+            let (coordinator, agent) = try idleCPU(seconds: quick ? 1 : 5)
+            rows.append(["idle coordinator + agent (heartbeats only)",
+                         String(format: "%.2f%% + %.2f%% of a core", coordinator, agent), "< 1% of a core",
+                         verdict(coordinator + agent < 1)])
+        }
+        if wants("submit") {
+            let count = submitJobs ?? (quick ? 20_000 : 1_000_000)
+            let result = try await submitAndFeed(count: count, subscribers: 10)
+            let rate = Double(result.jobs) / result.seconds
+            rows.append(["proc submit --batch of \(result.jobs) jobs, accepted durably",
+                         String(format: "%.0f jobs/s (%.1f s)", rate, result.seconds), "≥ 50000 jobs/s", verdict(rate >= 50_000)])
+            let perJob: Double = Double(result.residentKiB - result.residentBeforeKiB) * 1024 / Double(result.jobs)
+            let resident: Double = Double(result.residentKiB) * 1024
+            let atOneMillion: Double = resident + perJob * Double(1_000_000 - result.jobs)
+            rows.append(["coordinator memory with \(result.jobs) pending jobs",
+                         String(format: "%.0f MiB (%.0f B per job)", resident / 1_048_576, perJob),
+                         "< 1 GiB at 1M", verdict(atOneMillion < 1_073_741_824)])
+            let feedRate = Double(result.eventsPerSubscriber) / result.feedSeconds
+            rows.append(["feed: job.submitted to \(result.subscribers) subscribers, in order",
+                         String(format: "%.0f events/s each; %d of %d seen; %d replayed", feedRate,
+                                result.eventsPerSubscriber, result.jobs, result.replayed),
+                         "100000 events/s, none lost", verdict(feedRate >= 100_000 && result.eventsPerSubscriber == result.jobs)])
+        }
+        if wants("latency") {
+            let result = try await latency(rate: 1_000, seconds: quick ? 0.5 : 5)
+            let s = result.submitToStarted, p = result.publishToReceive
+            rows.append(["submit → job.started seen, at 1000 jobs/s (\(result.jobs) jobs)",
+                         String(format: "p50 %.2f ms, p99 %.2f ms", ms(s.valueAtPercentile(50)), ms(s.valueAtPercentile(99))),
+                         "p50 ≤ 2 ms, p99 ≤ 10 ms", verdict(ms(s.valueAtPercentile(50)) <= 2 && ms(s.valueAtPercentile(99)) <= 10)])
+            rows.append(["event stamped → subscriber receives",
+                         String(format: "p50 %.2f ms, p99 %.2f ms", ms(p.valueAtPercentile(50)), ms(p.valueAtPercentile(99))),
+                         "p99 ≤ 5 ms", verdict(ms(p.valueAtPercentile(99)) <= 5)])
+        }
+        if wants("agents") {
+            let count = agents ?? (quick ? 100 : 1_000)
+            let jobs = quick ? 5_000 : 200_000
+            let (rate, seconds) = try await simulatedAgents(agents: count, jobs: jobs)
+            rows.append(["\(count) simulated agents, \(jobs) jobs dispatched and completed",
+                         String(format: "%.0f jobs/s (%.1f s)", rate, seconds), "≥ 20000 jobs/s", verdict(rate >= 20_000)])
+        }
+        if !rows.isEmpty {
+            print("")
+            printTable(["measurement", "proc", "target", ""], rows)
+        }
+    }
+
+    private func verdict(_ met: Bool) -> String { quick ? "" : (met ? "met" : "NOT MET") }
+    private func ms(_ micros: UInt64) -> Double { Double(micros) / 1000 }
+
+    /// W1–W3: floor, single-host mode, separate processes (and peers), interleaved round by round.
+    private func ratios() async throws {
         let chosen = Self.all.filter { workload.isEmpty || workload.map { $0.uppercased() }.contains($0.name) }
         let rounds = quick ? 1 : self.rounds
-        print("proc-bench: \(quick ? "quick (smoke test, not a measurement)" : "\(rounds) rounds"), "
-              + "\(ProcessInfo.processInfo.activeProcessorCount) cores")
+        let xargs = peers ? which("xargs") : nil
+        let parallel = peers ? which("parallel") : nil
+        if peers && parallel == nil { print("GNU parallel not found: install it (apt-get install parallel) to compare") }
+        var header = ["workload", "floor", "standalone", "ratio", "added/job", "separate", "ratio"]
+        if xargs != nil { header += ["xargs -P", "ratio"] }
+        if parallel != nil { header += ["parallel", "ratio"] }
         var rows: [[String]] = []
         for w in chosen {
             let count = quick ? max(w.count / 10, w.parallel) : w.count
-            let cluster = try await ProcCluster.standalone(slots: w.parallel)
-            var floors: [Double] = []
-            var procs: [Double] = []
-            for _ in 0..<rounds {
-                floors.append(try floor(w.argv, count: count, parallel: w.parallel))
-                procs.append(try await viaProc(cluster, w.argv, count: count))
+            let standalone = try await ProcCluster.standalone(slots: w.parallel)
+            let separate = try SeparateCluster(slots: w.parallel)
+            let remote = try ProcClient(coordinator: separate.control, requestTimeout: 30)
+            defer { remote.close(); separate.stop() }
+            let joinDeadline = monotonicSeconds() + 20
+            while (try? await remote.agents().count) != 1 {
+                guard monotonicSeconds() < joinDeadline else { throw BenchError("the separate agent did not join") }
+                try await Task.sleep(for: .milliseconds(50))
             }
-            await cluster.shutdown()
-            let f = median(floors), p = median(procs)
-            rows.append([
-                "\(w.name) \(count) × \(w.description)", String(format: "%.3f s", f), String(format: "%.3f s", p),
-                String(format: "%.2f", f / p), String(format: "%.0f µs", (p - f) / Double(count) * 1e6),
-                String(format: "%.0f/s", Double(count) / p),
-            ])
+            var times: [String: [Double]] = [:]
+            for _ in 0..<rounds {
+                times["floor", default: []].append(try floor(w.argv, count: count, parallel: w.parallel))
+                times["standalone", default: []].append(try await viaProc(standalone.client, w.argv, count: count))
+                times["separate", default: []].append(try await viaProc(remote, w.argv, count: count))
+                if let xargs {
+                    times["xargs", default: []].append(try viaPeer("xargs", path: xargs, w.argv, count: count, parallel: w.parallel))
+                }
+                if let parallel {
+                    times["parallel", default: []].append(
+                        try viaPeer("parallel", path: parallel, w.argv, count: count, parallel: w.parallel))
+                }
+            }
+            await standalone.shutdown()
+            let f = median(times["floor"]!)
+            func cells(_ name: String) -> [String] {
+                guard let values = times[name] else { return [] }
+                let t = median(values)
+                return [String(format: "%.3f s", t), String(format: "%.2f", f / t)]
+            }
+            let s = median(times["standalone"]!)
+            var row = ["\(w.name) \(count) × \(w.description)", String(format: "%.3f s", f)] + cells("standalone")
+                + [String(format: "%.0f µs", (s - f) / Double(count) * 1e6)] + cells("separate")
+            row += cells("xargs") + cells("parallel")
+            rows.append(row)
         }
-        printTable(["workload", "floor", "proc standalone", "ratio", "added per job", "proc jobs/s"], rows)
+        printTable(header, rows)
+        print("targets: standalone W1 ≥ 0.85, W2 ≥ 0.97, W3 ≥ 0.98; separate W1 ≥ 0.75, W2 ≥ 0.95")
     }
 
     /// K children busy at all times with posix_spawn + waitpid: the fastest a job runner can go.
@@ -104,11 +205,11 @@ struct ProcBench: AsyncParsableCommand {
     }
 
     /// The user path: one batch submit, then wait for all of them.
-    private func viaProc(_ cluster: ProcCluster, _ argv: [String], count: Int) async throws -> Double {
+    private func viaProc(_ client: ProcClient, _ argv: [String], count: Int) async throws -> Double {
         let specs = [JobSpec](repeating: JobSpec(argv: argv), count: count)
         let start = monotonicSeconds()
-        let ids = try await cluster.client.submit(specs)
-        let jobs = try await cluster.client.wait(ids, timeout: 600)
+        let ids = try await client.submit(specs)
+        let jobs = try await client.wait(ids, timeout: 600)
         let elapsed = monotonicSeconds() - start
         guard jobs.count == count, jobs.allSatisfy({ $0.status == .completed }) else {
             throw ValidationError("proc: not every job completed")
