@@ -18,6 +18,7 @@ public final class ProcClient: @unchecked Sendable {
     private var monitor: SocketMonitor?
     /// Why the last security handshake failed, until one succeeds.
     private var handshakeProblem: String?
+    private var failedHandshakes = 0
     private var nextRequestID: UInt64 = 0
     private var pending: [UInt64: Pending] = [:]
     private var closed = false
@@ -129,7 +130,15 @@ public final class ProcClient: @unchecked Sendable {
     /// A failed handshake fails every request waiting for an answer at once, with the reason: a client
     /// with the wrong key hears so within a moment, instead of waiting for a timeout.
     private func handshake(_ outcome: HandshakeOutcome) {
-        handshakeProblem = outcome.explanation(endpoint: address.description, publicKey: security?.keys.publicKey)
+        // libzmq 4.3.4 reports any connection error during a handshake (a reset while the coordinator
+        // restarts) like a mechanism mismatch: a refusal counts at once, other failures from the third on.
+        switch outcome {
+        case .succeeded: failedHandshakes = 0
+        case .refused: failedHandshakes = 3
+        case .failed(let definite): failedHandshakes = definite ? 3 : failedHandshakes + 1
+        }
+        handshakeProblem = failedHandshakes >= 3
+            ? outcome.explanation(endpoint: address.description, publicKey: security?.keys.publicKey) : nil
         guard let problem = handshakeProblem else { return }
         let failed = pending
         pending.removeAll()
@@ -183,6 +192,9 @@ public final class ProcClient: @unchecked Sendable {
         guard !closed, let dealer else {
             return completion(.failure(ProcClientError(.closed, "the client was closed")))
         }
+        // After a protocol failure libzmq stops reconnecting: nothing sent now would ever be answered.
+        if let handshakeProblem { return completion(.failure(ProcClientError(.unauthorized, handshakeProblem))) }
+        _ = dealer
         nextRequestID += 1
         let id = nextRequestID
         let timer = loop.schedule(afterMilliseconds: Int64(timeout * 1000)) { [unowned self] in

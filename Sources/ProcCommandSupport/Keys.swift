@@ -41,3 +41,13 @@ public func environment(_ name: String) -> String? {
     guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else { return nil }
     return value
 }
+
+/// Raises the soft limit of open files to the hard limit. Every connection is a file descriptor, taken
+/// before any key is checked; at the usual soft limit (1024) a stranger opening connections could
+/// starve the coordinator of descriptors for its own files (journal, key directory).
+public func raiseOpenFileLimit() {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+    limit.rlim_cur = limit.rlim_max
+    _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+}

@@ -47,6 +47,8 @@ public final class Coordinator: @unchecked Sendable {
     var zap: ZAPHandler?
     var authorized = AuthorizedKeys()
     var keysSignature = ""
+    /// A changed signature seen once; the directory is re-read when it is seen again (it held still).
+    var keysCandidate: String?
     var keysTimer: RepeatingTimer?
     /// The key each agent joined with (when keys are checked).
     var agentKeys: [String: String] = [:]

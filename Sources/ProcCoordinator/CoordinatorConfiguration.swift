@@ -1,3 +1,4 @@
+import Glibc
 import ProcCore
 import ZeroMQ
 
@@ -47,14 +48,23 @@ public struct CoordinatorSecurity: Sendable {
     }
 }
 
-/// Whether an endpoint can only be reached from this host: inproc, ipc, or tcp on a loopback address.
+/// Whether an endpoint can only be reached from this host: inproc, ipc, or tcp on a numeric loopback
+/// address (127.0.0.0/8 or ::1). Anything else counts as a network address: host names, interface names,
+/// wildcards, and libzmq's "source;destination" form, which binds the destination.
 public func isLocalEndpoint(_ endpoint: String) -> Bool {
     if endpoint.hasPrefix("inproc://") || endpoint.hasPrefix("ipc://") { return true }
-    guard endpoint.hasPrefix("tcp://") else { return false }
+    guard endpoint.hasPrefix("tcp://"), !endpoint.contains(";") else { return false }
     var host = String(endpoint.dropFirst("tcp://".count))
-    if let colon = host.lastIndex(of: ":") { host = String(host[..<colon]) }
+    guard let colon = host.lastIndex(of: ":") else { return false }
+    host = String(host[..<colon])
     if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-    return host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    var v4 = in_addr()
+    if inet_pton(AF_INET, host, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+    var v6 = in6_addr()
+    if inet_pton(AF_INET6, host, &v6) == 1 {
+        return withUnsafeBytes(of: &v6) { Array($0) } == [UInt8](repeating: 0, count: 15) + [1]
+    }
+    return false
 }
 
 public let procVersion = "0.1.0"

@@ -159,9 +159,15 @@ public struct Certificate: Sendable, Equatable {
 
 /// The contents of a small text file, nil when it cannot be read (errno says why) or is over `limit` bytes.
 func readTextFile(_ path: String, limit: Int) -> String? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    // Non-blocking, and regular files only: a FIFO or a device named NAME.key must not hang the reader.
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
+    var info = stat()
+    guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+        errno = EINVAL
+        return nil
+    }
     var bytes: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 4096)
     while true {

@@ -107,8 +107,10 @@ public enum HandshakeOutcome: Sendable {
     case succeeded
     /// The server's ZAP handler refused this key (status code, usually 400).
     case refused(code: UInt32)
-    /// The handshake broke: a mechanism mismatch (one side without CURVE) or a wrong server key.
-    case failed
+    /// The handshake broke: a mechanism mismatch (one side without CURVE) or a wrong server key; or, with
+    /// libzmq 4.3.4, any connection error during the handshake. `definite`: a protocol error (EPROTO or
+    /// a ZMTP protocol error code), not a connection that merely dropped.
+    case failed(definite: Bool)
 
     public static let monitoredEvents: Int32 = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
         | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
@@ -117,7 +119,8 @@ public enum HandshakeOutcome: Sendable {
         switch event.kind {
         case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: self = .succeeded
         case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: self = .refused(code: event.value)
-        case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL: self = .failed
+        case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL: self = .failed(definite: true)
+        case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL: self = .failed(definite: event.value == UInt32(EPROTO))
         default: return nil
         }
     }

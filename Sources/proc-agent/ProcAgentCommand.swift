@@ -66,6 +66,7 @@ struct Join: AsyncParsableCommand {
 
     func run() async throws {
         _ = bootstrapLogging(level: logLevel)
+        raiseOpenFileLimit()
         let logger = Logger(label: "proc.agent")
         do {
             let file = try ConfigFile.load(config)

@@ -81,6 +81,7 @@ struct Start: AsyncParsableCommand {
 
     func run() async throws {
         _ = bootstrapLogging(level: logLevel)
+        raiseOpenFileLimit()
         let logger = Logger(label: "proc.coordinator")
         do {
             try await serve(logger: logger)

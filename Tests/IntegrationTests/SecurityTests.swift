@@ -45,6 +45,16 @@ extension Integration {
             #expect(try cluster.proc("wait", try cluster.submit("--", "true")).code == 0)
         }
 
+        /// Single-host mode with keys: the built-in agent talks over inproc (no handshake) and runs jobs;
+        /// network peers still need keys.
+        @Test func singleHostModeWithKeys() async throws {
+            let cluster = try TestCluster(standaloneSlots: 1, secure: true)
+            defer { cluster.stop() }
+            #expect(try cluster.proc("wait", try cluster.submit("--", "true")).code == 0)
+            let bare = try run(binary("proc"), ["status", "--coordinator", cluster.control], timeout: 30)
+            #expect(bare.code == 2 && bare.stderr.contains("requires CURVE keys"), "\(bare.stderr)")
+        }
+
         @Test func anObserverReadsButCannotChangeAnything() async throws {
             let cluster = try TestCluster(agents: [["--name", "a1"]], secure: true)
             defer { cluster.stop() }
@@ -66,6 +76,15 @@ extension Integration {
                 #expect(denied.code == 1, "\(command): \(denied.stdout)")
                 #expect(denied.stderr.contains("not allowed for the role 'observer'"), "\(command): \(denied.stderr)")
             }
+            // The folder decides, not the metadata its maker wrote: a "client" key put in observer/ reads only.
+            try FileManager.default.createDirectory(atPath: cluster.authorizedDirectory + "/observer",
+                                                    withIntermediateDirectories: true)
+            let selfPromoted = try cluster.makeKey("self-promoted", role: "client", authorize: false)
+            try FileManager.default.copyItem(atPath: cluster.keysDirectory + "/self-promoted.key",
+                                             toPath: cluster.authorizedDirectory + "/observer/self-promoted.key")
+            let demoted = try cluster.procArgs(["submit"] + cluster.keyArguments(selfPromoted) + ["--", "true"])
+            #expect(demoted.code == 1 && demoted.stderr.contains("role 'observer'"), "\(demoted.stderr)")
+
             // An observer key cannot join as an agent either.
             let agent = try cluster.addAgent(["--name", "sneaky"] + observer)
             #expect(agent.waitForExit(timeout: 20) == 4, "\(agent.stderr)")
@@ -78,6 +97,16 @@ extension Integration {
             let carol = try cluster.makeKey("carol", role: "client")
             #expect(try cluster.procArgs(["status"] + cluster.keyArguments(carol)).code == 0)
             let pid = cluster.coordinator.pid
+
+            // A certificate overwritten with something unreadable (a copy in progress, a mistake) keeps the
+            // key it had: nothing is revoked by accident.
+            let carolPath = cluster.authorizedDirectory + "/carol.key"
+            let good = try String(contentsOfFile: carolPath, encoding: .utf8)
+            try "metadata\ncurve\n    public-key = \"trunc".write(toFile: carolPath, atomically: false, encoding: .utf8)
+            kill(cluster.coordinator.pid, SIGHUP)
+            #expect(try eventually(timeout: 10) { cluster.coordinator.stderr.contains("keeping its previous key") })
+            #expect(try cluster.procArgs(["status"] + cluster.keyArguments(carol)).code == 0)
+            try good.write(toFile: carolPath, atomically: true, encoding: .utf8)
 
             // Removing the certificate: carol's next request is refused (re-read within a second).
             try FileManager.default.removeItem(atPath: cluster.authorizedDirectory + "/carol.key")
@@ -169,6 +198,12 @@ extension Integration {
                 "start", "--listen", "tcp://0.0.0.0:0", "--events", "tcp://127.0.0.1:*", "--data-dir", directory + "/d1"])
             #expect(refused.code == 2)
             #expect(refused.stderr.contains("refusing to listen on tcp://0.0.0.0:0 without CURVE"), "\(refused.stderr)")
+            // libzmq binds the destination of "source;destination": that is a network address too.
+            for endpoint in ["tcp://127.0.0.1:1;0.0.0.0:0", "tcp://localhost:0", "tcp://[::]:0"] {
+                let sneaky = try run(binary("proc-coordinator"), [
+                    "start", "--listen", endpoint, "--events", "tcp://127.0.0.1:*", "--data-dir", directory + "/d3"])
+                #expect(sneaky.code == 2 && sneaky.stderr.contains("refusing to listen"), "\(endpoint): \(sneaky.stderr)")
+            }
 
             // --insecure: allowed, and said loudly: the log, the ready line, INFO and agent.joined.
             let cluster = try TestCluster(agents: [["--name", "a1"]], coordinatorArguments: ["--insecure"])
