@@ -35,12 +35,7 @@ final class Outbox {
 
     func add(_ result: RunResult) {
         if let directory {
-            let bytes = WireCoding.bytes(result)
-            let path = directory + "/" + fileName(result.ref)
-            let temporary = path + ".tmp"
-            if FileManager.default.createFile(atPath: temporary, contents: Data(bytes)) {
-                _ = rename(temporary, path)
-            }
+            replaceFile(directory + "/" + fileName(result.ref), with: WireCoding.bytes(result))
         }
         if pending.updateValue(result, forKey: result.ref) == nil { unsent.append(result.ref) }
     }
@@ -58,7 +53,7 @@ final class Outbox {
 
     func acknowledge(_ refs: [RunRef]) {
         for ref in refs where pending.removeValue(forKey: ref) != nil {
-            if let directory { try? FileManager.default.removeItem(atPath: directory + "/" + fileName(ref)) }
+            if let directory { unlink(directory + "/" + fileName(ref)) }
         }
     }
 

@@ -2,13 +2,15 @@ import ProcCore
 import ZeroMQ
 
 extension Coordinator {
-    /// Drains the control socket, bounded per call so timers and other sockets get their turn, and so
-    /// replies waiting for the end of the iteration (`flush`) stay under `maxOutboundBytes`: a flood of
-    /// large requests (REPLAY, STATUS) is served in turns, not all in memory at once.
+    /// Drains the control socket, bounded per call so timers and other sockets get their turn, so replies
+    /// waiting for the end of the iteration (`flush`) stay under `maxOutboundBytes` (a flood of large
+    /// requests, REPLAY or STATUS, is served in turns, not all in memory at once), and so one transaction
+    /// holds at most about `maxAdmittedPerIteration` new jobs (a million-job batch is committed in steps,
+    /// and heartbeats and other clients are answered in between).
     func readControl() {
         guard let control else { return }
         var userID: String?
-        for _ in 0..<10_000 where outboundBytes < Self.maxOutboundBytes {
+        for _ in 0..<10_000 where outboundBytes < Self.maxOutboundBytes && admitted < Self.maxAdmittedPerIteration {
             let message: [Frame]?
             do { message = try control.receive(userID: &userID) } catch {
                 logger.warning("control receive failed", metadata: ["error": "\(error)"])
@@ -98,6 +100,7 @@ extension Coordinator {
                         return replyError(peer, requestID, .badRequest("invalid job: \(which)\(problem)"))
                     }
                 }
+                admitted += request.jobs.count
                 let (ids, effects) = state.submit(request.jobs, now: currentTimestamp())
                 apply(effects)
                 // Sent after the batch is committed: a submit is acknowledged only once durable.

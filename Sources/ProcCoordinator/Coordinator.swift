@@ -37,6 +37,9 @@ public final class Coordinator: @unchecked Sendable {
     var outbound: [[Frame]] = []
     var outboundBytes = 0
     static let maxOutboundBytes = 8 << 20
+    /// Jobs submitted in this iteration.
+    var admitted = 0
+    static let maxAdmittedPerIteration = 20_000
     var dispatches: [String: [Assignment]] = [:]
     /// Results journaled this iteration, acknowledged to their agents after the commit.
     var acks: [String: [RunRef]] = [:]
@@ -283,6 +286,7 @@ public final class Coordinator: @unchecked Sendable {
         }
         outbound.removeAll(keepingCapacity: true)
         outboundBytes = 0
+        admitted = 0
     }
 }
 
