@@ -294,7 +294,8 @@ final class AgentHarness: @unchecked Sendable {
                     if finishedHere > 0 { lock.withLock { done += finishedHere } }
                 }
             }
-            if monotonicSeconds() - lastHeartbeat > 0.25 {
+            // Like a real agent with the default 1 s interval (it heartbeats only when idle; this is more).
+            if monotonicSeconds() - lastHeartbeat > 1 {
                 lastHeartbeat = monotonicSeconds()
                 for socket in sockets { _ = try? socket.send([proto, heartbeat, []]) }
             }
