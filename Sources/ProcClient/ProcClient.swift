@@ -189,12 +189,11 @@ public final class ProcClient: @unchecked Sendable {
         _ command: Wire.ClientCommand, _ body: [UInt8], timeout: Double,
         completion: @escaping (Result<[UInt8], any Error>) -> Void
     ) {
-        guard !closed, let dealer else {
+        guard !closed, dealer != nil else {
             return completion(.failure(ProcClientError(.closed, "the client was closed")))
         }
         // After a protocol failure libzmq stops reconnecting: nothing sent now would ever be answered.
         if let handshakeProblem { return completion(.failure(ProcClientError(.unauthorized, handshakeProblem))) }
-        _ = dealer
         nextRequestID += 1
         let id = nextRequestID
         let timer = loop.schedule(afterMilliseconds: Int64(timeout * 1000)) { [unowned self] in

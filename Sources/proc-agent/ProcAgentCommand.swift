@@ -95,14 +95,14 @@ struct Join: AsyncParsableCommand {
             let loop = EventLoop(name: "proc-agent", context: ZMQContext())
             loop.start()
             let agent = Agent(configuration: configuration, loop: loop, logger: logger)
-            let replaced = ReplacedFlag()
+            let stopReason = StopReason()
             let (ended, endedNow) = AsyncStream<Void>.makeStream()
             agent.onReplaced = { message in
-                replaced.set("\(message); this agent stopped (give each agent its own --name)", exitCode: 3)
+                stopReason.set("\(message); this agent stopped (give each agent its own --name)", exitCode: 3)
                 endedNow.yield()
             }
             agent.onRefused = { message in
-                replaced.set("\(message); this agent stopped", exitCode: 4)
+                stopReason.set("\(message); this agent stopped", exitCode: 4)
                 endedNow.yield()
             }
             logJobUser(configuration.runAs, logger: logger)
@@ -121,9 +121,9 @@ struct Join: AsyncParsableCommand {
             } catch {
                 // The service ends early when the coordinator told the agent to stop; the group calls that
                 // "finished unexpectedly". Anything else is a real failure.
-                guard replaced.get() != nil else { throw error }
+                guard stopReason.get() != nil else { throw error }
             }
-            if let (message, code) = replaced.get() { throw CommandError(message, exitCode: code) }
+            if let (message, code) = stopReason.get() { throw CommandError(message, exitCode: code) }
         } catch let error as CommandError {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(error.exitCode)
@@ -159,7 +159,7 @@ func logJobUser(_ runAs: RunAsUser?, logger: Logger) {
 
 /// Set when the coordinator told this agent to stop: another one joined under its name, or its key
 /// is refused.
-final class ReplacedFlag: @unchecked Sendable {
+final class StopReason: @unchecked Sendable {
     private let lock = NSLock()
     private var reason: (String, Int32)?
     func set(_ message: String, exitCode: Int32) { lock.withLock { if reason == nil { reason = (message, exitCode) } } }

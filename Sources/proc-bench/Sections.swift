@@ -167,24 +167,6 @@ func latency(rate: Int, seconds: Double) async throws -> LatencyResult {
     return LatencyResult(jobs: received.count, submitToStarted: submitToStarted, publishToReceive: publishToReceive)
 }
 
-/// "2026-11-26T23:16:50.123456Z" → seconds since the epoch.
-func parseRFC3339(_ text: String) -> Double? {
-    let fields = text.split(whereSeparator: { "-T:.Z".contains($0) }).compactMap { Int32($0) }
-    guard fields.count >= 6 else { return nil }
-    var parts = tm()
-    parts.tm_year = fields[0] - 1900
-    parts.tm_mon = fields[1] - 1
-    parts.tm_mday = fields[2]
-    parts.tm_hour = fields[3]
-    parts.tm_min = fields[4]
-    parts.tm_sec = fields[5]
-    let whole = Double(timegm(&parts))
-    guard let dot = text.firstIndex(of: "."), let zed = text.lastIndex(of: "Z"), dot < zed,
-        let fraction = Double("0" + text[dot..<zed])
-    else { return whole }
-    return whole + fraction
-}
-
 // MARK: simulated agents
 
 /// `agents` DEALER connections in this process speaking the agent protocol to a coordinator in another

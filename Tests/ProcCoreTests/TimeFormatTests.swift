@@ -7,18 +7,15 @@ import Testing
         text.wholeMatch(of: #/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z/#) != nil
     }
 
-    /// Parses "YYYY-MM-DDTHH:MM:SS" back to epoch seconds with timegm.
+    /// The whole second of "YYYY-MM-DDTHH:MM:SS…".
     private func epochSeconds(_ text: String) -> Int? {
-        let numbers = text.prefix(19).split(whereSeparator: { "-T:".contains($0) }).compactMap { Int32($0) }
-        guard numbers.count == 6 else { return nil }
-        var parts = tm()
-        parts.tm_year = numbers[0] - 1900
-        parts.tm_mon = numbers[1] - 1
-        parts.tm_mday = numbers[2]
-        parts.tm_hour = numbers[3]
-        parts.tm_min = numbers[4]
-        parts.tm_sec = numbers[5]
-        return Int(timegm(&parts))
+        parseRFC3339(String(text.prefix(19))).map { Int($0) }
+    }
+
+    @Test func parsingGivesBackTheMicroseconds() {
+        #expect(parseRFC3339(rfc3339(1_700_000_000.25)) == 1_700_000_000.25)
+        #expect(parseRFC3339("2023-11-14T22:13:20.000123Z").map { ($0 - 1_700_000_000) * 1e6 }.map { $0.rounded() } == 123)
+        #expect(parseRFC3339("not a time") == nil)
     }
 
     @Test func epochIsFormattedExactly() {
