@@ -28,7 +28,30 @@ public final class ProcCluster: Sendable {
     /// Joins a running coordinator at `HOST[:PORT]` or `tcp://HOST:PORT`. Fails (after `requestTimeout`)
     /// when nothing answers there.
     public static func connect(_ coordinator: String, requestTimeout: Double = 5) async throws -> ProcCluster {
-        let client = try ProcClient(coordinator: coordinator, requestTimeout: requestTimeout)
+        try await connect(coordinator, security: nil, requestTimeout: requestTimeout)
+    }
+
+    /// Joins a coordinator that uses CURVE (README, Security). `certificate` is this program's secret
+    /// certificate (`NAME.key_secret`, as `proc keygen` or pyzmq write it); `coordinatorKey` the
+    /// coordinator's public certificate (`.key` file) or its 40-character Z85 key. A key the coordinator
+    /// refuses fails at once with `ProcClientError.Code.unauthorized`.
+    public static func connect(
+        _ coordinator: String, certificate: String, coordinatorKey: String, requestTimeout: Double = 5
+    ) async throws -> ProcCluster {
+        let own = try Certificate.load(path: certificate)
+        guard let keys = own.keyPair else {
+            throw ProcClientError(.badAddress, "\(certificate) holds no secret key: give the NAME.key_secret file")
+        }
+        let serverKey = Z85.isKey(coordinatorKey) && !FileManager.default.fileExists(atPath: coordinatorKey)
+            ? coordinatorKey : try Certificate.load(path: coordinatorKey).publicKey
+        return try await connect(coordinator, security: CurveClientKeys(keys: keys, serverKey: serverKey),
+                                 requestTimeout: requestTimeout)
+    }
+
+    private static func connect(
+        _ coordinator: String, security: CurveClientKeys?, requestTimeout: Double
+    ) async throws -> ProcCluster {
+        let client = try ProcClient(coordinator: coordinator, requestTimeout: requestTimeout, security: security)
         do {
             _ = try await client.info()
         } catch {

@@ -1,5 +1,7 @@
 import Foundation
 import Glibc
+import Proc
+import ProcClient
 import ProcCore
 import Testing
 
@@ -43,6 +45,26 @@ extension Integration {
             // The refusals were counted and logged (rate-limited), and the coordinator still serves.
             #expect(cluster.coordinator.stderr.contains("why=unknown key"))
             #expect(try cluster.proc("wait", try cluster.submit("--", "true")).code == 0)
+        }
+
+        /// The Swift API with keys: a worker runs; a refused key fails at once with `unauthorized`.
+        @Test func swiftAPIWithKeys() async throws {
+            let cluster = try TestCluster(agents: [["--name", "a1"]], secure: true)
+            defer { cluster.stop() }
+            let app = try cluster.makeKey("app", role: "client")
+            let proc = try await ProcCluster.connect(cluster.control, certificate: app,
+                                                     coordinatorKey: cluster.keysDirectory + "/coordinator.key")
+            let worker = proc.createWorker(command: ["sh", "-c", "echo '{\"result\": 42}' >&3"])
+            try await worker.start()
+            let (status, result) = try await worker.join(timeout: 30)
+            #expect(status == .completed && result == .int(42))
+            await proc.shutdown()
+
+            let stranger = try cluster.makeKey("stranger-app", role: "client", authorize: false)
+            await #expect(throws: ProcClientError.self) {
+                _ = try await ProcCluster.connect(cluster.control, certificate: stranger,
+                                                  coordinatorKey: cluster.keysDirectory + "/coordinator.key")
+            }
         }
 
         /// Single-host mode with keys: the built-in agent talks over inproc (no handshake) and runs jobs;
