@@ -42,8 +42,7 @@ public final class ProcCluster: Sendable {
         guard let keys = own.keyPair else {
             throw ProcClientError(.badAddress, "\(certificate) holds no secret key: give the NAME.key_secret file")
         }
-        let serverKey = Z85.isKey(coordinatorKey) && !FileManager.default.fileExists(atPath: coordinatorKey)
-            ? coordinatorKey : try Certificate.load(path: coordinatorKey).publicKey
+        let serverKey = try Certificate.publicKey(keyOrPath: coordinatorKey)
         return try await connect(coordinator, security: CurveClientKeys(keys: keys, serverKey: serverKey),
                                  requestTimeout: requestTimeout)
     }

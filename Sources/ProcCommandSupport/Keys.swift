@@ -15,12 +15,8 @@ public func loadClientKeys(cert: String?, coordinatorKey: String?) throws -> Cur
     case (let cert?, let coordinatorKey?):
         let keys = try loadSecretCertificate(cert).keyPair!
         let serverKey: String
-        if Z85.isKey(coordinatorKey) && !FileManager.default.fileExists(atPath: coordinatorKey) {
-            serverKey = coordinatorKey
-        } else {
-            do { serverKey = try Certificate.load(path: coordinatorKey).publicKey } catch {
-                throw CommandError("--coordinator-key: \(error)")
-            }
+        do { serverKey = try Certificate.publicKey(keyOrPath: coordinatorKey) } catch {
+            throw CommandError("--coordinator-key: \(error)")
         }
         return CurveClientKeys(keys: keys, serverKey: serverKey)
     }

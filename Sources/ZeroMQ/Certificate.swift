@@ -28,6 +28,13 @@ public struct Certificate: Sendable, Equatable {
         return Certificate(publicKey: keys.publicKey, secretKey: keys.secretKey, metadata: metadata)
     }
 
+    /// A server's public key given either as the 40-character Z85 key itself or as the path of its
+    /// certificate (`NAME.key`); a file of that name wins over the key.
+    public static func publicKey(keyOrPath: String) throws -> String {
+        if Z85.isKey(keyOrPath) && access(keyOrPath, F_OK) != 0 { return keyOrPath }
+        return try load(path: keyOrPath).publicKey
+    }
+
     /// The key pair, when this certificate has its secret half.
     public var keyPair: CurveKeyPair? {
         guard let secretKey, let keys = try? CurveKeyPair(secretKey: secretKey), keys.publicKey == publicKey

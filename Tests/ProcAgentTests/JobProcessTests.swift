@@ -85,26 +85,7 @@ struct ProcAgentTests {
     }
 
     @Test func signalsAreNotInheritedBlockedOrIgnored() throws {
-        // Make the parent look like a typical server: SIGPIPE ignored, SIGTERM blocked on this thread.
-        let oldPipe = signal(SIGPIPE, SIG_IGN)
-        var block = sigset_t(), old = sigset_t()
-        sigemptyset(&block)
-        sigaddset(&block, SIGTERM)
-        pthread_sigmask(SIG_BLOCK, &block, &old)
-        defer {
-            pthread_sigmask(SIG_SETMASK, &old, nil)
-            signal(SIGPIPE, oldPipe)
-        }
-        let job = try spawn(["/bin/grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"])
-        #expect(run(job).0 == JobExit.exited(0))
-        let masks = job.stdoutTail.split(separator: "\n").compactMap { line in
-            line.split(separator: "\t").last.flatMap { UInt64($0, radix: 16) }
-        }
-        #expect(masks.count == 2)
-        #expect(masks.first == 0)
-        // glibc's posix_spawn child sets its internal signals 32/33 (SIGCANCEL/SIGSETXID) to SIG_IGN before exec
-        // and it cannot be undone through spawn attributes: bits 31 and 32. Everything else must be default.
-        #expect(masks.last.map { $0 & ~0x1_8000_0000 } == 0)
+        try expectSignalsReset(user: nil)
     }
 
     @Test func channelBasic() throws {

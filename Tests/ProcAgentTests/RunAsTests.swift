@@ -131,26 +131,7 @@ extension ProcAgentTests {
 
     @Test(.enabled(if: isRoot, "needs root")) func runAsSignalsAndDescriptors() throws {
         let nobody = try RunAsUser.lookup("nobody")
-        // As in signalsAreNotInheritedBlockedOrIgnored: a parent with SIGPIPE ignored and SIGTERM blocked.
-        let oldPipe = signal(SIGPIPE, SIG_IGN)
-        var block = sigset_t(), old = sigset_t()
-        sigemptyset(&block)
-        sigaddset(&block, SIGTERM)
-        pthread_sigmask(SIG_BLOCK, &block, &old)
-        defer {
-            pthread_sigmask(SIG_SETMASK, &old, nil)
-            signal(SIGPIPE, oldPipe)
-        }
-        let job = try spawn(["/bin/grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"], user: nobody)
-        #expect(run(job).0 == JobExit.exited(0))
-        let masks = job.stdoutTail.split(separator: "\n").compactMap { line in
-            line.split(separator: "\t").last.flatMap { UInt64($0, radix: 16) }
-        }
-        #expect(masks.count == 2)
-        #expect(masks.first == 0)
-        // As with posix_spawn, glibc's internal signals 32/33 cannot be reset through its sigaction: the
-        // agent's SIG_IGN for them (bits 31, 32) survives execve. Everything else is default.
-        #expect(masks.last.map { $0 & ~0x1_8000_0000 } == 0)
+        try expectSignalsReset(user: nobody)
 
         // Only 0..3 are open in the job: nothing of ours, not the error pipe.
         let shell = try spawn(["sh", "-c", "ls /proc/$$/fd"], env: path, user: nobody)

@@ -120,3 +120,27 @@ func zombieForkChildren() -> [pid_t] {
     }
     return zombies
 }
+
+/// Spawns a job (as `user`, if given) from a parent that looks like a typical server (SIGPIPE ignored,
+/// SIGTERM blocked on this thread) and checks that the job starts with no signal blocked or ignored.
+func expectSignalsReset(user: RunAsUser?, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let oldPipe = signal(SIGPIPE, SIG_IGN)
+    var block = sigset_t(), old = sigset_t()
+    sigemptyset(&block)
+    sigaddset(&block, SIGTERM)
+    pthread_sigmask(SIG_BLOCK, &block, &old)
+    defer {
+        pthread_sigmask(SIG_SETMASK, &old, nil)
+        signal(SIGPIPE, oldPipe)
+    }
+    let job = try spawn(["/bin/grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"], user: user)
+    #expect(run(job).0 == JobExit.exited(0), sourceLocation: sourceLocation)
+    let masks = job.stdoutTail.split(separator: "\n").compactMap { line in
+        line.split(separator: "\t").last.flatMap { UInt64($0, radix: 16) }
+    }
+    #expect(masks.count == 2, sourceLocation: sourceLocation)
+    #expect(masks.first == 0, sourceLocation: sourceLocation)
+    // glibc's internal signals 32/33 (SIGCANCEL/SIGSETXID) cannot be reset through its sigaction or spawn
+    // attributes: bits 31 and 32 may stay ignored. Everything else must be default.
+    #expect(masks.last.map { $0 & ~0x1_8000_0000 } == 0, sourceLocation: sourceLocation)
+}

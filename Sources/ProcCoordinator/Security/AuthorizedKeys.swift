@@ -111,10 +111,12 @@ public struct AuthorizedKeys: Sendable {
     /// Names, sizes and change times of everything that `load` reads: when it changes, reload. nil when
     /// the directory cannot be listed now for a reason other than its absence (EMFILE, EIO…).
     public static func signature(directory: String) -> String? {
-        if listDirectory(directory) == nil && errno != ENOENT && errno != ENOTDIR { return nil }
+        let top = listDirectory(directory)
+        if top == nil && errno != ENOENT && errno != ENOTDIR { return nil }
         var parts: [String] = []
         for folder in [directory] + PeerRole.allCases.map({ directory + "/" + $0.rawValue }) {
-            for entry in (listDirectory(folder) ?? []).sorted() where entry.hasSuffix(".key") {
+            let entries = folder == directory ? top : listDirectory(folder)
+            for entry in (entries ?? []).sorted() where entry.hasSuffix(".key") {
                 var info = stat()
                 guard stat(folder + "/" + entry, &info) == 0 else { continue }
                 parts.append("\(folder)/\(entry):\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)")
