@@ -7,13 +7,22 @@ import ProcCore
 /// with it. A restarted agent finds these records and ends what is left of those runs (SIGKILL to the
 /// group), so no unobserved copy keeps running while the coordinator runs the job again.
 struct RunRecords {
-    struct Record: Codable {
+    struct Record: Codable, JSONWritable {
         var jobID: JobID
         var attempt: Int
         var pid: Int32
         /// The process's start time (clock ticks since boot, /proc/PID/stat): tells it from a later
         /// process that reuses the pid.
         var startTime: UInt64?
+
+        func write(to writer: inout JSONWriter) {
+            writer.beginObject()
+            writer.key("jobID"); writer.string(jobID)
+            writer.key("attempt"); writer.int(attempt)
+            writer.key("pid"); writer.int(pid)
+            writer.field("startTime", startTime)
+            writer.endObject()
+        }
     }
 
     static func startTime(of pid: Int32) -> UInt64? {

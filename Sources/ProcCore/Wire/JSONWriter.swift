@@ -1,0 +1,388 @@
+/// Writes JSON straight into a byte buffer: the encoder of the hot path (events, job rows, JOBS, RESULT,
+/// ACK). Foundation's `JSONEncoder` goes through Codable's keyed containers, boxes and generic metadata
+/// for every field; per job that came to about a quarter of the coordinator's CPU (docs/performance.md).
+///
+/// The output is the JSON `WireCoding.encode` writes for the same value (same keys, absent optionals
+/// left out, slashes not escaped), so either side may decode it with `JSONDecoder`; a test checks each
+/// type against Codable.
+public struct JSONWriter {
+    public private(set) var bytes: [UInt8] = []
+    /// No member written yet in the current object or array (or a key was just written).
+    private var first = true
+
+    public init(capacity: Int = 256) {
+        bytes.reserveCapacity(capacity)
+    }
+
+    private mutating func separator() {
+        if !first { bytes.append(UInt8(ascii: ",")) }
+        first = false
+    }
+
+    public mutating func beginObject() {
+        separator()
+        bytes.append(UInt8(ascii: "{"))
+        first = true
+    }
+
+    public mutating func endObject() {
+        bytes.append(UInt8(ascii: "}"))
+        first = false
+    }
+
+    public mutating func beginArray() {
+        separator()
+        bytes.append(UInt8(ascii: "["))
+        first = true
+    }
+
+    public mutating func endArray() {
+        bytes.append(UInt8(ascii: "]"))
+        first = false
+    }
+
+    /// A key of the current object (ours are plain ASCII, never escaped).
+    public mutating func key(_ key: StaticString) {
+        separator()
+        bytes.append(UInt8(ascii: "\""))
+        key.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
+        first = true
+    }
+
+    public mutating func string(_ value: String) {
+        separator()
+        bytes.append(UInt8(ascii: "\""))
+        var value = value
+        value.withUTF8 { utf8 in
+            var start = 0
+            for index in 0..<utf8.count {
+                let byte = utf8[index]
+                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<index]))
+                start = index + 1
+                bytes.append(UInt8(ascii: "\\"))
+                switch byte {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"): bytes.append(byte)
+                case 0x0A: bytes.append(UInt8(ascii: "n"))
+                case 0x0D: bytes.append(UInt8(ascii: "r"))
+                case 0x09: bytes.append(UInt8(ascii: "t"))
+                case 0x08: bytes.append(UInt8(ascii: "b"))
+                case 0x0C: bytes.append(UInt8(ascii: "f"))
+                default:
+                    let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                    bytes.append(contentsOf: [UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+                }
+            }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start...]))
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    public mutating func int<T: BinaryInteger>(_ value: T) {
+        separator()
+        if value >= 0 && value < 10 {
+            bytes.append(UInt8(ascii: "0") + UInt8(value))
+        } else {
+            bytes.append(contentsOf: String(value).utf8)
+        }
+    }
+
+    /// Integral values as integers ("3", as `JSONEncoder` writes them); NaN and infinities, which JSON
+    /// cannot carry, as null.
+    public mutating func double(_ value: Double) {
+        guard value.isFinite else { return null() }
+        if value.rounded() == value && abs(value) < 9.0e15 {
+            int(Int64(value))
+        } else {
+            separator()
+            bytes.append(contentsOf: value.description.utf8)
+        }
+    }
+
+    public mutating func bool(_ value: Bool) {
+        separator()
+        bytes.append(contentsOf: value ? Array("true".utf8) : Array("false".utf8))
+    }
+
+    public mutating func null() {
+        separator()
+        bytes.append(contentsOf: [UInt8(ascii: "n"), UInt8(ascii: "u"), UInt8(ascii: "l"), UInt8(ascii: "l")])
+    }
+
+    public mutating func strings(_ values: [String]) {
+        beginArray()
+        for value in values { string(value) }
+        endArray()
+    }
+
+    /// A string map, keys sorted (so the same map always writes the same bytes).
+    public mutating func stringMap(_ values: [String: String]) {
+        beginObject()
+        for key in values.keys.sorted() {
+            string(key)
+            bytes.append(UInt8(ascii: ":"))
+            first = true
+            string(values[key]!)
+        }
+        endObject()
+    }
+
+    public mutating func json(_ value: JSONValue) {
+        switch value {
+        case .null: null()
+        case .bool(let value): bool(value)
+        case .int(let value): int(value)
+        case .double(let value): double(value)
+        case .string(let value): string(value)
+        case .array(let values):
+            beginArray()
+            for value in values { json(value) }
+            endArray()
+        case .object(let members):
+            beginObject()
+            for key in members.keys.sorted() {
+                string(key)
+                bytes.append(UInt8(ascii: ":"))
+                first = true
+                json(members[key]!)
+            }
+            endObject()
+        }
+    }
+
+    // Optional members: written only when present, as `encodeIfPresent` does.
+
+    public mutating func field(_ key: StaticString, _ value: String?) {
+        guard let value else { return }
+        self.key(key)
+        string(value)
+    }
+
+    public mutating func field<T: BinaryInteger>(_ key: StaticString, _ value: T?) {
+        guard let value else { return }
+        self.key(key)
+        int(value)
+    }
+
+    public mutating func field(_ key: StaticString, _ value: Double?) {
+        guard let value else { return }
+        self.key(key)
+        double(value)
+    }
+
+    public mutating func field(_ key: StaticString, _ value: Bool?) {
+        guard let value else { return }
+        self.key(key)
+        bool(value)
+    }
+
+    public mutating func field(_ key: StaticString, _ value: [String]?) {
+        guard let value else { return }
+        self.key(key)
+        strings(value)
+    }
+
+    public mutating func field(_ key: StaticString, _ value: [String: String]?) {
+        guard let value else { return }
+        self.key(key)
+        stringMap(value)
+    }
+
+    public mutating func field(_ key: StaticString, _ value: JSONValue?) {
+        guard let value else { return }
+        self.key(key)
+        json(value)
+    }
+
+    public mutating func field<T: JSONWritable>(_ key: StaticString, _ value: T?) {
+        guard let value else { return }
+        self.key(key)
+        value.write(to: &self)
+    }
+
+    public mutating func field<T: JSONWritable>(_ key: StaticString, _ values: [T]) {
+        self.key(key)
+        beginArray()
+        for value in values { value.write(to: &self) }
+        endArray()
+    }
+}
+
+/// A type with a hand-written JSON form (the same JSON as its `Encodable` conformance).
+public protocol JSONWritable: Encodable {
+    func write(to writer: inout JSONWriter)
+}
+
+extension JSONWritable {
+    public var jsonBytes: [UInt8] {
+        var writer = JSONWriter()
+        write(to: &writer)
+        return writer.bytes
+    }
+}
+
+// MARK: the hot path's types
+
+extension Event: JSONWritable {
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("seq"); writer.int(seq)
+        writer.key("time"); writer.string(time)
+        writer.key("type"); writer.string(type.rawValue)
+        writer.field("job_id", jobID)
+        writer.field("status", status?.rawValue)
+        writer.field("queue", queue)
+        writer.field("attempt", attempt)
+        writer.field("agent_id", agentID)
+        writer.field("exit_code", exitCode)
+        writer.field("signal", signal)
+        writer.field("reason", reason)
+        writer.field("result", result)
+        writer.field("progress", progress)
+        writer.field("message", message)
+        writer.field("command", command)
+        writer.field("priority", priority)
+        writer.field("name", name)
+        writer.field("duration", duration)
+        writer.field("slots", slots)
+        writer.field("labels", labels)
+        writer.field("hostname", hostname)
+        writer.field("max_running", maxRunning)
+        writer.field("security", security)
+        writer.endObject()
+    }
+}
+
+extension JobSpec: JSONWritable {
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("argv"); writer.strings(argv)
+        writer.field("env", env)
+        writer.field("cwd", cwd)
+        writer.field("queue", queue)
+        writer.field("priority", priority)
+        writer.field("timeout", timeout)
+        writer.field("retries", retries)
+        writer.field("labels", labels)
+        writer.field("name", name)
+        writer.endObject()
+    }
+}
+
+extension JobRecord: JSONWritable {
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("id"); writer.string(id)
+        writer.key("number"); writer.int(number)
+        writer.key("spec"); spec.write(to: &writer)
+        writer.key("status"); writer.string(status.rawValue)
+        writer.key("attempt"); writer.int(attempt)
+        writer.field("reason", reason?.rawValue)
+        writer.field("exit_code", exitCode)
+        writer.field("signal", signal)
+        writer.field("message", message)
+        writer.field("result", result)
+        writer.field("agent_id", agentID)
+        writer.field("progress", progress)
+        writer.key("submitted_at"); writer.double(submittedAt)
+        writer.field("started_at", startedAt)
+        writer.field("finished_at", finishedAt)
+        writer.key("cancel_requested"); writer.bool(cancelRequested)
+        writer.key("failures"); writer.int(failures)
+        writer.key("lost_attempts"); writer.int(lostAttempts)
+        writer.key("recorded_attempts")
+        writer.beginArray()
+        for attempt in recordedAttempts { writer.int(attempt) }
+        writer.endArray()
+        writer.endObject()
+    }
+}
+
+extension JobOutput: JSONWritable {
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("stdout"); writer.string(stdout)
+        writer.key("stderr"); writer.string(stderr)
+        writer.key("stdout_truncated"); writer.bool(stdoutTruncated)
+        writer.key("stderr_truncated"); writer.bool(stderrTruncated)
+        writer.endObject()
+    }
+}
+
+extension Assignment: JSONWritable {
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("job_id"); writer.string(jobID)
+        writer.key("attempt"); writer.int(attempt)
+        writer.key("argv"); writer.strings(argv)
+        writer.field("env", env)
+        writer.field("cwd", cwd)
+        writer.field("timeout", timeout)
+        writer.key("queue"); writer.string(queue)
+        writer.field("kill_grace_ms", killGraceMilliseconds)
+        writer.endObject()
+    }
+}
+
+extension JobsMessage: JSONWritable {
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.field("jobs", jobs)
+        writer.endObject()
+    }
+}
+
+extension RunRef: JSONWritable {
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("job_id"); writer.string(jobID)
+        writer.key("attempt"); writer.int(attempt)
+        writer.endObject()
+    }
+}
+
+extension AckMessage: JSONWritable {
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.field("runs", runs)
+        writer.endObject()
+    }
+}
+
+extension RunResult: JSONWritable {
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("job_id"); writer.string(jobID)
+        writer.key("attempt"); writer.int(attempt)
+        writer.key("status"); writer.string(status.rawValue)
+        writer.field("reason", reason?.rawValue)
+        writer.field("exit_code", exitCode)
+        writer.field("signal", signal)
+        writer.field("message", message)
+        writer.field("result", result)
+        writer.key("output"); output.write(to: &writer)
+        writer.key("started_at"); writer.double(startedAt)
+        writer.key("finished_at"); writer.double(finishedAt)
+        writer.endObject()
+    }
+}
+
+extension ResultsMessage: JSONWritable {
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.field("results", results)
+        writer.endObject()
+    }
+}
+
+extension CancelRun: JSONWritable {
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("job_id"); writer.string(jobID)
+        writer.key("attempt"); writer.int(attempt)
+        writer.key("grace_ms"); writer.int(graceMilliseconds)
+        writer.endObject()
+    }
+}
