@@ -12,6 +12,13 @@ public enum WireCoding {
         try JSONDecoder().decode(type, from: Data(bytes))
     }
 
+    /// The hot path's types: read by hand (`JSONReader`) first; anything that reader does not take is
+    /// decoded again by `JSONDecoder`, which decides (and words the error).
+    public static func decode<T: JSONReadable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+        if let value = try? JSONReader.read(bytes, { try T(reader: &$0) }) { return value }
+        return try JSONDecoder().decode(type, from: Data(bytes))
+    }
+
     /// Encodes a value that cannot fail to encode (our own message types).
     public static func bytes<T: Encodable>(_ value: T) -> [UInt8] {
         do { return try encode(value) } catch { preconditionFailure("cannot encode \(T.self): \(error)") }

@@ -138,3 +138,66 @@ private struct ResultsBox: JSONWritable, Decodable, Equatable {
     init(message: ResultsMessage) { self.message = message }
     init(from decoder: any Decoder) throws { message = try ResultsMessage(from: decoder) }
 }
+
+/// The hand-written reader against JSONDecoder: on every input, `WireCoding.decode` (the reader first,
+/// JSONDecoder when the reader refuses) gives what JSONDecoder alone gives, value or error.
+@Suite struct JSONReaderTests {
+    private func same<T: JSONReadable & Equatable>(_ type: T.Type, _ text: String, fast: Bool? = nil) {
+        let bytes = Array(text.utf8)
+        let codable = try? JSONDecoder().decode(T.self, from: Data(bytes))
+        let ours = try? WireCoding.decode(T.self, from: bytes)
+        #expect(ours == codable, "\(T.self) from \(text)")
+        if let fast {
+            let byReader = try? JSONReader.read(bytes) { try T(reader: &$0) }
+            #expect((byReader != nil) == fast, "reader \(fast ? "takes" : "refuses") \(text)")
+            if let byReader { #expect(byReader == codable, "\(T.self) from \(text)") }
+        }
+    }
+
+    @Test func jobSpecs() {
+        same(JobSpec.self, #"["/bin/true"]"#, fast: true)
+        same(JobSpec.self, #" [ "a" , "b\n\u00e9\ud83d\ude80" ] "#, fast: true)
+        same(JobSpec.self, #"{"argv":["a"],"env":{"K":"V"},"cwd":"/","queue":"q","priority":-2,"timeout":1.5,"retries":3,"labels":{"g":"1"},"name":"n","extra":{"x":[1,2,{"y":null}]}}"#, fast: true)
+        same(JobSpec.self, #"{"command":["a"]}"#, fast: true)
+        same(JobSpec.self, #"{"argv":null,"command":["a"]}"#, fast: true)
+        same(JobSpec.self, #"{"argv":["a"],"timeout":2}"#, fast: true)
+        same(JobSpec.self, #"{"argv":["a"],"priority":1.0}"#, fast: false)  // JSONDecoder decides
+        same(JobSpec.self, #"{"argv":["a"],"priority":1e2}"#, fast: false)
+        same(JobSpec.self, #"{"argv":["a"],"priority":1.5}"#, fast: false)
+        same(JobSpec.self, #"{"argv":["a"],"priority":"1"}"#, fast: false)
+        same(JobSpec.self, #"{"argv":[1]}"#, fast: false)
+        same(JobSpec.self, #"{"env":{"K":"V"}}"#, fast: false)
+        same(JobSpec.self, #"{"argv":["a"]} x"#, fast: false)
+        same(JobSpec.self, #"{"argv":["a"],}"#, fast: false)
+        same(JobSpec.self, #"{"argv":["a\x"]}"#, fast: false)
+        same(JobSpec.self, #"{"argv":["\ud800"]}"#, fast: false)
+        same(JobSpec.self, #"{"argv":["a"],"priority":01}"#, fast: false)
+        same(JobSpec.self, #"{"argv":["a"],"priority":99999999999999999999}"#, fast: false)
+        same(JobSpec.self, "{\"argv\":[\"tab\tinside\"]}", fast: false)
+        same(JobSpec.self, "", fast: false)
+        same(JobSpec.self, "{", fast: false)
+        same(JobSpec.self, String(repeating: "[", count: 10_000), fast: false)
+    }
+
+    @Test func invalidUTF8IsRefusedByBoth() {
+        var bytes = Array(#"{"argv":[""#.utf8)
+        bytes += [0xC3, 0x28]
+        bytes += Array(#""]}"#.utf8)
+        #expect((try? JSONReader.read(bytes) { try JobSpec(reader: &$0) }) == nil)
+        #expect((try? JSONDecoder().decode(JobSpec.self, from: Data(bytes))) == nil)
+    }
+
+    @Test func resultsAndAssignments() {
+        same(RunResult.self, #"{"job_id":"j1","attempt":1,"status":"completed","exit_code":0,"output":{"stdout":"x","stderr":"","stdout_truncated":false,"stderr_truncated":true},"started_at":1795147070.25,"finished_at":1795147071}"#, fast: true)
+        same(RunResult.self, #"{"job_id":"j1","attempt":1,"status":"error","reason":"signal","signal":9,"result":{"a":[1,1.0,1e3,1.5,-0,true,null,"s",9223372036854775808]},"output":{"stdout":"","stderr":"","stdout_truncated":false,"stderr_truncated":false},"started_at":1,"finished_at":2}"#, fast: true)
+        same(RunResult.self, #"{"job_id":"j1","attempt":1,"status":"weird","output":{"stdout":"","stderr":"","stdout_truncated":false,"stderr_truncated":false},"started_at":1,"finished_at":2}"#, fast: false)
+        same(RunResult.self, #"{"job_id":"j1","attempt":1,"status":"error","exit_code":4294967296,"output":{"stdout":"","stderr":"","stdout_truncated":false,"stderr_truncated":false},"started_at":1,"finished_at":2}"#, fast: false)
+        same(RunResult.self, #"{"job_id":"j1","attempt":1,"status":"completed","output":{"stdout":"","stderr":""},"started_at":1,"finished_at":2}"#, fast: false)
+        same(Assignment.self, #"{"job_id":"j1","attempt":2,"argv":["a"],"queue":"default","kill_grace_ms":5000}"#, fast: true)
+        same(Assignment.self, #"{"job_id":"j1","attempt":2,"argv":["a"],"env":null,"queue":"default"}"#, fast: true)
+        same(Assignment.self, #"{"job_id":"j1","attempt":2,"argv":["a"]}"#, fast: false)
+        same(RunRef.self, #"{"job_id":"j1","attempt":3}"#, fast: true)
+        same(RunRef.self, #"{"job_id":"j1","attempt":-3}"#, fast: true)
+        same(RunRef.self, #"{"job_id":"j1","attempt":"3"}"#, fast: false)
+    }
+}

@@ -407,6 +407,19 @@ public struct Assignment: Codable, Sendable, Equatable {
         timeout = job.spec.timeout
         queue = job.queue
     }
+    public init(
+        jobID: JobID, attempt: Int, argv: [String], env: [String: String]?, cwd: String?, timeout: Double?,
+        queue: String, killGraceMilliseconds: Int?
+    ) {
+        self.jobID = jobID
+        self.attempt = attempt
+        self.argv = argv
+        self.env = env
+        self.cwd = cwd
+        self.timeout = timeout
+        self.queue = queue
+        self.killGraceMilliseconds = killGraceMilliseconds
+    }
     enum CodingKeys: String, CodingKey { case jobID = "job_id", attempt, argv, env, cwd, timeout, queue, killGraceMilliseconds = "kill_grace_ms" }
 }
 

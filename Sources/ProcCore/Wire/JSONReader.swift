@@ -1,0 +1,529 @@
+/// Reads JSON straight from bytes into our hot path's types (JOBS, RESULT, ACK, SUBMIT), without
+/// Codable's containers: a pull parser, one pass, no intermediate tree.
+///
+/// It is strict: anything it does not expect (a wrong type, a null where a value is needed, a number
+/// with a fraction where an integer is needed) throws, and `WireCoding.decode` then decodes the message
+/// again with `JSONDecoder`, which decides and words the error. So the fast path never accepts what
+/// Codable would refuse, and the errors users see stay Codable's.
+public struct JSONReader {
+    public struct Unexpected: Error {}
+
+    private let bytes: UnsafeBufferPointer<UInt8>
+    private var index = 0
+    /// Nesting of `json()`: bounded, so hostile input ("[[[[…") cannot exhaust the stack.
+    private var depth = 0
+    static let maxDepth = 512
+
+    public init(_ bytes: UnsafeBufferPointer<UInt8>) {
+        self.bytes = bytes
+    }
+
+    /// Decodes `bytes` with `body`, which must consume the whole document.
+    public static func read<T>(_ bytes: [UInt8], _ body: (inout JSONReader) throws -> T) throws -> T {
+        try bytes.withUnsafeBufferPointer { buffer in
+            var reader = JSONReader(buffer)
+            let value = try body(&reader)
+            reader.skipWhitespace()
+            guard reader.index == buffer.count else { throw Unexpected() }
+            return value
+        }
+    }
+
+    private mutating func skipWhitespace() {
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x0A, 0x0D, 0x09: index += 1
+            default: return
+            }
+        }
+    }
+
+    private mutating func peek() throws -> UInt8 {
+        skipWhitespace()
+        guard index < bytes.count else { throw Unexpected() }
+        return bytes[index]
+    }
+
+    private mutating func expect(_ byte: UInt8) throws {
+        guard try peek() == byte else { throw Unexpected() }
+        index += 1
+    }
+
+    private mutating func literal(_ text: StaticString) throws {
+        let count = text.utf8CodeUnitCount
+        guard index + count <= bytes.count else { throw Unexpected() }
+        for offset in 0..<count where bytes[index + offset] != text.utf8Start[offset] { throw Unexpected() }
+        index += count
+    }
+
+    public mutating func peekIsArray() throws -> Bool {
+        try peek() == UInt8(ascii: "[")
+    }
+
+    /// True (and consumed) when the next value is `null`.
+    public mutating func readNull() throws -> Bool {
+        guard try peek() == UInt8(ascii: "n") else { return false }
+        try literal("null")
+        return true
+    }
+
+    /// Calls `body` with each key of an object; `body` must read (or `skip`) the key's value.
+    public mutating func object(_ body: (inout JSONReader, String) throws -> Void) throws {
+        try expect(UInt8(ascii: "{"))
+        if try peek() == UInt8(ascii: "}") {
+            index += 1
+            return
+        }
+        while true {
+            let key = try string()
+            try expect(UInt8(ascii: ":"))
+            try body(&self, key)
+            switch try peek() {
+            case UInt8(ascii: ","): index += 1
+            case UInt8(ascii: "}"):
+                index += 1
+                return
+            default: throw Unexpected()
+            }
+        }
+    }
+
+    /// Calls `body` for each element of an array; `body` must read the element.
+    public mutating func array(_ body: (inout JSONReader) throws -> Void) throws {
+        try expect(UInt8(ascii: "["))
+        if try peek() == UInt8(ascii: "]") {
+            index += 1
+            return
+        }
+        while true {
+            try body(&self)
+            switch try peek() {
+            case UInt8(ascii: ","): index += 1
+            case UInt8(ascii: "]"):
+                index += 1
+                return
+            default: throw Unexpected()
+            }
+        }
+    }
+
+    public mutating func string() throws -> String {
+        try expect(UInt8(ascii: "\""))
+        let start = index
+        // The common case: no escapes.
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                index += 1
+                return try validated(text, start: start)
+            }
+            if byte == UInt8(ascii: "\\") || byte < 0x20 { break }
+            index += 1
+        }
+        index = start
+        var utf8: [UInt8] = []
+        while index < bytes.count {
+            let byte = bytes[index]
+            index += 1
+            switch byte {
+            case UInt8(ascii: "\""):
+                let text = String(decoding: utf8, as: UTF8.self)
+                guard text.utf8.count == utf8.count else { throw Unexpected() }  // invalid UTF-8
+                return text
+            case UInt8(ascii: "\\"):
+                guard index < bytes.count else { throw Unexpected() }
+                let escaped = bytes[index]
+                index += 1
+                switch escaped {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): utf8.append(escaped)
+                case UInt8(ascii: "n"): utf8.append(0x0A)
+                case UInt8(ascii: "r"): utf8.append(0x0D)
+                case UInt8(ascii: "t"): utf8.append(0x09)
+                case UInt8(ascii: "b"): utf8.append(0x08)
+                case UInt8(ascii: "f"): utf8.append(0x0C)
+                case UInt8(ascii: "u"):
+                    var scalar = try hex4()
+                    if (0xD800..<0xDC00).contains(scalar) {
+                        // A surrogate pair: the low half must follow.
+                        try literal("\\u")
+                        let low = try hex4()
+                        guard (0xDC00..<0xE000).contains(low) else { throw Unexpected() }
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    guard let unicode = Unicode.Scalar(scalar) else { throw Unexpected() }
+                    utf8.append(contentsOf: String(Character(unicode)).utf8)
+                default: throw Unexpected()
+                }
+            default:
+                guard byte >= 0x20 else { throw Unexpected() }
+                utf8.append(byte)
+            }
+        }
+        throw Unexpected()
+    }
+
+    /// `String(decoding:)` repairs invalid UTF-8; JSONDecoder refuses it. Refuse too (its byte count
+    /// changes when it was repaired).
+    private func validated(_ text: String, start: Int) throws -> String {
+        guard text.utf8.count == index - 1 - start else { throw Unexpected() }
+        return text
+    }
+
+    private mutating func hex4() throws -> UInt32 {
+        guard index + 4 <= bytes.count else { throw Unexpected() }
+        var value: UInt32 = 0
+        for _ in 0..<4 {
+            let byte = bytes[index]
+            index += 1
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+            default: throw Unexpected()
+            }
+            value = value << 4 | UInt32(digit)
+        }
+        return value
+    }
+
+    /// The text of a number (JSON's grammar: `-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`), and whether
+    /// it is an integer (no fraction, no exponent).
+    private mutating func numberText() throws -> (String, Bool) {
+        _ = try peek()
+        let start = index
+        func digits() throws {
+            let first = index
+            while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") { index += 1 }
+            guard index > first else { throw Unexpected() }
+        }
+        if bytes[index] == UInt8(ascii: "-") { index += 1 }
+        guard index < bytes.count else { throw Unexpected() }
+        if bytes[index] == UInt8(ascii: "0") { index += 1 } else { try digits() }
+        var integer = true
+        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            integer = false
+            index += 1
+            try digits()
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            integer = false
+            index += 1
+            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+            try digits()
+        }
+        return (String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self), integer)
+    }
+
+    public mutating func int64() throws -> Int64 {
+        _ = try peek()
+        // Fast: a short plain integer.
+        var value: Int64 = 0
+        var negative = false
+        var position = index
+        if position < bytes.count, bytes[position] == UInt8(ascii: "-") {
+            negative = true
+            position += 1
+        }
+        let digitsStart = position
+        while position < bytes.count, position - digitsStart < 18,
+            case let byte = bytes[position], byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9")
+        {
+            value = value * 10 + Int64(byte - UInt8(ascii: "0"))
+            position += 1
+        }
+        let digits = position - digitsStart
+        let next = position < bytes.count ? bytes[position] : 0x20
+        let ends = !(next >= UInt8(ascii: "0") && next <= UInt8(ascii: "9")) && next != UInt8(ascii: ".")
+            && next != UInt8(ascii: "e") && next != UInt8(ascii: "E")
+        // JSON has no leading zeros ("01").
+        if digits > 0, ends, !(digits > 1 && bytes[digitsStart] == UInt8(ascii: "0")) {
+            index = position
+            return negative ? -value : value
+        }
+        let (text, integer) = try numberText()
+        guard integer, let parsed = Int64(text) else { throw Unexpected() }
+        return parsed
+    }
+
+    public mutating func int() throws -> Int {
+        Int(try int64())
+    }
+
+    public mutating func int32() throws -> Int32 {
+        guard let value = Int32(exactly: try int64()) else { throw Unexpected() }
+        return value
+    }
+
+    public mutating func uint64() throws -> UInt64 {
+        guard try peek() != UInt8(ascii: "-") else { throw Unexpected() }
+        let (text, integer) = try numberText()
+        guard integer, let value = UInt64(text) else { throw Unexpected() }
+        return value
+    }
+
+    public mutating func double() throws -> Double {
+        let (text, _) = try numberText()
+        guard let value = Double(text), value.isFinite else { throw Unexpected() }
+        return value
+    }
+
+    public mutating func bool() throws -> Bool {
+        switch try peek() {
+        case UInt8(ascii: "t"):
+            try literal("true")
+            return true
+        case UInt8(ascii: "f"):
+            try literal("false")
+            return false
+        default: throw Unexpected()
+        }
+    }
+
+    public mutating func strings() throws -> [String] {
+        var values: [String] = []
+        try array { values.append(try $0.string()) }
+        return values
+    }
+
+    public mutating func stringMap() throws -> [String: String] {
+        var values: [String: String] = [:]
+        try object { reader, key in values[key] = try reader.string() }
+        return values
+    }
+
+    public mutating func json() throws -> JSONValue {
+        switch try peek() {
+        case UInt8(ascii: "n"):
+            try literal("null")
+            return .null
+        case UInt8(ascii: "t"), UInt8(ascii: "f"): return .bool(try bool())
+        case UInt8(ascii: "\""): return .string(try string())
+        case UInt8(ascii: "[") where depth < Self.maxDepth:
+            depth += 1
+            defer { depth -= 1 }
+            var values: [JSONValue] = []
+            try array { values.append(try $0.json()) }
+            return .array(values)
+        case UInt8(ascii: "{") where depth < Self.maxDepth:
+            depth += 1
+            defer { depth -= 1 }
+            var members: [String: JSONValue] = [:]
+            try object { reader, key in members[key] = try reader.json() }
+            return .object(members)
+        case UInt8(ascii: "["), UInt8(ascii: "{"): throw Unexpected()
+        default:
+            let (text, integer) = try numberText()
+            if integer, let value = Int64(text) { return .int(value) }
+            guard let value = Double(text), value.isFinite else { throw Unexpected() }
+            // As JSONDecoder reads `JSONValue`: a number that is an exact Int64 ("1.0", "1e3") is an int.
+            if let exact = Int64(exactly: value) { return .int(exact) }
+            return .double(value)
+        }
+    }
+
+    /// Skips a value of any kind (a key this version does not know).
+    public mutating func skip() throws {
+        _ = try json()
+    }
+
+    /// `body`'s value, or nil when the next value is `null` (as `decodeIfPresent` reads it).
+    public mutating func optional<T>(_ body: (inout JSONReader) throws -> T) throws -> T? {
+        try readNull() ? nil : try body(&self)
+    }
+}
+
+/// A type our hot path decodes by hand (and `WireCoding.decode` tries first).
+public protocol JSONReadable: Decodable {
+    init(reader: inout JSONReader) throws
+}
+
+// MARK: the hot path's types
+
+extension JobSpec: JSONReadable {
+    public init(reader: inout JSONReader) throws {
+        if try reader.peekIsArray() {
+            self.init(argv: try reader.strings())
+            return
+        }
+        var argv: [String]?, command: [String]?, env: [String: String]?, cwd: String?, queue: String?
+        var priority: Int?, timeout: Double?, retries: Int?, labels: [String: String]?, name: String?
+        try reader.object { reader, key in
+            switch key {
+            case "argv": argv = try reader.optional { try $0.strings() }
+            case "command": command = try reader.optional { try $0.strings() }
+            case "env": env = try reader.optional { try $0.stringMap() }
+            case "cwd": cwd = try reader.optional { try $0.string() }
+            case "queue": queue = try reader.optional { try $0.string() }
+            case "priority": priority = try reader.optional { try $0.int() }
+            case "timeout": timeout = try reader.optional { try $0.double() }
+            case "retries": retries = try reader.optional { try $0.int() }
+            case "labels": labels = try reader.optional { try $0.stringMap() }
+            case "name": name = try reader.optional { try $0.string() }
+            default: try reader.skip()
+            }
+        }
+        guard let given = argv ?? command else { throw JSONReader.Unexpected() }
+        self.init(argv: given, env: env, cwd: cwd, queue: queue, priority: priority, timeout: timeout, retries: retries,
+                  labels: labels, name: name)
+    }
+}
+
+extension SubmitRequest: JSONReadable {
+    public init(reader: inout JSONReader) throws {
+        var jobs: [JobSpec]?
+        try reader.object { reader, key in
+            if key == "jobs" {
+                var specs: [JobSpec] = []
+                try reader.array { specs.append(try JobSpec(reader: &$0)) }
+                jobs = specs
+            } else {
+                try reader.skip()
+            }
+        }
+        guard let jobs else { throw JSONReader.Unexpected() }
+        self.init(jobs: jobs)
+    }
+}
+
+extension Assignment: JSONReadable {
+    public init(reader: inout JSONReader) throws {
+        var jobID: String?, attempt: Int?, argv: [String]?, queue: String?
+        var env: [String: String]?, cwd: String?, timeout: Double?, grace: Int?
+        try reader.object { reader, key in
+            switch key {
+            case "job_id": jobID = try reader.string()
+            case "attempt": attempt = try reader.int()
+            case "argv": argv = try reader.strings()
+            case "queue": queue = try reader.string()
+            case "env": env = try reader.optional { try $0.stringMap() }
+            case "cwd": cwd = try reader.optional { try $0.string() }
+            case "timeout": timeout = try reader.optional { try $0.double() }
+            case "kill_grace_ms": grace = try reader.optional { try $0.int() }
+            default: try reader.skip()
+            }
+        }
+        guard let jobID, let attempt, let argv, let queue else { throw JSONReader.Unexpected() }
+        self.init(jobID: jobID, attempt: attempt, argv: argv, env: env, cwd: cwd, timeout: timeout, queue: queue,
+                  killGraceMilliseconds: grace)
+    }
+}
+
+extension JobsMessage: JSONReadable {
+    public init(reader: inout JSONReader) throws {
+        var jobs: [Assignment]?
+        try reader.object { reader, key in
+            if key == "jobs" {
+                var list: [Assignment] = []
+                try reader.array { list.append(try Assignment(reader: &$0)) }
+                jobs = list
+            } else {
+                try reader.skip()
+            }
+        }
+        guard let jobs else { throw JSONReader.Unexpected() }
+        self.init(jobs: jobs)
+    }
+}
+
+extension RunRef: JSONReadable {
+    public init(reader: inout JSONReader) throws {
+        var jobID: String?, attempt: Int?
+        try reader.object { reader, key in
+            switch key {
+            case "job_id": jobID = try reader.string()
+            case "attempt": attempt = try reader.int()
+            default: try reader.skip()
+            }
+        }
+        guard let jobID, let attempt else { throw JSONReader.Unexpected() }
+        self.init(jobID: jobID, attempt: attempt)
+    }
+}
+
+extension AckMessage: JSONReadable {
+    public init(reader: inout JSONReader) throws {
+        var runs: [RunRef]?
+        try reader.object { reader, key in
+            if key == "runs" {
+                var list: [RunRef] = []
+                try reader.array { list.append(try RunRef(reader: &$0)) }
+                runs = list
+            } else {
+                try reader.skip()
+            }
+        }
+        guard let runs else { throw JSONReader.Unexpected() }
+        self.init(runs: runs)
+    }
+}
+
+extension JobOutput: JSONReadable {
+    public init(reader: inout JSONReader) throws {
+        var stdout: String?, stderr: String?, stdoutTruncated: Bool?, stderrTruncated: Bool?
+        try reader.object { reader, key in
+            switch key {
+            case "stdout": stdout = try reader.string()
+            case "stderr": stderr = try reader.string()
+            case "stdout_truncated": stdoutTruncated = try reader.bool()
+            case "stderr_truncated": stderrTruncated = try reader.bool()
+            default: try reader.skip()
+            }
+        }
+        guard let stdout, let stderr, let stdoutTruncated, let stderrTruncated else { throw JSONReader.Unexpected() }
+        self.init(stdout: stdout, stderr: stderr, stdoutTruncated: stdoutTruncated, stderrTruncated: stderrTruncated)
+    }
+}
+
+extension RunResult: JSONReadable {
+    public init(reader: inout JSONReader) throws {
+        var jobID: String?, attempt: Int?, status: JobStatus?, output: JobOutput?
+        var startedAt: Double?, finishedAt: Double?
+        var reason: FailureReason?, exitCode: Int32?, signal: Int32?, message: String?, result: JSONValue?
+        try reader.object { reader, key in
+            switch key {
+            case "job_id": jobID = try reader.string()
+            case "attempt": attempt = try reader.int()
+            case "status":
+                guard let value = JobStatus(rawValue: try reader.string()) else { throw JSONReader.Unexpected() }
+                status = value
+            case "reason":
+                reason = try reader.optional {
+                    guard let value = FailureReason(rawValue: try $0.string()) else { throw JSONReader.Unexpected() }
+                    return value
+                }
+            case "exit_code": exitCode = try reader.optional { try $0.int32() }
+            case "signal": signal = try reader.optional { try $0.int32() }
+            case "message": message = try reader.optional { try $0.string() }
+            case "result": result = try reader.optional { try $0.json() }
+            case "output": output = try JobOutput(reader: &reader)
+            case "started_at": startedAt = try reader.double()
+            case "finished_at": finishedAt = try reader.double()
+            default: try reader.skip()
+            }
+        }
+        guard let jobID, let attempt, let status, let output, let startedAt, let finishedAt else {
+            throw JSONReader.Unexpected()
+        }
+        self.init(jobID: jobID, attempt: attempt, status: status, reason: reason, exitCode: exitCode, signal: signal,
+                  message: message, result: result, output: output, startedAt: startedAt, finishedAt: finishedAt)
+    }
+}
+
+extension ResultsMessage: JSONReadable {
+    public init(reader: inout JSONReader) throws {
+        var results: [RunResult]?
+        try reader.object { reader, key in
+            if key == "results" {
+                var list: [RunResult] = []
+                try reader.array { list.append(try RunResult(reader: &$0)) }
+                results = list
+            } else {
+                try reader.skip()
+            }
+        }
+        guard let results else { throw JSONReader.Unexpected() }
+        self.init(results: results)
+    }
+}
