@@ -31,7 +31,7 @@ extension Agent {
         runs[assignment.jobID] = run
         jobsRun += 1
         runRecords.add(.init(jobID: assignment.jobID, attempt: assignment.attempt, pid: process.pid,
-                             startTime: configuration.dataDirectory == nil ? nil : RunRecords.startTime(of: process.pid)))
+                             startTime: configuration.dataDirectory == nil ? nil : RunRecords.bootTicks()))
         jobSessions.insert(process.pid)
         jobSessionOrder.append(process.pid)
         if jobSessionOrder.count > 20_000 {

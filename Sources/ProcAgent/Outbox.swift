@@ -5,8 +5,8 @@ import ProcCore
 /// coordinator that is away, and (with a directory) across a restart of the agent — and sent again each
 /// time the agent is welcomed, so every result reaches the coordinator; it ignores repeats.
 ///
-/// With a directory, each result is a file `outbox/JOB-ATTEMPT.json`, written (temp file + rename)
-/// before it is sent and removed when acknowledged.
+/// With a directory, each result is a file `outbox/JOB-ATTEMPT.json`, written before it is sent and
+/// removed when acknowledged.
 final class Outbox {
     private let directory: String?
     private var pending: [RunRef: RunResult] = [:]
@@ -20,7 +20,7 @@ final class Outbox {
             guard let data = FileManager.default.contents(atPath: dir + "/" + name),
                 let result = try? WireCoding.decode(RunResult.self, from: Array(data))
             else {
-                try? FileManager.default.removeItem(atPath: dir + "/" + name)  // a torn temp file
+                try? FileManager.default.removeItem(atPath: dir + "/" + name)  // cut short by a crash
                 continue
             }
             pending[result.ref] = result
@@ -35,7 +35,7 @@ final class Outbox {
 
     func add(_ result: RunResult) {
         if let directory {
-            replaceFile(directory + "/" + fileName(result.ref), with: WireCoding.bytes(result))
+            writeFile(directory + "/" + fileName(result.ref), WireCoding.bytes(result))
         }
         if pending.updateValue(result, forKey: result.ref) == nil { unsent.append(result.ref) }
     }
@@ -57,8 +57,9 @@ final class Outbox {
         }
     }
 
+    /// Job ids hold no "/" (`Agent.isUsableJobID`).
     private func fileName(_ ref: RunRef) -> String {
-        ref.jobID.replacingOccurrences(of: "/", with: "_") + "-\(ref.attempt).json"
+        ref.jobID + "-" + String(ref.attempt) + ".json"
     }
 }
 

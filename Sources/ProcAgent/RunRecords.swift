@@ -11,8 +11,9 @@ struct RunRecords {
         var jobID: JobID
         var attempt: Int
         var pid: Int32
-        /// The process's start time (clock ticks since boot, /proc/PID/stat): tells it from a later
-        /// process that reuses the pid.
+        /// When the process started, in clock ticks since boot (the unit of /proc/PID/stat's starttime):
+        /// tells it from a later process that reuses the pid. Taken from CLOCK_BOOTTIME at the spawn, not
+        /// read from /proc, which cost more than the rest of a launch; so it is compared with a tolerance.
         var startTime: UInt64?
 
         func write(to writer: inout JSONWriter) {
@@ -25,13 +26,33 @@ struct RunRecords {
         }
     }
 
+    /// Now, in clock ticks since boot (within a tick of what /proc/PID/stat says of a process spawned now).
+    static func bootTicks() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_BOOTTIME, &now)
+        let hertz = UInt64(max(1, sysconf(Int32(_SC_CLK_TCK))))
+        return UInt64(now.tv_sec) * hertz + UInt64(now.tv_nsec) * hertz / 1_000_000_000
+    }
+
+    /// A recorded start and the process's real one agree: the same process (a reused pid would have
+    /// started later, by at least the time the pids took to wrap around).
+    static func sameStart(_ recorded: UInt64, _ actual: UInt64) -> Bool {
+        let hertz = UInt64(max(1, sysconf(Int32(_SC_CLK_TCK))))
+        return (recorded > actual ? recorded - actual : actual - recorded) <= hertz
+    }
+
     static func startTime(of pid: Int32) -> UInt64? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return nil }
+        // Read with plain read(2): Foundation maps the file, which cost more than the rest of a launch.
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        let fd = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+        guard count > 0, let close = buffer[..<count].lastIndex(of: UInt8(ascii: ")")) else { return nil }
         // Fields after the command: state is field 3; starttime is field 22.
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        return fields.count > 19 ? UInt64(fields[19]) : nil
+        let fields = buffer[(close + 1)..<count].split(separator: UInt8(ascii: " "))
+        guard fields.count > 19 else { return nil }
+        return UInt64(String(decoding: fields[19], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     private let directory: String?
@@ -45,7 +66,7 @@ struct RunRecords {
 
     func add(_ record: Record) {
         guard let directory else { return }
-        replaceFile(directory + "/" + fileName(record.jobID, record.attempt), with: WireCoding.bytes(record))
+        writeFile(directory + "/" + fileName(record.jobID, record.attempt), WireCoding.bytes(record))
     }
 
     func remove(_ jobID: JobID, _ attempt: Int) {
@@ -66,7 +87,9 @@ struct RunRecords {
                 let record = try? WireCoding.decode(Record.self, from: Array(data)), record.pid > 1
             else { continue }
             // Only if that process is still the job's leader: same start time, its own session.
-            if let start = record.startTime, Self.startTime(of: record.pid) == start, getsid(record.pid) == record.pid {
+            if let start = record.startTime, let actual = Self.startTime(of: record.pid), Self.sameStart(start, actual),
+                getsid(record.pid) == record.pid
+            {
                 kill(-record.pid, SIGKILL)
             }
             found.append(record)
@@ -74,19 +97,21 @@ struct RunRecords {
         return found
     }
 
+    /// Job ids hold no "/" (`Agent.isUsableJobID`).
     private func fileName(_ jobID: JobID, _ attempt: Int) -> String {
-        jobID.replacingOccurrences(of: "/", with: "_") + "-\(attempt).json"
+        jobID + "-" + String(attempt) + ".json"
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so a reader sees the old file or the
-/// new one, never half of it. No fsync: these files must outlive the agent *process* (a crash, kill -9,
-/// an upgrade), which the page cache does; a host that loses power loses its running jobs anyway, and
-/// the coordinator runs them again. FileManager.createFile fsyncs every file: two per job, which made a
-/// separate agent 4× slower than single-host mode on W1.
-func replaceFile(_ path: String, with bytes: [UInt8]) {
-    let temporary = path + ".tmp"
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+/// Writes `bytes` to `path` (created or truncated): one open, one write, one close. No fsync: these
+/// files must outlive the agent *process* (a crash, kill -9, an upgrade), which the page cache does; a
+/// host that loses power loses its running jobs anyway, and the coordinator runs them again.
+/// FileManager.createFile fsyncs every file: two per job, which made a separate agent 4× slower than
+/// single-host mode on W1. No temporary file and rename either: a process killed mid-way leaves an
+/// empty or cut file, which readers treat as absent, the same outcome as being killed a moment before
+/// the open. (A write of a few hundred bytes to a regular file is not cut by the death of its process.)
+func writeFile(_ path: String, _ bytes: [UInt8]) {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else { return }
     var written = 0
     while written < bytes.count {
@@ -96,5 +121,5 @@ func replaceFile(_ path: String, with bytes: [UInt8]) {
         written += n
     }
     close(fd)
-    if written == bytes.count { rename(temporary, path) } else { unlink(temporary) }
+    if written < bytes.count { unlink(path) }
 }

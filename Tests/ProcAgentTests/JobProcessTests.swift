@@ -19,6 +19,22 @@ struct ProcAgentTests {
         #expect(job.reapIfExited() == JobExit.exited(0))  // idempotent
     }
 
+    /// Run records take a job's start time from CLOCK_BOOTTIME at the spawn instead of reading /proc; it
+    /// must match what /proc says of the process, and a process started a few seconds earlier must not.
+    @Test func runRecordStartTimeMatchesProc() throws {
+        let recorded = RunRecords.bootTicks()
+        let job = try spawn(["sleep", "5"])
+        defer {
+            job.signalGroup(SIGKILL)
+            _ = run(job)
+        }
+        let actual = try #require(RunRecords.startTime(of: job.pid))
+        #expect(RunRecords.sameStart(recorded, actual))
+        let hertz = UInt64(sysconf(Int32(_SC_CLK_TCK)))
+        #expect(!RunRecords.sameStart(recorded, actual + 3 * hertz))
+        #expect(actual > 0 && recorded > 0)
+    }
+
     @Test func stderrAndExitCode() throws {
         let job = try spawn(["sh", "-c", "echo err >&2; exit 3"])
         let (status, _) = run(job)
