@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import ProcCore
 
 /// The embedded journal: SQLite in WAL mode through GRDB, `synchronous=NORMAL` (a committed
@@ -97,38 +98,53 @@ public final class SQLiteJournal: Journal {
         }
     }
 
+    /// The commit path's statements, prepared once on the writer connection (`SQLiteStatements`).
+    private var statements: SQLiteStatements?
+
+    /// One transaction through SQLite's C interface: GRDB's statement arguments (an array of
+    /// DatabaseValue per row, bound through generic code) cost as much as SQLite's own work for these
+    /// small rows (docs/performance.md). GRDB still owns the connection, its queue and the migrations.
     public func commit(_ batch: JournalBatch) throws {
         guard !batch.isEmpty else { return }
-        try pool.write { db in
-            if !batch.events.isEmpty {
-                let statement = try db.cachedStatement(
-                    sql: "INSERT INTO events (seq, type, job_id, body) VALUES (?, ?, ?, ?)")
+        try pool.writeWithoutTransaction { db in
+            guard let connection = db.sqliteConnection else { throw JournalError("the journal is closed") }
+            if statements == nil { statements = try SQLiteStatements(connection) }
+            guard let statements else { return }
+            try statements.run(statements.begin)
+            do {
                 for (event, body) in batch.events {
-                    try statement.execute(arguments: [
-                        Int64(event.seq), event.type.rawValue, event.jobID, Data(body),
-                    ])
+                    let statement = statements.insertEvent
+                    sqlite3_bind_int64(statement, 1, Int64(bitPattern: event.seq))
+                    bindText(statement, 2, event.type.rawValue)
+                    if let jobID = event.jobID { bindText(statement, 3, jobID) } else { sqlite3_bind_null(statement, 3) }
+                    bindBlob(statement, 4, body)
+                    try statements.run(statement)
                 }
-            }
-            if !batch.jobs.isEmpty {
-                let statement = try db.cachedStatement(
-                    sql: "INSERT OR REPLACE INTO jobs (number, id, status, record) VALUES (?, ?, ?, ?)")
                 for job in batch.jobs {
-                    try statement.execute(arguments: [
-                        Int64(job.number), job.id, job.status.rawValue, Data(job.jsonBytes),
-                    ])
+                    let statement = statements.upsertJob
+                    sqlite3_bind_int64(statement, 1, Int64(bitPattern: job.number))
+                    bindText(statement, 2, job.id)
+                    bindText(statement, 3, job.status.rawValue)
+                    bindBlob(statement, 4, job.jsonBytes)
+                    try statements.run(statement)
                 }
-            }
-            if !batch.outputs.isEmpty {
-                let statement = try db.cachedStatement(
-                    sql: "INSERT OR REPLACE INTO outputs (job_id, attempt, body) VALUES (?, ?, ?)")
                 for (jobID, attempt, output) in batch.outputs {
-                    try statement.execute(arguments: [jobID, attempt, Data(output.jsonBytes)])
+                    let statement = statements.upsertOutput
+                    bindText(statement, 1, jobID)
+                    sqlite3_bind_int64(statement, 2, Int64(attempt))
+                    bindBlob(statement, 3, output.jsonBytes)
+                    try statements.run(statement)
                 }
-            }
-            for (name, maxRunning) in batch.queueLimits {
-                try db.execute(
-                    sql: "INSERT OR REPLACE INTO queues (name, max_running) VALUES (?, ?)",
-                    arguments: [name, maxRunning])
+                for (name, maxRunning) in batch.queueLimits {
+                    let statement = statements.upsertQueue
+                    bindText(statement, 1, name)
+                    sqlite3_bind_int64(statement, 2, Int64(maxRunning))
+                    try statements.run(statement)
+                }
+                try statements.run(statements.commit)
+            } catch {
+                _ = try? statements.run(statements.rollback)
+                throw error
             }
         }
     }
@@ -160,6 +176,82 @@ public final class SQLiteJournal: Journal {
     }
 
     public func close() {
+        // Our statements first: SQLite will not close a connection with statements still prepared.
+        try? pool.writeWithoutTransaction { _ in statements = nil }
         try? pool.close()
+    }
+}
+
+struct JournalError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Prepared statements of the commit path, finalized when dropped.
+private final class SQLiteStatements {
+    let connection: OpaquePointer
+    let begin: OpaquePointer
+    let commit: OpaquePointer
+    let rollback: OpaquePointer
+    let insertEvent: OpaquePointer
+    let upsertJob: OpaquePointer
+    let upsertOutput: OpaquePointer
+    let upsertQueue: OpaquePointer
+
+    init(_ connection: OpaquePointer) throws {
+        self.connection = connection
+        func prepare(_ sql: String) throws -> OpaquePointer {
+            var statement: OpaquePointer?
+            let code = sqlite3_prepare_v3(connection, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
+            guard code == SQLITE_OK, let statement else {
+                throw JournalError("cannot prepare \(sql): \(String(cString: sqlite3_errmsg(connection)))")
+            }
+            return statement
+        }
+        begin = try prepare("BEGIN IMMEDIATE")
+        commit = try prepare("COMMIT")
+        rollback = try prepare("ROLLBACK")
+        insertEvent = try prepare("INSERT INTO events (seq, type, job_id, body) VALUES (?, ?, ?, ?)")
+        upsertJob = try prepare("INSERT OR REPLACE INTO jobs (number, id, status, record) VALUES (?, ?, ?, ?)")
+        upsertOutput = try prepare("INSERT OR REPLACE INTO outputs (job_id, attempt, body) VALUES (?, ?, ?)")
+        upsertQueue = try prepare("INSERT OR REPLACE INTO queues (name, max_running) VALUES (?, ?)")
+    }
+
+    deinit {
+        for statement in [begin, commit, rollback, insertEvent, upsertJob, upsertOutput, upsertQueue] {
+            sqlite3_finalize(statement)
+        }
+    }
+
+    /// Steps a statement to its end, then resets it (bindings are replaced by the next use).
+    func run(_ statement: OpaquePointer) throws {
+        let code = sqlite3_step(statement)
+        sqlite3_reset(statement)
+        guard code == SQLITE_DONE else {
+            throw JournalError("journal write failed: \(String(cString: sqlite3_errmsg(connection))) (\(code))")
+        }
+    }
+}
+
+/// SQLITE_TRANSIENT: SQLite copies the bytes before the call returns.
+private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+private func bindText(_ statement: OpaquePointer, _ index: Int32, _ text: String) {
+    var text = text
+    text.withUTF8 { utf8 in
+        guard let base = utf8.baseAddress, utf8.count > 0 else {
+            _ = sqlite3_bind_text(statement, index, "", 0, transient)  // a null pointer would store NULL
+            return
+        }
+        _ = base.withMemoryRebound(to: CChar.self, capacity: utf8.count) {
+            sqlite3_bind_text(statement, index, $0, Int32(utf8.count), transient)
+        }
+    }
+}
+
+private func bindBlob(_ statement: OpaquePointer, _ index: Int32, _ bytes: [UInt8]) {
+    bytes.withUnsafeBytes { raw in
+        // A zero-length blob still needs a non-null pointer, or SQLite stores NULL.
+        _ = sqlite3_bind_blob(statement, index, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(raw.count), transient)
     }
 }
