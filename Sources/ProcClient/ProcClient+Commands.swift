@@ -27,7 +27,7 @@ extension ProcClient {
     }
 
     private func submitChunk(_ chunk: ArraySlice<JobSpec>, timeout: Double?) async throws -> [JobID] {
-        let body = try WireCoding.encode(SubmitRequest(jobs: Array(chunk)))
+        let body = WireCoding.bytes(SubmitRequest(jobs: Array(chunk)))
         if body.count > Self.maxRequestBytes && chunk.count > 1 {
             let middle = chunk.startIndex + chunk.count / 2
             let first = try await submitChunk(chunk[..<middle], timeout: timeout)

@@ -76,6 +76,9 @@ import Testing
         try check(record)
         spec = JobSpec(argv: ["true"])
         try check(spec)
+        let request = SubmitRequest(jobs: [spec, record.spec])
+        #expect(try JSONDecoder().decode(SubmitRequest.self, from: Data(request.jsonBytes)).jobs == request.jobs)
+        #expect(try JSONReader.read(request.jsonBytes) { try SubmitRequest(reader: &$0) }.jobs == request.jobs)
     }
 
     @Test func agentMessages() throws {
@@ -199,5 +202,28 @@ private struct ResultsBox: JSONWritable, Decodable, Equatable {
         same(RunRef.self, #"{"job_id":"j1","attempt":3}"#, fast: true)
         same(RunRef.self, #"{"job_id":"j1","attempt":-3}"#, fast: true)
         same(RunRef.self, #"{"job_id":"j1","attempt":"3"}"#, fast: false)
+    }
+
+    @Test func events() throws {
+        same(Event.self, #"{"seq":1,"time":"t","type":"job.submitted","job_id":"j1","command":["a"],"priority":0,"future_field":{"x":1}}"#, fast: true)
+        same(Event.self, #"{"seq":2,"time":"t","type":"job.completed","status":"completed","exit_code":0,"duration":0.001,"result":{"n":1.0}}"#, fast: true)
+        same(Event.self, #"{"seq":3,"time":"t","type":"agent.joined","slots":4,"labels":{"gpu":"1"},"hostname":"h","security":"curve"}"#, fast: true)
+        same(Event.self, #"{"seq":4,"time":"t","type":"job.exploded"}"#, fast: false)
+        same(Event.self, #"{"seq":-1,"time":"t","type":"job.started"}"#, fast: false)
+        same(Event.self, #"{"seq":5,"time":"t","type":"job.started","status":"lost"}"#, fast: false)
+        same(Event.self, #"{"time":"t","type":"job.started"}"#, fast: false)
+        var event = Event(type: .jobFailed)
+        event.seq = 9
+        event.time = "2026-11-26T23:16:50.123456Z"
+        event.jobID = "j9"
+        event.status = .error
+        event.reason = "exit"
+        event.exitCode = 2
+        event.message = JSONWriterTests.awkward
+        let reply = ReplayReply(events: [event, Event(type: .agentLeft)], lastSeq: 9)
+        let bytes = try WireCoding.encode(reply)
+        let read = try JSONReader.read(bytes) { try ReplayReply(reader: &$0) }
+        #expect(read.events == reply.events && read.lastSeq == 9)
+        #expect(try JSONReader.read(event.jsonBytes) { try Event(reader: &$0) } == event)
     }
 }

@@ -527,3 +527,69 @@ extension ResultsMessage: JSONReadable {
         self.init(results: results)
     }
 }
+
+extension Event: JSONReadable {
+    public init(reader: inout JSONReader) throws {
+        var seq: UInt64?, time: String?, type: EventType?
+        var event = Event(type: .jobSubmitted)
+        func enumeration<T: RawRepresentable>(_ reader: inout JSONReader) throws -> T? where T.RawValue == String {
+            try reader.optional {
+                guard let value = T(rawValue: try $0.string()) else { throw JSONReader.Unexpected() }
+                return value
+            }
+        }
+        try reader.object { reader, key in
+            switch key {
+            case "seq": seq = try reader.uint64()
+            case "time": time = try reader.string()
+            case "type":
+                guard let value = EventType(rawValue: try reader.string()) else { throw JSONReader.Unexpected() }
+                type = value
+            case "job_id": event.jobID = try reader.optional { try $0.string() }
+            case "status": event.status = try enumeration(&reader)
+            case "queue": event.queue = try reader.optional { try $0.string() }
+            case "attempt": event.attempt = try reader.optional { try $0.int() }
+            case "agent_id": event.agentID = try reader.optional { try $0.string() }
+            case "exit_code": event.exitCode = try reader.optional { try $0.int32() }
+            case "signal": event.signal = try reader.optional { try $0.int32() }
+            case "reason": event.reason = try reader.optional { try $0.string() }
+            case "result": event.result = try reader.optional { try $0.json() }
+            case "progress": event.progress = try reader.optional { try $0.double() }
+            case "message": event.message = try reader.optional { try $0.string() }
+            case "command": event.command = try reader.optional { try $0.strings() }
+            case "priority": event.priority = try reader.optional { try $0.int() }
+            case "name": event.name = try reader.optional { try $0.string() }
+            case "duration": event.duration = try reader.optional { try $0.double() }
+            case "slots": event.slots = try reader.optional { try $0.int() }
+            case "labels": event.labels = try reader.optional { try $0.stringMap() }
+            case "hostname": event.hostname = try reader.optional { try $0.string() }
+            case "max_running": event.maxRunning = try reader.optional { try $0.int() }
+            case "security": event.security = try reader.optional { try $0.string() }
+            default: try reader.skip()
+            }
+        }
+        guard let seq, let time, let type else { throw JSONReader.Unexpected() }
+        event.seq = seq
+        event.time = time
+        event.type = type
+        self = event
+    }
+}
+
+extension ReplayReply: JSONReadable {
+    public init(reader: inout JSONReader) throws {
+        var events: [Event]?, lastSeq: UInt64?
+        try reader.object { reader, key in
+            switch key {
+            case "events":
+                var list: [Event] = []
+                try reader.array { list.append(try Event(reader: &$0)) }
+                events = list
+            case "last_seq": lastSeq = try reader.uint64()
+            default: try reader.skip()
+            }
+        }
+        guard let events, let lastSeq else { throw JSONReader.Unexpected() }
+        self.init(events: events, lastSeq: lastSeq)
+    }
+}

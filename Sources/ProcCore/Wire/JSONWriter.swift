@@ -271,6 +271,14 @@ extension JobSpec: JSONWritable {
     }
 }
 
+extension SubmitRequest: JSONWritable {
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.field("jobs", jobs)
+        writer.endObject()
+    }
+}
+
 extension JobRecord: JSONWritable {
     public func write(to writer: inout JSONWriter) {
         writer.beginObject()
