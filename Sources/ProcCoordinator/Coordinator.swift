@@ -212,13 +212,14 @@ public final class Coordinator: @unchecked Sendable {
     /// cancels for their agents.
     func apply(_ effects: [Effect]) {
         let now = currentTimestamp()
+        let time = rfc3339(now)
         for effect in effects {
             switch effect {
             case .event(var event):
                 if event.type == .agentJoined { event.security = configuration.securityMode }
                 lastSeq += 1
                 event.seq = lastSeq
-                event.time = rfc3339(now)
+                event.time = time
                 batch.events.append((event, WireCoding.bytes(event)))
                 if let jobID = event.jobID {
                     dirtyJobs.insert(jobID)
