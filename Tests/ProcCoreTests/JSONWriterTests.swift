@@ -84,13 +84,13 @@ import Testing
     @Test func agentMessages() throws {
         var record = JobRecord(id: "j1", number: 1, spec: JobSpec(argv: ["true"]), submittedAt: 1)
         var plain = Assignment(job: record)
-        try check(JobsMessageBox(message: JobsMessage(jobs: [plain])))
+        try check(JobsMessage(jobs: [plain]))
         record.spec = JobSpec(argv: ["a", "b"], env: ["K": "V"], cwd: "/", queue: "q", timeout: 0.25)
         plain = Assignment(job: record, killGraceMilliseconds: 5_000)
         try check(plain)
         try check(CancelRun(jobID: "j1", attempt: 2, graceMilliseconds: 0))
         try check(RunRef(jobID: "j1", attempt: 2))
-        try check(AckBox(message: AckMessage(runs: [RunRef(jobID: "j1", attempt: 1), RunRef(jobID: "j2", attempt: 9)])))
+        try check(AckMessage(runs: [RunRef(jobID: "j1", attempt: 1), RunRef(jobID: "j2", attempt: 9)]))
         let output = JobOutput(stdout: Self.awkward, stderr: "", stdoutTruncated: true)
         try check(output)
         let result = RunResult(
@@ -98,8 +98,8 @@ import Testing
             message: "killed", result: .object(["ok": .bool(false)]), output: output,
             startedAt: 1_795_147_070.25, finishedAt: 1_795_147_071.125)
         try check(result)
-        try check(ResultsBox(message: ResultsMessage(results: [result, RunResult(
-            jobID: "j2", attempt: 1, status: .completed, exitCode: 0, startedAt: 1, finishedAt: 2)])))
+        try check(ResultsMessage(results: [result, RunResult(
+            jobID: "j2", attempt: 1, status: .completed, exitCode: 0, startedAt: 1, finishedAt: 2)]))
     }
 
     @Test func nonFiniteNumbersBecomeNull() throws {
@@ -111,35 +111,6 @@ import Testing
         writer.endArray()
         #expect(String(decoding: writer.bytes, as: UTF8.self) == "[null,null,-0.5]")
     }
-}
-
-// The message types are not Equatable (nothing else needs them to be); these boxes compare their contents.
-
-private struct JobsMessageBox: JSONWritable, Decodable, Equatable {
-    var message: JobsMessage
-    static func == (a: Self, b: Self) -> Bool { a.message.jobs == b.message.jobs }
-    func write(to writer: inout JSONWriter) { message.write(to: &writer) }
-    func encode(to encoder: any Encoder) throws { try message.encode(to: encoder) }
-    init(message: JobsMessage) { self.message = message }
-    init(from decoder: any Decoder) throws { message = try JobsMessage(from: decoder) }
-}
-
-private struct AckBox: JSONWritable, Decodable, Equatable {
-    var message: AckMessage
-    static func == (a: Self, b: Self) -> Bool { a.message.runs == b.message.runs }
-    func write(to writer: inout JSONWriter) { message.write(to: &writer) }
-    func encode(to encoder: any Encoder) throws { try message.encode(to: encoder) }
-    init(message: AckMessage) { self.message = message }
-    init(from decoder: any Decoder) throws { message = try AckMessage(from: decoder) }
-}
-
-private struct ResultsBox: JSONWritable, Decodable, Equatable {
-    var message: ResultsMessage
-    static func == (a: Self, b: Self) -> Bool { a.message.results == b.message.results }
-    func write(to writer: inout JSONWriter) { message.write(to: &writer) }
-    func encode(to encoder: any Encoder) throws { try message.encode(to: encoder) }
-    init(message: ResultsMessage) { self.message = message }
-    init(from decoder: any Decoder) throws { message = try ResultsMessage(from: decoder) }
 }
 
 /// The hand-written reader against JSONDecoder: on every input, `WireCoding.decode` (the reader first,

@@ -323,6 +323,20 @@ public struct JSONReader {
         }
     }
 
+    /// The array under `key` of an object whose other members are skipped (the bodies of JOBS, ACK,
+    /// RESULT and SUBMIT); a missing key is refused.
+    public mutating func list<T>(in key: String, _ element: (inout JSONReader) throws -> T) throws -> [T] {
+        var list: [T]?
+        try object { reader, name in
+            guard name == key else { return try reader.skip() }
+            var values: [T] = []
+            try reader.array { values.append(try element(&$0)) }
+            list = values
+        }
+        guard let list else { throw Unexpected() }
+        return list
+    }
+
     /// Skips a value of any kind (a key this version does not know).
     public mutating func skip() throws {
         _ = try json()
@@ -372,18 +386,7 @@ extension JobSpec: JSONReadable {
 
 extension SubmitRequest: JSONReadable {
     public init(reader: inout JSONReader) throws {
-        var jobs: [JobSpec]?
-        try reader.object { reader, key in
-            if key == "jobs" {
-                var specs: [JobSpec] = []
-                try reader.array { specs.append(try JobSpec(reader: &$0)) }
-                jobs = specs
-            } else {
-                try reader.skip()
-            }
-        }
-        guard let jobs else { throw JSONReader.Unexpected() }
-        self.init(jobs: jobs)
+        self.init(jobs: try reader.list(in: "jobs") { try JobSpec(reader: &$0) })
     }
 }
 
@@ -412,18 +415,7 @@ extension Assignment: JSONReadable {
 
 extension JobsMessage: JSONReadable {
     public init(reader: inout JSONReader) throws {
-        var jobs: [Assignment]?
-        try reader.object { reader, key in
-            if key == "jobs" {
-                var list: [Assignment] = []
-                try reader.array { list.append(try Assignment(reader: &$0)) }
-                jobs = list
-            } else {
-                try reader.skip()
-            }
-        }
-        guard let jobs else { throw JSONReader.Unexpected() }
-        self.init(jobs: jobs)
+        self.init(jobs: try reader.list(in: "jobs") { try Assignment(reader: &$0) })
     }
 }
 
@@ -444,18 +436,7 @@ extension RunRef: JSONReadable {
 
 extension AckMessage: JSONReadable {
     public init(reader: inout JSONReader) throws {
-        var runs: [RunRef]?
-        try reader.object { reader, key in
-            if key == "runs" {
-                var list: [RunRef] = []
-                try reader.array { list.append(try RunRef(reader: &$0)) }
-                runs = list
-            } else {
-                try reader.skip()
-            }
-        }
-        guard let runs else { throw JSONReader.Unexpected() }
-        self.init(runs: runs)
+        self.init(runs: try reader.list(in: "runs") { try RunRef(reader: &$0) })
     }
 }
 
@@ -513,18 +494,7 @@ extension RunResult: JSONReadable {
 
 extension ResultsMessage: JSONReadable {
     public init(reader: inout JSONReader) throws {
-        var results: [RunResult]?
-        try reader.object { reader, key in
-            if key == "results" {
-                var list: [RunResult] = []
-                try reader.array { list.append(try RunResult(reader: &$0)) }
-                results = list
-            } else {
-                try reader.skip()
-            }
-        }
-        guard let results else { throw JSONReader.Unexpected() }
-        self.init(results: results)
+        self.init(results: try reader.list(in: "results") { try RunResult(reader: &$0) })
     }
 }
 

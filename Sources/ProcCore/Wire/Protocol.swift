@@ -423,7 +423,7 @@ public struct Assignment: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey { case jobID = "job_id", attempt, argv, env, cwd, timeout, queue, killGraceMilliseconds = "kill_grace_ms" }
 }
 
-public struct JobsMessage: Codable, Sendable {
+public struct JobsMessage: Codable, Sendable, Equatable {
     public var jobs: [Assignment]
     public init(jobs: [Assignment]) { self.jobs = jobs }
 }
@@ -493,13 +493,13 @@ public struct RunResult: Codable, Sendable, Equatable {
     }
 }
 
-public struct ResultsMessage: Codable, Sendable {
+public struct ResultsMessage: Codable, Sendable, Equatable {
     public var results: [RunResult]
     public init(results: [RunResult]) { self.results = results }
 }
 
 /// The results the coordinator has journaled (sent after the commit): the agent may forget them.
-public struct AckMessage: Codable, Sendable {
+public struct AckMessage: Codable, Sendable, Equatable {
     public var runs: [RunRef]
     public init(runs: [RunRef]) { self.runs = runs }
 }
