@@ -202,6 +202,13 @@ public struct JSONWriter {
         value.write(to: &self)
     }
 
+    /// An object whose one member is the array `key` (the bodies of JOBS, ACK, RESULT and SUBMIT).
+    public mutating func list<T: JSONWritable>(in key: StaticString, _ values: [T]) {
+        beginObject()
+        field(key, values)
+        endObject()
+    }
+
     public mutating func field<T: JSONWritable>(_ key: StaticString, _ values: [T]) {
         self.key(key)
         beginArray()
@@ -272,11 +279,7 @@ extension JobSpec: JSONWritable {
 }
 
 extension SubmitRequest: JSONWritable {
-    public func write(to writer: inout JSONWriter) {
-        writer.beginObject()
-        writer.field("jobs", jobs)
-        writer.endObject()
-    }
+    public func write(to writer: inout JSONWriter) { writer.list(in: "jobs", jobs) }
 }
 
 extension JobRecord: JSONWritable {
@@ -335,11 +338,7 @@ extension Assignment: JSONWritable {
 }
 
 extension JobsMessage: JSONWritable {
-    public func write(to writer: inout JSONWriter) {
-        writer.beginObject()
-        writer.field("jobs", jobs)
-        writer.endObject()
-    }
+    public func write(to writer: inout JSONWriter) { writer.list(in: "jobs", jobs) }
 }
 
 extension RunRef: JSONWritable {
@@ -352,11 +351,7 @@ extension RunRef: JSONWritable {
 }
 
 extension AckMessage: JSONWritable {
-    public func write(to writer: inout JSONWriter) {
-        writer.beginObject()
-        writer.field("runs", runs)
-        writer.endObject()
-    }
+    public func write(to writer: inout JSONWriter) { writer.list(in: "runs", runs) }
 }
 
 extension RunResult: JSONWritable {
@@ -378,11 +373,7 @@ extension RunResult: JSONWritable {
 }
 
 extension ResultsMessage: JSONWritable {
-    public func write(to writer: inout JSONWriter) {
-        writer.beginObject()
-        writer.field("results", results)
-        writer.endObject()
-    }
+    public func write(to writer: inout JSONWriter) { writer.list(in: "results", results) }
 }
 
 extension CancelRun: JSONWritable {
