@@ -3,12 +3,26 @@ import ProcCore
 import ZeroMQ
 
 extension Agent {
-    /// Starts one run. A command that cannot start is reported at once as `error`/`spawn`.
+    /// Starts a run sent by the coordinator, or holds it until a slot frees (prefetch).
     func launch(_ assignment: Assignment) {
-        if runs[assignment.jobID] != nil {
-            // Already running this job (a duplicate dispatch): never run it twice at once.
-            return
+        // Already running or holding this job (a duplicate dispatch): never run it twice at once.
+        guard runs[assignment.jobID] == nil, !waiting.contains(where: { $0.jobID == assignment.jobID }) else { return }
+        if runs.count < configuration.slots {
+            spawn(assignment)
+        } else {
+            waiting.append(assignment)
         }
+    }
+
+    /// Starts held runs while slots are free.
+    func startWaiting() {
+        while !stopping, runs.count < configuration.slots, !waiting.isEmpty {
+            spawn(waiting.removeFirst())
+        }
+    }
+
+    /// Starts one run. A command that cannot start is reported at once as `error`/`spawn`.
+    private func spawn(_ assignment: Assignment) {
         var environment = configuration.jobEnvironment(assignment.env)
         environment["PROC_JOB_ID"] = assignment.jobID
         environment["PROC_ATTEMPT"] = String(assignment.attempt)
@@ -101,6 +115,8 @@ extension Agent {
         run.tokens.removeAll()
         if let timer = run.timeoutTimer { loop.cancel(timer) }
         runs[run.assignment.jobID] = nil
+        // The freed slot goes to a held run first: the bookkeeping below can wait, the slot need not.
+        startWaiting()
         runRecords.remove(run.assignment.jobID, run.assignment.attempt)
         outbox.add(outcome(of: run, status))
     }

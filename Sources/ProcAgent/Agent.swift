@@ -16,6 +16,8 @@ public final class Agent: @unchecked Sendable {
     var dealer: ZMQSocket?
     var dealerToken: EventLoop.RegistrationToken?
     var runs: [JobID: Run] = [:]
+    /// Runs sent beyond the slots (`configuration.prefetch`), started in order as slots free.
+    var waiting: [Assignment] = []
     /// Results until the coordinator acknowledges them (sent at the end of the loop iteration, batched).
     var outbox: Outbox!
     var runRecords: RunRecords!
@@ -183,9 +185,11 @@ public final class Agent: @unchecked Sendable {
         let hello = Hello(
             name: configuration.name, hostname: AgentConfiguration.hostname(), slots: configuration.slots,
             labels: configuration.labels, pid: getpid(), version: "1",
-            // Runs still going, and runs whose results we keep: the coordinator holds them for us.
+            // Runs still going or waiting to start, and runs whose results we keep: the coordinator holds
+            // them for us.
             running: runs.values.map { RunRef(jobID: $0.assignment.jobID, attempt: $0.assignment.attempt) }
-                + outbox.refs)
+                + waiting.map { RunRef(jobID: $0.jobID, attempt: $0.attempt) } + outbox.refs,
+            prefetch: configuration.prefetch)
         send(.hello, WireCoding.bytes(hello))
     }
 
@@ -237,6 +241,13 @@ public final class Agent: @unchecked Sendable {
             }
         case .cancel:
             guard let cancel = try? WireCoding.decode(CancelRun.self, from: body) else { return malformed("invalid CANCEL") }
+            if let index = waiting.firstIndex(where: { $0.jobID == cancel.jobID && $0.attempt == cancel.attempt }) {
+                let assignment = waiting.remove(at: index)
+                let now = currentTimestamp()
+                outbox.add(RunResult(jobID: assignment.jobID, attempt: assignment.attempt, status: .cancelled,
+                                     message: "cancelled before it started", startedAt: now, finishedAt: now))
+                return
+            }
             guard let run = runs[cancel.jobID], run.assignment.attempt == cancel.attempt else { return }
             terminate(run, graceMilliseconds: cancel.graceMilliseconds) { $0.cancelled = true }
         case .ack:

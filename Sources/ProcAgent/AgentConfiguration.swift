@@ -10,6 +10,10 @@ public struct AgentConfiguration: Sendable {
     public var name: String
     /// Jobs run at once.
     public var slots: Int
+    /// Runs held beyond `slots`, each started the moment a slot frees, with no round trip to the
+    /// coordinator in between (docs/performance.md). The coordinator fills every free slot in the
+    /// cluster before it fills any agent's prefetch. 0: take only what can start at once.
+    public var prefetch: Int = 1
     /// Jobs that require labels run only on agents that carry them all.
     public var labels: [String: String] = [:]
     /// Bytes of stdout and of stderr kept per run (the last part).

@@ -285,7 +285,8 @@ extension Coordinator {
         if configuration.security != nil, let key { agentKeys[agentID] = key }
         lastHeard[agentID] = monotonicMilliseconds()
         let info = AgentInfo(id: agentID, hostname: hello.hostname, slots: hello.slots, running: 0,
-                             labels: hello.labels, joinedAt: currentTimestamp(), pid: hello.pid)
+                             labels: hello.labels, joinedAt: currentTimestamp(), pid: hello.pid,
+                             prefetch: hello.prefetch.map { min(max(0, $0), 1_000) })
         apply(state.agentJoined(info, running: hello.running))
         sendToAgent(agentID, .welcome, WireCoding.bytes(Welcome(
             agentID: agentID, heartbeatMilliseconds: configuration.heartbeatMilliseconds,

@@ -24,6 +24,12 @@ struct Join: AsyncParsableCommand {
     @Option(help: "Jobs run at once (default: the number of CPUs).")
     var slots: Int?
 
+    @Option(help: ArgumentHelp(
+        "Jobs held beyond the slots, each started the moment a slot frees (default 1; 0: none).",
+        discussion: "They count as running from the moment they are sent. The coordinator fills free slots "
+            + "anywhere in the cluster before it fills any agent's prefetch."))
+    var prefetch: Int?
+
     @Option(name: .customLong("label"), help: "A label jobs can require, k=v; repeatable.")
     var labels: [String] = []
 
@@ -60,6 +66,7 @@ struct Join: AsyncParsableCommand {
 
     func validate() throws {
         if let slots, slots < 1 { throw ValidationError("--slots must be at least 1") }
+        if let prefetch, !(0...1_000).contains(prefetch) { throw ValidationError("--prefetch must be 0 to 1000") }
         if let outputLimit, outputLimit < 0 { throw ValidationError("--output-limit must be 0 or more") }
         if let reconnectMax, reconnectMax < 0.01 { throw ValidationError("--reconnect-max must be at least 0.01") }
     }
@@ -79,6 +86,10 @@ struct Join: AsyncParsableCommand {
                 coordinatorEndpoint: address.controlEndpoint, name: name ?? file.agent?.name ?? defaultName,
                 slots: slots ?? file.agent?.slots ?? ProcessInfo.processInfo.activeProcessorCount)
             configuration.labels = (file.agent?.labels ?? [:]).merging(try parseLabels(labels)) { $1 }
+            if let prefetch = prefetch ?? file.agent?.prefetch {
+                guard (0...1_000).contains(prefetch) else { throw CommandError("prefetch must be 0 to 1000") }
+                configuration.prefetch = prefetch
+            }
             configuration.adoptsOrphans = true
             configuration.dataDirectory = dataDir ?? file.agent?.dataDir ?? "./proc-agent-data/\(configuration.name)"
             if let reconnectMax {

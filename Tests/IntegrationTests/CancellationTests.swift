@@ -13,7 +13,9 @@ extension Integration {
             // Leader and a grandchild both ignore SIGTERM: only SIGKILL to the group ends them.
             let stubborn = try cluster.submit(
                 "--", "sh", "-c", "trap '' TERM; (trap '' TERM; sleep 300) & echo $! > \(pids); sleep 300")
-            let pending = try cluster.submit("--", "true")
+            let ran = cluster.directory + "/ran"
+            // Held by the agent (prefetch) or pending at the coordinator: either way it must never run.
+            let pending = try cluster.submit("--", "touch", ran)
             #expect(eventually { FileManager.default.fileExists(atPath: pids)
                 && !((try? String(contentsOfFile: pids, encoding: .utf8)) ?? "").isEmpty })
             let grandchild = pid_t(try String(contentsOfFile: pids, encoding: .utf8)
@@ -28,8 +30,9 @@ extension Integration {
             #expect(waited.code == 1 && waited.stdout.contains("\(stubborn) cancelled"))
             #expect(eventually { kill(grandchild, 0) != 0 }, "the grandchild that ignored SIGTERM is gone")
 
-            // The pending job never ran.
-            #expect(try await cluster.history().filter { $0.jobID == pending && $0.type == .jobStarted }.isEmpty)
+            // The pending job never ran, and ended cancelled.
+            #expect(!FileManager.default.fileExists(atPath: ran))
+            #expect(try await cluster.history().contains { $0.jobID == pending && $0.type == .jobCancelled })
 
             // Cancelling twice, or a finished job: "already ended".
             #expect(try cluster.proc("cancel", stubborn).stdout.contains("already ended"))

@@ -139,7 +139,8 @@ public struct ClusterState: Sendable {
             agentOrder.append(info.id)
         }
         agents[info.id] = AgentState(
-            info: info, credits: max(0, info.slots - keep.count - foreign.count), running: keep, foreign: foreign)
+            info: info, credits: max(0, info.slots + (info.prefetch ?? 0) - keep.count - foreign.count), running: keep,
+            foreign: foreign)
         // A cancel asked while the agent was away is asked again.
         for jobID in keep.sorted() where jobs[jobID]!.cancelRequested {
             effects.append(.cancelRun(agentID: info.id, CancelRun(
@@ -218,19 +219,24 @@ public struct ClusterState: Sendable {
     public mutating func schedule(now: Timestamp) -> [Effect] {
         guard !agentOrder.isEmpty, !groups.isEmpty else { return [] }
         var effects: [Effect] = []
-        var progress = true
-        while progress {
-            progress = false
-            for offset in 0..<agentOrder.count {
-                let agentID = agentOrder[(nextAgentIndex + offset) % agentOrder.count]
-                guard let agent = agents[agentID], agent.credits > 0 else { continue }
-                guard let entry = popBest(for: agent.info.labels) else { continue }
-                effects.append(contentsOf: start(entry.id, on: agentID, now: now))
-                progress = true
+        // Free slots first, everywhere; only then the agents' prefetch (runs they hold to start next), so
+        // a job never waits behind another on one agent while a slot is free on another.
+        for prefetching in [false, true] {
+            var progress = true
+            while progress && !groups.isEmpty {
+                progress = false
+                for offset in 0..<agentOrder.count {
+                    let agentID = agentOrder[(nextAgentIndex + offset) % agentOrder.count]
+                    guard let agent = agents[agentID],
+                        agent.credits > (prefetching ? 0 : max(0, agent.info.prefetch ?? 0))
+                    else { continue }
+                    guard let entry = popBest(for: agent.info.labels) else { continue }
+                    effects.append(contentsOf: start(entry.id, on: agentID, now: now))
+                    progress = true
+                }
+                // Rotate only after a pass that dispatched: a final empty pass must not skip an agent.
+                if progress { nextAgentIndex = (nextAgentIndex + 1) % agentOrder.count }
             }
-            // Rotate only after a pass that dispatched: a final empty pass must not skip an agent.
-            if progress { nextAgentIndex = (nextAgentIndex + 1) % agentOrder.count }
-            if groups.isEmpty { break }
         }
         return effects
     }

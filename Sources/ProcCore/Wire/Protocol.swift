@@ -265,9 +265,11 @@ public struct AgentInfo: Codable, Sendable, Equatable {
     public var labels: [String: String]
     public var joinedAt: Timestamp
     public var pid: Int32?
+    /// Runs the agent takes beyond its slots, to start the moment a slot frees (see `Hello.prefetch`).
+    public var prefetch: Int?
     public init(
         id: String, hostname: String, slots: Int, running: Int, labels: [String: String], joinedAt: Timestamp,
-        pid: Int32?
+        pid: Int32?, prefetch: Int? = nil
     ) {
         self.id = id
         self.hostname = hostname
@@ -276,8 +278,11 @@ public struct AgentInfo: Codable, Sendable, Equatable {
         self.labels = labels
         self.joinedAt = joinedAt
         self.pid = pid
+        self.prefetch = prefetch
     }
-    enum CodingKeys: String, CodingKey { case id, hostname, slots, running, labels, joinedAt = "joined_at", pid }
+    enum CodingKeys: String, CodingKey {
+        case id, hostname, slots, running, labels, joinedAt = "joined_at", pid, prefetch
+    }
 }
 
 public struct AgentsReply: Codable, Sendable {
@@ -356,11 +361,14 @@ public struct Hello: Codable, Sendable {
     public var labels: [String: String]
     public var pid: Int32
     public var version: String
-    /// Attempts still running on the agent (after a reconnect).
+    /// Attempts still running on the agent (after a reconnect), and those it holds to start next.
     public var running: [RunRef]
+    /// Runs to send beyond `slots`: the agent holds them and starts one the moment a slot frees, with
+    /// no round trip to the coordinator in between. (Absent: none, as agents before it.)
+    public var prefetch: Int?
     public init(
         name: String, hostname: String, slots: Int, labels: [String: String], pid: Int32, version: String,
-        running: [RunRef]
+        running: [RunRef], prefetch: Int? = nil
     ) {
         self.name = name
         self.hostname = hostname
@@ -369,6 +377,7 @@ public struct Hello: Codable, Sendable {
         self.pid = pid
         self.version = version
         self.running = running
+        self.prefetch = prefetch
     }
 }
 
