@@ -169,6 +169,8 @@ final class LocalCluster: Sendable {
             configuration: AgentConfiguration(
                 coordinatorEndpoint: inprocEndpoint, name: "\(AgentConfiguration.hostname())-local", slots: slots),
             loop: loop, logger: logger)
+        agent.linked = true
+        coordinator.attach(.linking(agent))
         do {
             try coordinator.start()
             try agent.start()

@@ -94,11 +94,11 @@ extension Agent {
         for message in messages {
             switch message {
             case .progress(let progress, let text):
-                send(.progress, WireCoding.bytes(ProgressReport(
-                    jobID: run.assignment.jobID, attempt: run.assignment.attempt, progress: progress, message: text)))
+                report(ProgressReport(
+                    jobID: run.assignment.jobID, attempt: run.assignment.attempt, progress: progress, message: text))
             case .message(let text):
-                send(.progress, WireCoding.bytes(ProgressReport(
-                    jobID: run.assignment.jobID, attempt: run.assignment.attempt, progress: nil, message: text)))
+                report(ProgressReport(
+                    jobID: run.assignment.jobID, attempt: run.assignment.attempt, progress: nil, message: text))
             case .result(let json):
                 run.result = try? WireCoding.decode(JSONValue.self, from: Array(json.utf8))
             case .invalid(let line):
@@ -157,6 +157,8 @@ extension Agent {
     /// Sends the results gathered this iteration in one message.
     func flushOutbox() {
         guard outbox.hasUnsent, dealer != nil, welcomed || stopping else { return }
+        // Linked: the coordinator takes them at the start of its flush (`Agent+Link.swift`).
+        if linked && !stopping { return }
         send(.result, WireCoding.bytes(ResultsMessage(results: outbox.takeUnsent())))
     }
 }

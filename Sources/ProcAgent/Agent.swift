@@ -15,6 +15,13 @@ public final class Agent: @unchecked Sendable {
 
     var dealer: ZMQSocket?
     var dealerToken: EventLoop.RegistrationToken?
+    /// The routing id of the current connection.
+    var routingID: Frame = []
+    /// Single-host mode: the coordinator on this loop takes results and delivers JOBS and ACK by calls
+    /// (`Agent+Link.swift`). Set before `start`.
+    public var linked = false
+    /// Linked: progress reports until the coordinator takes them.
+    var linkedProgress: [ProgressReport] = []
     var runs: [JobID: Run] = [:]
     /// Runs sent beyond the slots (`configuration.prefetch`), started in order as slots free.
     var waiting: [Assignment] = []
@@ -152,7 +159,8 @@ public final class Agent: @unchecked Sendable {
         // its HELLO, so no run is sent to it before the coordinator has heard what the agent runs. (A
         // stable id would let ROUTER_HANDOVER route runs to a new connection before its HELLO is read:
         // the soak run showed those runs counted as lost while the agent ran them.)
-        dealer.setOption(ZMQ_ROUTING_ID, Array("agent/\(configuration.name)/\(UInt32.random(in: 0...UInt32.max))".utf8))
+        routingID = Array("agent/\(configuration.name)/\(UInt32.random(in: 0...UInt32.max))".utf8)
+        dealer.setOption(ZMQ_ROUTING_ID, routingID)
         dealer.setOption(ZMQ_SNDHWM, 0)
         dealer.setOption(ZMQ_RCVHWM, 0)
         dealer.setTCPKeepalive()

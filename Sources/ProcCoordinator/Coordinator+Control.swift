@@ -246,12 +246,7 @@ extension Coordinator {
         do {
             switch command {
             case .result:
-                let message = try WireCoding.decode(ResultsMessage.self, from: body)
-                for run in message.results {
-                    apply(state.finished(run, from: agentID))
-                    acks[agentID, default: []].append(RunRef(jobID: run.jobID, attempt: run.attempt))
-                }
-                needsSchedule = true
+                finished(try WireCoding.decode(ResultsMessage.self, from: body).results, from: agentID)
             case .progress:
                 apply(state.progress(try WireCoding.decode(ProgressReport.self, from: body), from: agentID))
             case .heartbeat:
@@ -264,6 +259,15 @@ extension Coordinator {
         } catch {
             reject([peer], "invalid agent message body", detail: "\(command.rawValue): \(error)")
         }
+    }
+
+    /// Results from an agent: recorded, and acknowledged after the commit.
+    func finished(_ results: [RunResult], from agentID: String) {
+        for run in results {
+            apply(state.finished(run, from: agentID))
+            acks[agentID, default: []].append(RunRef(jobID: run.jobID, attempt: run.attempt))
+        }
+        needsSchedule = true
     }
 
     private func hello(peer: Frame, body: Frame, key: String?) {

@@ -45,6 +45,8 @@ public final class Coordinator: @unchecked Sendable {
     var acks: [String: [RunRef]] = [:]
     var needsSchedule = false
     var waiters = WaiterTable()
+    /// Single-host mode: the agent on this loop (see `LocalAgentLink`).
+    var localAgent: LocalAgentLink?
 
     // Security (Coordinator+Security.swift).
     var zap: ZAPHandler?
@@ -241,20 +243,58 @@ public final class Coordinator: @unchecked Sendable {
         }
     }
 
+    /// Single-host mode: connects the agent that shares this loop (before or after `start`).
+    public func attach(_ link: LocalAgentLink) {
+        _ = try? loop.sync { [self] in localAgent = link }
+    }
+
+    /// The agent id of the linked agent, while the connection it is known by is the link's.
+    private func linkedAgentID() -> String? {
+        guard let route = localAgent?.route() else { return nil }
+        return agentsByRoute[route]
+    }
+
     /// End of a loop iteration: schedule, commit the batch (one transaction), then publish and send.
     /// Nothing is published, acknowledged or dispatched before it is durable.
     func flush() {
         guard control != nil else { return }
+        let linkedID = linkedAgentID()
+        if let linkedID, let localAgent {
+            for report in localAgent.takeProgress() { apply(state.progress(report, from: linkedID)) }
+        }
+        if let linkedID, let results = localAgent?.takeResults(), !results.isEmpty {
+            lastHeard[linkedID] = monotonicMilliseconds()
+            finished(results, from: linkedID)
+        }
         if needsSchedule {
             needsSchedule = false
             apply(state.schedule(now: currentTimestamp()))
         }
+        var linkedJobs: [Assignment] = []
+        var linkedAcks: [RunRef] = []
         for (agentID, assignments) in dispatches {
-            sendToAgent(agentID, .jobs, WireCoding.bytes(JobsMessage(jobs: assignments)))
+            if agentID == linkedID {
+                linkedJobs += assignments
+            } else {
+                sendToAgent(agentID, .jobs, WireCoding.bytes(JobsMessage(jobs: assignments)))
+            }
         }
         dispatches.removeAll(keepingCapacity: true)
-        for (agentID, runs) in acks { sendToAgent(agentID, .ack, WireCoding.bytes(AckMessage(runs: runs))) }
+        for (agentID, runs) in acks {
+            if agentID == linkedID {
+                linkedAcks += runs
+            } else {
+                sendToAgent(agentID, .ack, WireCoding.bytes(AckMessage(runs: runs)))
+            }
+        }
         acks.removeAll(keepingCapacity: true)
+        defer {
+            // After the commit, like everything else that leaves.
+            if let localAgent {
+                if !linkedJobs.isEmpty { localAgent.deliverJobs(linkedJobs) }
+                if !linkedAcks.isEmpty { localAgent.deliverAck(linkedAcks) }
+            }
+        }
         for jobID in dirtyJobs {
             if let job = state.jobs[jobID] { batch.jobs.append(job) }
         }

@@ -144,6 +144,8 @@ struct Start: AsyncParsableCommand {
             agentConfiguration.heartbeatMilliseconds = configuration.heartbeatMilliseconds
             agentConfiguration.liveness = configuration.liveness
             let built = Agent(configuration: agentConfiguration, loop: loop, logger: Logger(label: "proc.agent"))
+            built.linked = true
+            coordinator.attach(.linking(built))
             try built.start()
             agent = built
         } else {
