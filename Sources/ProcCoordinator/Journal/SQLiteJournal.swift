@@ -212,7 +212,10 @@ private final class SQLiteStatements {
         commit = try prepare("COMMIT")
         rollback = try prepare("ROLLBACK")
         insertEvent = try prepare("INSERT INTO events (seq, type, job_id, body) VALUES (?, ?, ?, ?)")
-        upsertJob = try prepare("INSERT OR REPLACE INTO jobs (number, id, status, record) VALUES (?, ?, ?, ?)")
+        upsertJob = try prepare("""
+            INSERT INTO jobs (number, id, status, record) VALUES (?, ?, ?, ?)
+            ON CONFLICT (number) DO UPDATE SET status = excluded.status, record = excluded.record
+            """)
         upsertOutput = try prepare("INSERT OR REPLACE INTO outputs (job_id, attempt, body) VALUES (?, ?, ?)")
         upsertQueue = try prepare("INSERT OR REPLACE INTO queues (name, max_running) VALUES (?, ?)")
     }
