@@ -3,6 +3,7 @@
 # 2 slots, the whole user path (proc submit --batch, proc wait). Steadier than wall-clock ratios on a
 # busy 2-core machine, so it is what docs/performance.md uses to judge a change to the hot path.
 #   bench/cpu-per-job.sh [standalone|separate] [JOBS]     (after swift build -c release)
+#   PREFETCH=0 bench/cpu-per-job.sh separate              (the agent's --prefetch; default its own)
 set -euo pipefail
 mode=${1:-standalone}
 jobs=${2:-2000}
@@ -26,7 +27,8 @@ if [ "$mode" = standalone ]; then
 else
     "$bin/proc-coordinator" start "${common[@]}" >/dev/null &
     coordinator=$!
-    "$bin/proc-agent" join "127.0.0.1:$port" --slots 2 --name bench --data-dir "$dir/agent" --log-level warning 2>/dev/null &
+    "$bin/proc-agent" join "127.0.0.1:$port" --slots 2 ${PREFETCH:+--prefetch "$PREFETCH"} --name bench \
+        --data-dir "$dir/agent" --log-level warning 2>/dev/null &
     agent=$!
 fi
 timeout 10 "$bin/proc" agents >/dev/null 2>&1 || true
