@@ -33,8 +33,11 @@ on() { local host=$1; shift; ip netns exec "$prefix-$host" "$@"; }
 proc() { on c env PROC_COORDINATOR=127.0.0.1:5555 "$bin/proc" "$@"; }
 
 # Started directly (not through a function), so that $! is the process itself and kill -9 reaches it.
+# --insecure: the simulated hosts' network exists only inside these namespaces (the fault tests in the
+# suite run the same setup with CURVE keys).
 ip netns exec "$prefix-c" "$bin/proc-coordinator" start --listen 'tcp://*:5555' --events 'tcp://*:5556' --data-dir "$work/data" \
-    --heartbeat-ms 250 --reconnect-grace 15 --max-attempts 10 >"$work/coordinator.out" 2>"$work/coordinator.log" &
+    --heartbeat-ms 250 --reconnect-grace 15 --max-attempts 10 --insecure \
+    >"$work/coordinator.out" 2>"$work/coordinator.log" &
 coordinator_pid=$!
 for _ in $(seq 100); do grep -q ready "$work/coordinator.out" && break; sleep 0.1; done
 
