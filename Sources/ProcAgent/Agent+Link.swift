@@ -2,9 +2,9 @@ import ProcCore
 import ZeroMQ
 
 /// Single-host mode: the coordinator shares this agent's loop thread, so the per-job messages (JOBS,
-/// ACK, RESULT, PROGRESS) travel as values through these calls instead of JSON over the inproc socket. The rest
-/// of the agent protocol (HELLO, WELCOME, heartbeats, CANCEL) still uses the socket, and so does
-/// everything while the agent is not welcomed. Called on the loop thread only.
+/// ACK, RESULT, PROGRESS) travel as values through these calls instead of JSON over the inproc socket.
+/// The rest of the agent protocol (HELLO, WELCOME, heartbeats, CANCEL) still uses the socket, and so
+/// does everything while the agent is not welcomed. Called on the loop thread only.
 extension Agent {
     /// The routing id of the connection the coordinator knows this agent by, once welcomed.
     public var linkRoute: Frame? {
@@ -17,7 +17,6 @@ extension Agent {
         return outbox.takeUnsent()
     }
 
-    /// Called from the coordinator's flush, after its commit.
     /// Progress reports since the last call (kept in order with the results: both go by the link).
     public func takeLinkedProgress() -> [ProgressReport] {
         defer { linkedProgress.removeAll() }
@@ -33,6 +32,7 @@ extension Agent {
         }
     }
 
+    /// Called from the coordinator's flush, after its commit.
     public func receiveJobs(_ assignments: [Assignment]) {
         lastHeard = monotonicMilliseconds()
         for assignment in assignments { launch(assignment) }
