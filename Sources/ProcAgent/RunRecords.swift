@@ -26,18 +26,19 @@ struct RunRecords {
         }
     }
 
+    /// Clock ticks per second (the unit of /proc/PID/stat's times).
+    static let hertz = UInt64(max(1, sysconf(Int32(_SC_CLK_TCK))))
+
     /// Now, in clock ticks since boot (within a tick of what /proc/PID/stat says of a process spawned now).
     static func bootTicks() -> UInt64 {
         var now = timespec()
         clock_gettime(CLOCK_BOOTTIME, &now)
-        let hertz = UInt64(max(1, sysconf(Int32(_SC_CLK_TCK))))
         return UInt64(now.tv_sec) * hertz + UInt64(now.tv_nsec) * hertz / 1_000_000_000
     }
 
     /// A recorded start and the process's real one agree: the same process (a reused pid would have
     /// started later, by at least the time the pids took to wrap around).
     static func sameStart(_ recorded: UInt64, _ actual: UInt64) -> Bool {
-        let hertz = UInt64(max(1, sysconf(Int32(_SC_CLK_TCK))))
         return (recorded > actual ? recorded - actual : actual - recorded) <= hertz
     }
 

@@ -45,7 +45,7 @@ public struct JSONWriter {
     public mutating func key(_ key: StaticString) {
         separator()
         bytes.append(UInt8(ascii: "\""))
-        key.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        raw(key)
         bytes.append(UInt8(ascii: "\""))
         bytes.append(UInt8(ascii: ":"))
         first = true
@@ -103,12 +103,24 @@ public struct JSONWriter {
 
     public mutating func bool(_ value: Bool) {
         separator()
-        bytes.append(contentsOf: value ? Array("true".utf8) : Array("false".utf8))
+        raw(value ? "true" : "false")
     }
 
     public mutating func null() {
         separator()
-        bytes.append(contentsOf: [UInt8(ascii: "n"), UInt8(ascii: "u"), UInt8(ascii: "l"), UInt8(ascii: "l")])
+        raw("null")
+    }
+
+    /// A literal's bytes as they are (no allocation, unlike `Array("true".utf8)`).
+    private mutating func raw(_ literal: StaticString) {
+        literal.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    /// A key that is not a literal (a map's own keys), escaped like any string.
+    private mutating func memberKey(_ text: String) {
+        string(text)
+        bytes.append(UInt8(ascii: ":"))
+        first = true
     }
 
     public mutating func strings(_ values: [String]) {
@@ -121,9 +133,7 @@ public struct JSONWriter {
     public mutating func stringMap(_ values: [String: String]) {
         beginObject()
         for key in values.keys.sorted() {
-            string(key)
-            bytes.append(UInt8(ascii: ":"))
-            first = true
+            memberKey(key)
             string(values[key]!)
         }
         endObject()
@@ -143,9 +153,7 @@ public struct JSONWriter {
         case .object(let members):
             beginObject()
             for key in members.keys.sorted() {
-                string(key)
-                bytes.append(UInt8(ascii: ":"))
-                first = true
+                memberKey(key)
                 json(members[key]!)
             }
             endObject()
