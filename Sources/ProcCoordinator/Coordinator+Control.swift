@@ -212,6 +212,10 @@ extension Coordinator {
         replyRaw(peer, requestID, command, WireCoding.bytes(body))
     }
 
+    func reply<T: Encodable & JSONWritable>(_ peer: Frame, _ requestID: Frame, _ command: Wire.ClientCommand, _ body: T) {
+        replyRaw(peer, requestID, command, body.jsonBytes)
+    }
+
     func replyRaw(_ peer: Frame, _ requestID: Frame, _ command: Wire.ClientCommand, _ bytes: [UInt8]) {
         outboundBytes += bytes.count
         outbound.append([peer, Wire.clientProtocolBytes, Array(command.rawValue.utf8), requestID, bytes])

@@ -9,7 +9,12 @@ public enum WireCoding {
     }
 
     public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
-        try JSONDecoder().decode(type, from: Data(bytes))
+        // A generic caller (the client's `request`) still gets the reader for the types that have one.
+        if let readable = type as? any JSONReadable.Type,
+           let value = try? JSONReader.read(bytes, { try readable.init(reader: &$0) }) as? T {
+            return value
+        }
+        return try JSONDecoder().decode(type, from: Data(bytes))
     }
 
     /// The hot path's types: read by hand (`JSONReader`) first; anything that reader does not take is

@@ -79,6 +79,10 @@ import Testing
         let request = SubmitRequest(jobs: [spec, record.spec])
         #expect(try JSONDecoder().decode(SubmitRequest.self, from: Data(request.jsonBytes)).jobs == request.jobs)
         #expect(try JSONReader.read(request.jsonBytes) { try SubmitRequest(reader: &$0) }.jobs == request.jobs)
+        let reply = SubmitReply(ids: ["j1", Self.awkward])
+        #expect(try JSONDecoder().decode(SubmitReply.self, from: Data(reply.jsonBytes)).ids == reply.ids)
+        #expect(try JSONReader.read(reply.jsonBytes) { try SubmitReply(reader: &$0) }.ids == reply.ids)
+        #expect(try JSONReader.read(WireCoding.bytes(reply)) { try SubmitReply(reader: &$0) }.ids == reply.ids)
     }
 
     @Test func agentMessages() throws {

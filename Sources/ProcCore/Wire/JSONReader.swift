@@ -390,6 +390,20 @@ extension SubmitRequest: JSONReadable {
     }
 }
 
+extension SubmitReply: JSONReadable {
+    public init(reader: inout JSONReader) throws {
+        var ids: [String]?
+        try reader.object { reader, key in
+            switch key {
+            case "ids": ids = try reader.strings()
+            default: try reader.skip()
+            }
+        }
+        guard let ids else { throw JSONReader.Unexpected() }
+        self.init(ids: ids)
+    }
+}
+
 extension Assignment: JSONReadable {
     public init(reader: inout JSONReader) throws {
         var jobID: String?, attempt: Int?, argv: [String]?, queue: String?

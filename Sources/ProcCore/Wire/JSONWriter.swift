@@ -290,6 +290,14 @@ extension SubmitRequest: JSONWritable {
     public func write(to writer: inout JSONWriter) { writer.list(in: "jobs", jobs) }
 }
 
+extension SubmitReply: JSONWritable {
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("ids"); writer.strings(ids)
+        writer.endObject()
+    }
+}
+
 extension JobRecord: JSONWritable {
     public func write(to writer: inout JSONWriter) {
         writer.beginObject()
