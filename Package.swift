@@ -108,7 +108,7 @@ let package = Package(
         .testTarget(name: "ProcAgentTests", dependencies: ["ProcAgent", "CSpawn"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["ProcClient", "ProcCore", "ZeroMQ", "Proc", "CSpawn"]
+            dependencies: ["ProcClient", "ProcCore", "ProcCoordinator", "ZeroMQ", "Proc", "CSpawn"]
         ),
     ]
 )

@@ -222,7 +222,7 @@ public final class Coordinator: @unchecked Sendable {
                 lastSeq += 1
                 event.seq = lastSeq
                 event.time = time
-                batch.events.append((event, WireCoding.bytes(event)))
+                batch.events.append(EventRow(event))
                 if let jobID = event.jobID {
                     dirtyJobs.insert(jobID)
                     if let status = event.status, status.isFinal { waiters.finished(jobID) }
@@ -296,7 +296,7 @@ public final class Coordinator: @unchecked Sendable {
             }
         }
         for jobID in dirtyJobs {
-            if let job = state.jobs[jobID] { batch.jobs.append(job) }
+            if let job = state.jobs[jobID] { batch.jobs.append(JobRow(job)) }
         }
         dirtyJobs.removeAll(keepingCapacity: true)
         waiters.collectReplies(state: state, into: &outbound)
@@ -310,8 +310,8 @@ public final class Coordinator: @unchecked Sendable {
                 logger.critical("journal commit failed; stopping", metadata: ["error": "\(error)"])
                 fatalError("journal commit failed: \(error)")
             }
-            for (event, body) in batch.events {
-                _ = try? events?.send([Array(event.type.rawValue.utf8), body])
+            for event in batch.events {
+                _ = try? events?.send([Array(event.type.rawValue.utf8), event.body])
             }
             stats.eventsPublished += batch.events.count
             batch = JournalBatch()

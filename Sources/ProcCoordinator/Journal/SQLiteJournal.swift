@@ -24,7 +24,15 @@ public final class SQLiteJournal: Journal {
         // thousands of jobs touches their rows all over the table, and with the default cache SQLite
         // spilled pages in the middle of it (8% of the 1,000-agent benchmark's samples).
         try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA cache_size = -32768") }
+        let checkpointer = try Checkpointer(path: path)
+        self.checkpointer = checkpointer
+        pool.writeWithoutTransaction { db in
+            if let writer = db.sqliteConnection { checkpointer.install(on: writer) }
+        }
     }
+
+    /// WAL checkpoints off the writer's thread.
+    private var checkpointer: Checkpointer?
 
     private var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -116,12 +124,12 @@ public final class SQLiteJournal: Journal {
             guard let statements else { return }
             try statements.run(statements.begin)
             do {
-                for (event, body) in batch.events {
+                for event in batch.events {
                     let statement = statements.insertEvent
                     sqlite3_bind_int64(statement, 1, Int64(bitPattern: event.seq))
                     bindText(statement, 2, event.type.rawValue)
                     if let jobID = event.jobID { bindText(statement, 3, jobID) } else { sqlite3_bind_null(statement, 3) }
-                    bindBlob(statement, 4, body)
+                    bindBlob(statement, 4, event.body)
                     try statements.run(statement)
                 }
                 for job in batch.jobs {
@@ -129,7 +137,7 @@ public final class SQLiteJournal: Journal {
                     sqlite3_bind_int64(statement, 1, Int64(bitPattern: job.number))
                     bindText(statement, 2, job.id)
                     bindText(statement, 3, job.status.rawValue)
-                    bindBlob(statement, 4, job.jsonBytes)
+                    bindBlob(statement, 4, job.record)
                     try statements.run(statement)
                 }
                 for (jobID, attempt, output) in batch.outputs {
@@ -181,7 +189,12 @@ public final class SQLiteJournal: Journal {
 
     public func close() {
         // Our statements first: SQLite will not close a connection with statements still prepared.
-        try? pool.writeWithoutTransaction { _ in statements = nil }
+        pool.writeWithoutTransaction { db in
+            statements = nil
+            if let writer = db.sqliteConnection { checkpointer?.uninstall(from: writer) }
+        }
+        checkpointer?.stop()
+        checkpointer = nil
         try? pool.close()
     }
 }
