@@ -165,10 +165,10 @@ final class LocalCluster: Sendable {
         loop = EventLoop(name: "proc-local", context: ZMQContext())
         loop.start()
         coordinator = Coordinator(configuration: configuration, loop: loop, logger: logger)
-        agent = Agent(
-            configuration: AgentConfiguration(
-                coordinatorEndpoint: inprocEndpoint, name: "\(AgentConfiguration.hostname())-local", slots: slots),
-            loop: loop, logger: logger)
+        var agentConfiguration = AgentConfiguration(
+            coordinatorEndpoint: inprocEndpoint, name: "\(AgentConfiguration.hostname())-local", slots: slots)
+        agentConfiguration.prefetch = AgentConfiguration.linkedPrefetch(slots: slots)
+        agent = Agent(configuration: agentConfiguration, loop: loop, logger: logger)
         agent.linked = true
         coordinator.attach(.linking(agent))
         do {

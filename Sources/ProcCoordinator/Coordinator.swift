@@ -10,7 +10,7 @@ import ZeroMQ
 /// only then published and sent (`flush`). The class is `@unchecked Sendable` because its public methods
 /// hop onto the loop before touching anything.
 public final class Coordinator: @unchecked Sendable {
-    public let configuration: CoordinatorConfiguration
+    public var configuration: CoordinatorConfiguration
     public let loop: EventLoop
     let logger: Logger
 
@@ -44,6 +44,9 @@ public final class Coordinator: @unchecked Sendable {
     /// Results journaled this iteration, acknowledged to their agents after the commit.
     var acks: [String: [RunRef]] = [:]
     var needsSchedule = false
+    /// When the batch now held back began to be held (`mayHoldCommit`).
+    var heldSince: Int64?
+    static let maxHeldEvents = 2_000
     var waiters = WaiterTable()
     /// Single-host mode: the agent on this loop (see `LocalAgentLink`).
     var localAgent: LocalAgentLink?
@@ -194,7 +197,7 @@ public final class Coordinator: @unchecked Sendable {
 
     private func stopOnLoop() {
         guard let control else { return }
-        flush()
+        flush(holding: false)
         if let heartbeatTimer { loop.cancel(heartbeatTimer) }
         if let controlToken { loop.unregister(controlToken) }
         controlToken = nil
@@ -205,7 +208,9 @@ public final class Coordinator: @unchecked Sendable {
         self.events = nil
         journal?.close()
         journal = nil
-        logger.info("coordinator stopped", metadata: ["seq": .stringConvertible(lastSeq)])
+        logger.info("coordinator stopped", metadata: [
+            "seq": .stringConvertible(lastSeq), "commits": .stringConvertible(stats.commits),
+        ])
     }
 
     // MARK: the iteration
@@ -255,8 +260,9 @@ public final class Coordinator: @unchecked Sendable {
     }
 
     /// End of a loop iteration: schedule, commit the batch (one transaction), then publish and send.
-    /// Nothing is published, acknowledged or dispatched before it is durable.
-    func flush() {
+    /// Nothing is published, acknowledged or dispatched before it is durable. The commit may wait a
+    /// moment for the next iterations' changes while nothing waits on it (`mayHoldCommit`).
+    func flush(holding: Bool = true) {
         guard control != nil else { return }
         let linkedID = linkedAgentID()
         if let linkedID, let localAgent {
@@ -270,6 +276,9 @@ public final class Coordinator: @unchecked Sendable {
             needsSchedule = false
             apply(state.schedule(now: currentTimestamp()))
         }
+        waiters.collectReplies(state: state, into: &outbound)
+        if holding && mayHoldCommit() { return }
+        heldSince = nil
         var linkedJobs: [Assignment] = []
         var linkedAcks: [RunRef] = []
         for (agentID, assignments) in dispatches {
@@ -299,7 +308,6 @@ public final class Coordinator: @unchecked Sendable {
             if let job = state.jobs[jobID] { batch.jobs.append(JobRow(job)) }
         }
         dirtyJobs.removeAll(keepingCapacity: true)
-        waiters.collectReplies(state: state, into: &outbound)
         guard !batch.isEmpty || !outbound.isEmpty else { return }
         if !batch.isEmpty {
             do {
@@ -328,6 +336,35 @@ public final class Coordinator: @unchecked Sendable {
         outbound.removeAll(keepingCapacity: true)
         outboundBytes = 0
         admitted = 0
+    }
+}
+
+extension Coordinator {
+    /// Group commit across iterations. One transaction per loop iteration costs SQLite's fixed work
+    /// (about 60 µs here) for each job when jobs finish one at a time, as /bin/true does: a third of
+    /// the single-host loop (docs/performance.md). So a batch may wait up to `commitHoldMilliseconds`
+    /// for more, but only while nobody waits on it:
+    /// - nothing else is to be sent (a client's reply, a CANCEL, a WELCOME: all wait for the commit);
+    /// - every agent that JOBS are for still has a run held beyond its slots without them (prefetch ≥ 2),
+    ///   so none can run dry in the meantime.
+    /// Results and their ACKs can wait: an agent keeps a result until it is acknowledged.
+    func mayHoldCommit() -> Bool {
+        let hold = Int64(configuration.commitHoldMilliseconds)
+        guard hold > 0, outbound.isEmpty, batch.events.count < Self.maxHeldEvents else { return false }
+        guard !batch.isEmpty || !dirtyJobs.isEmpty || !dispatches.isEmpty || !acks.isEmpty else { return false }
+        for (agentID, assignments) in dispatches {
+            guard let agent = state.agents[agentID],
+                  agent.running.count + agent.foreign.count - assignments.count > agent.info.slots
+            else { return false }
+        }
+        let now = monotonicMilliseconds()
+        guard let since = heldSince else {
+            heldSince = now
+            // The loop's next iteration after this timer commits, whatever else happens by then.
+            loop.schedule(afterMilliseconds: hold) {}
+            return true
+        }
+        return now - since < hold
     }
 }
 

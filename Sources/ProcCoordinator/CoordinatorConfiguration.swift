@@ -28,6 +28,9 @@ public struct CoordinatorConfiguration: Sendable {
     public var insecure = false
     /// A peer that sends a bigger message is disconnected by libzmq (before any of it is parsed).
     public var maxMessageBytes: Int64 = 64 << 20
+    /// How long a commit may wait to share its transaction with the next ones, while nobody waits on it:
+    /// no client reply, and no agent that would run dry (see `Coordinator.mayHoldCommit`). 0: never.
+    public var commitHoldMilliseconds: Int = 2
 
     public init() {}
 

@@ -141,6 +141,7 @@ struct Start: AsyncParsableCommand {
                 slots: slots ?? ProcessInfo.processInfo.activeProcessorCount)
             agentConfiguration.labels = try parseLabels(labels)
             agentConfiguration.adoptsOrphans = true
+            agentConfiguration.prefetch = AgentConfiguration.linkedPrefetch(slots: agentConfiguration.slots)
             agentConfiguration.heartbeatMilliseconds = configuration.heartbeatMilliseconds
             agentConfiguration.liveness = configuration.liveness
             let built = Agent(configuration: agentConfiguration, loop: loop, logger: Logger(label: "proc.agent"))
