@@ -88,19 +88,21 @@ final class SeparateCluster {
     let control: String  // HOST:PORT
     let directory: String
 
-    init(slots: Int?, heartbeatMilliseconds: Int? = nil) throws {
+    /// With `standalone`, one process: `proc-coordinator start --standalone --slots SLOTS`.
+    init(slots: Int?, heartbeatMilliseconds: Int? = nil, standalone: Bool = false) throws {
         directory = NSTemporaryDirectory() + "proc-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var arguments = ["start", "--listen", "tcp://127.0.0.1:*", "--events", "tcp://127.0.0.1:*",
                          "--data-dir", directory + "/data", "--log-level", "warning"]
         if let heartbeatMilliseconds { arguments += ["--heartbeat-ms", String(heartbeatMilliseconds)] }
+        if standalone, let slots { arguments += ["--standalone", "--slots", String(slots)] }
         coordinator = try Child(binaryDirectory + "/proc-coordinator", arguments)
         guard let ready = coordinator.line(containing: "ready control=") else {
             throw BenchError("the coordinator did not start: \(coordinator.output)")
         }
         let field = ready.split(separator: " ").first { $0.hasPrefix("control=") }!
         control = String(field.dropFirst("control=tcp://".count))
-        if let slots {
+        if let slots, !standalone {
             agent = try Child(binaryDirectory + "/proc-agent", [
                 "join", control, "--slots", String(slots), "--name", "bench", "--data-dir", directory + "/agent",
                 "--log-level", "warning",

@@ -113,11 +113,12 @@ struct LatencyResult {
     var publishToReceive: Histogram<UInt64>
 }
 
-/// Jobs submitted one at a time at `rate` per second to a coordinator and an agent in separate processes;
-/// a subscriber in this process times each job.started from the moment its SUBMIT was sent, and each
-/// event from the `time` the coordinator stamped on it.
-func latency(rate: Int, seconds: Double) async throws -> LatencyResult {
-    let cluster = try SeparateCluster(slots: 4)
+/// Jobs submitted one at a time at `rate` per second to a coordinator and an agent in separate processes
+/// (or, `standalone`, one single-host coordinator process); a subscriber in this process times each
+/// job.started from the moment its SUBMIT was sent, and each event from the `time` the coordinator
+/// stamped on it.
+func latency(rate: Int, seconds: Double, standalone: Bool = false) async throws -> LatencyResult {
+    let cluster = try SeparateCluster(slots: 4, standalone: standalone)
     defer { cluster.stop() }
     let submitter = try ProcClient(coordinator: cluster.control)
     let watcher = try ProcClient(coordinator: cluster.control)
