@@ -5,25 +5,29 @@ import ProcCore
 /// coordinator that is away, and (with a directory) across a restart of the agent — and sent again each
 /// time the agent is welcomed, so every result reaches the coordinator; it ignores repeats.
 ///
-/// With a directory, each result is a file `outbox/JOB-ATTEMPT.json`, written before it is sent and
-/// removed when acknowledged.
+/// With a directory, each result is written to a slot file in `outbox/` (`FileSlots`) before it is sent,
+/// and the slot is cleared when the result is acknowledged.
 final class Outbox {
-    private let directory: String?
+    private let slots: FileSlots?
     private var pending: [RunRef: RunResult] = [:]
     private var unsent: [RunRef] = []
+    /// Where each pending result is on disk: a slot, or (written by an earlier version) a file of its own.
+    private var slotOf: [RunRef: Int] = [:]
+    private var fileOf: [RunRef: String] = [:]
 
     init(directory: String?) throws {
-        self.directory = directory.map { $0 + "/outbox" }
-        guard let dir = self.directory else { return }
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        for name in try FileManager.default.contentsOfDirectory(atPath: dir) where name.hasSuffix(".json") {
-            guard let data = FileManager.default.contents(atPath: dir + "/" + name),
-                let result = try? WireCoding.decode(RunResult.self, from: Array(data))
+        slots = try directory.map { try FileSlots(directory: $0 + "/outbox") }
+        guard let slots else { return }
+        for entry in try slots.load() {
+            guard let result = try? WireCoding.decode(RunResult.self, from: entry.bytes),
+                  pending[result.ref] == nil
             else {
-                try? FileManager.default.removeItem(atPath: dir + "/" + name)  // cut short by a crash
+                // Cut short by a crash, or a copy.
+                if let slot = entry.slot { slots.clear(slot) } else { unlink(entry.path) }
                 continue
             }
             pending[result.ref] = result
+            if let slot = entry.slot { slotOf[result.ref] = slot } else { fileOf[result.ref] = entry.path }
         }
         unsent = pending.values.sorted { $0.finishedAt < $1.finishedAt }.map(\.ref)
     }
@@ -34,8 +38,9 @@ final class Outbox {
     var hasUnsent: Bool { !unsent.isEmpty }
 
     func add(_ result: RunResult) {
-        if let directory {
-            writeFile(directory + "/" + fileName(result.ref), WireCoding.bytes(result))
+        if let slots {
+            if let file = fileOf.removeValue(forKey: result.ref) { unlink(file) }
+            slotOf[result.ref] = slots.put(WireCoding.bytes(result), over: slotOf[result.ref])
         }
         if pending.updateValue(result, forKey: result.ref) == nil { unsent.append(result.ref) }
     }
@@ -53,13 +58,9 @@ final class Outbox {
 
     func acknowledge(_ refs: [RunRef]) {
         for ref in refs where pending.removeValue(forKey: ref) != nil {
-            if let directory { unlink(directory + "/" + fileName(ref)) }
+            if let slot = slotOf.removeValue(forKey: ref) { slots?.clear(slot) }
+            if let file = fileOf.removeValue(forKey: ref) { unlink(file) }
         }
-    }
-
-    /// Job ids hold no "/" (`Agent.isUsableJobID`).
-    private func fileName(_ ref: RunRef) -> String {
-        ref.jobID + "-" + String(ref.attempt) + ".json"
     }
 }
 

@@ -2,11 +2,11 @@ import Foundation
 import Glibc
 import ProcCore
 
-/// What a run was, on disk while it runs (`runs/JOB-ATTEMPT.json`: the pid, which is also its process
-/// group). If the agent is killed, its runs lose their observer: their output pipes and exit status die
+/// What a run was, on disk while it runs (a slot file in `runs/`, see `FileSlots`: the pid, which is also
+/// its process group). If the agent is killed, its runs lose their observer: their output pipes and exit status die
 /// with it. A restarted agent finds these records and ends what is left of those runs (SIGKILL to the
 /// group), so no unobserved copy keeps running while the coordinator runs the job again.
-struct RunRecords {
+final class RunRecords {
     struct Record: Codable, JSONWritable {
         var jobID: JobID
         var attempt: Int
@@ -56,37 +56,32 @@ struct RunRecords {
         return UInt64(String(decoding: fields[19], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
-    private let directory: String?
+    private let slots: FileSlots?
+    private var slotOf: [RunRef: Int] = [:]
 
     init(directory: String?) throws {
-        self.directory = directory.map { $0 + "/runs" }
-        if let dir = self.directory {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        }
+        slots = try directory.map { try FileSlots(directory: $0 + "/runs") }
     }
 
     func add(_ record: Record) {
-        guard let directory else { return }
-        writeFile(directory + "/" + fileName(record.jobID, record.attempt), WireCoding.bytes(record))
+        guard let slots else { return }
+        let ref = RunRef(jobID: record.jobID, attempt: record.attempt)
+        slotOf[ref] = slots.put(WireCoding.bytes(record), over: slotOf[ref])
     }
 
     func remove(_ jobID: JobID, _ attempt: Int) {
-        guard let directory else { return }
-        unlink(directory + "/" + fileName(jobID, attempt))
+        if let slot = slotOf.removeValue(forKey: RunRef(jobID: jobID, attempt: attempt)) { slots?.clear(slot) }
     }
 
     /// Ends the leftovers of a previous agent process; returns the records it found.
     func endLeftovers() -> [Record] {
-        guard let directory, let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
-            return []
-        }
+        guard let slots, let entries = try? slots.load() else { return [] }
         var found: [Record] = []
-        for name in names {
-            let path = directory + "/" + name
-            defer { try? FileManager.default.removeItem(atPath: path) }
-            guard name.hasSuffix(".json"), let data = FileManager.default.contents(atPath: path),
-                let record = try? WireCoding.decode(Record.self, from: Array(data)), record.pid > 1
-            else { continue }
+        for entry in entries {
+            defer {
+                if let slot = entry.slot { slots.clear(slot) } else { unlink(entry.path) }
+            }
+            guard let record = try? WireCoding.decode(Record.self, from: entry.bytes), record.pid > 1 else { continue }
             // Only if that process is still the job's leader: same start time, its own session.
             if let start = record.startTime, let actual = Self.startTime(of: record.pid), Self.sameStart(start, actual),
                 getsid(record.pid) == record.pid
@@ -97,30 +92,4 @@ struct RunRecords {
         }
         return found
     }
-
-    /// Job ids hold no "/" (`Agent.isUsableJobID`).
-    private func fileName(_ jobID: JobID, _ attempt: Int) -> String {
-        jobID + "-" + String(attempt) + ".json"
-    }
-}
-
-/// Writes `bytes` to `path` (created or truncated): one open, one write, one close. No fsync: these
-/// files must outlive the agent *process* (a crash, kill -9, an upgrade), which the page cache does; a
-/// host that loses power loses its running jobs anyway, and the coordinator runs them again.
-/// FileManager.createFile fsyncs every file: two per job, which made a separate agent 4× slower than
-/// single-host mode on W1. No temporary file and rename either: a process killed mid-way leaves an
-/// empty or cut file, which readers treat as absent, the same outcome as being killed a moment before
-/// the open. (A write of a few hundred bytes to a regular file is not cut by the death of its process.)
-func writeFile(_ path: String, _ bytes: [UInt8]) {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { return }
-    var written = 0
-    while written < bytes.count {
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, bytes.count - written) }
-        if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { break }
-        written += n
-    }
-    close(fd)
-    if written < bytes.count { unlink(path) }
 }
