@@ -117,7 +117,8 @@ extension Coordinator {
                     return replyError(peer, requestID, .notFound("unknown job id '\(request.id)'"))
                 }
                 let pending = batch.outputs.last { $0.jobID == request.id }?.output
-                let output = try pending ?? (job.status.isFinal ? journal?.output(of: request.id) : nil)
+                var output = try pending ?? (job.status.isFinal ? journal?.output(of: request.id) : nil)
+                if output == nil && job.status.isFinal && !job.recordedAttempts.isEmpty { output = .empty }
                 reply(peer, requestID, command, ResultReply(job: job, output: output))
             case .wait:
                 let request = try WireCoding.decode(WaitRequest.self, from: body)

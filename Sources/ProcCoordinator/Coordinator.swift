@@ -243,6 +243,10 @@ public final class Coordinator: @unchecked Sendable {
                     needsSchedule = true
                 }
             case .storeOutput(let jobID, let attempt, let output):
+                // A first attempt that printed nothing has no row: RESULT answers an empty output for a
+                // job with a recorded attempt and none stored (one insert in five of a /bin/true job).
+                // A later attempt always stores one, so it hides an earlier attempt's output.
+                if attempt == 1 && output == JobOutput.empty { break }
                 batch.outputs.append((jobID, attempt, output))
             }
         }

@@ -47,6 +47,26 @@ extension Integration {
             #expect(progress.first?.progress == 0.5 && progress.first?.message == "half")
         }
 
+        /// A first attempt that printed nothing stores no output row (for speed); RESULT must still say
+        /// "printed nothing", and a retry that printed nothing must hide what the failed attempt printed.
+        @Test func anEmptyOutputReadsAsEmptyAndHidesAnEarlierAttempts() async throws {
+            let cluster = try TestCluster(standaloneSlots: 2)
+            defer { cluster.stop() }
+            let silent = try cluster.submit("--", "true")
+            let marker = cluster.directory + "/tried"
+            let retried = try cluster.submit("--retries", "1", "--", "sh", "-c",
+                                             "if [ -e \(marker) ]; then exit 0; fi; touch \(marker); echo first; exit 1")
+            _ = try cluster.proc("wait", silent, retried, "--timeout", "30")
+            func result(_ id: String) throws -> ResultReply {
+                try JSONDecoder().decode(ResultReply.self, from: Data(cluster.proc("result", id, "--json").stdout.utf8))
+            }
+            let r1 = try result(silent)
+            #expect(r1.job.status == .completed && r1.stdout == "" && r1.stderr == "" && r1.stdoutTruncated == false)
+            let r2 = try result(retried)
+            #expect(r2.job.status == .completed && r2.job.attempt == 2)
+            #expect(r2.stdout == "", "the second attempt printed nothing; the first attempt's output must not show")
+        }
+
         @Test func jobEnvironment() async throws {
             let cluster = try TestCluster(standaloneSlots: 1)
             defer { cluster.stop() }

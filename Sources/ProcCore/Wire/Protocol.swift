@@ -205,6 +205,9 @@ public struct JobOutput: Codable, Sendable, Equatable {
     public var stderr: String
     public var stdoutTruncated: Bool
     public var stderrTruncated: Bool
+    /// Nothing printed.
+    public static let empty = JobOutput(stdout: "", stderr: "")
+
     public init(stdout: String, stderr: String, stdoutTruncated: Bool = false, stderrTruncated: Bool = false) {
         self.stdout = stdout
         self.stderr = stderr
