@@ -85,6 +85,29 @@ import Testing
         #expect(try JSONReader.read(WireCoding.bytes(reply)) { try SubmitReply(reader: &$0) }.ids == reply.ids)
     }
 
+    @Test func waitReplies() throws {
+        var record = JobRecord(id: "j1", number: 1, spec: JobSpec(argv: ["true"]), submittedAt: 1)
+        let plain = JobSummary(record)
+        try check(plain)
+        record.spec = JobSpec(argv: [Self.awkward, "b"], queue: "q", name: Self.awkward)
+        record.status = .error
+        record.reason = .signal
+        record.exitCode = -1
+        record.signal = 9
+        record.agentID = "a/1"
+        record.progress = 0.25
+        let full = JobSummary(record)
+        try check(full)
+        for reply in [WaitReply(jobs: [plain, full], done: false), WaitReply(jobs: [], done: true)] {
+            let written = reply.jsonBytes
+            #expect(try WireCoding.decode(JSONValue.self, from: written)
+                    == WireCoding.decode(JSONValue.self, from: try WireCoding.encode(reply)))
+            let read = try JSONReader.read(written) { try WaitReply(reader: &$0) }
+            #expect(read.jobs == reply.jobs && read.done == reply.done)
+            #expect(try JSONDecoder().decode(WaitReply.self, from: Data(written)).jobs == reply.jobs)
+        }
+    }
+
     @Test func agentMessages() throws {
         var record = JobRecord(id: "j1", number: 1, spec: JobSpec(argv: ["true"]), submittedAt: 1)
         var plain = Assignment(job: record)

@@ -390,6 +390,57 @@ extension SubmitRequest: JSONReadable {
     }
 }
 
+extension JobSummary: JSONReadable {
+    public init(reader: inout JSONReader) throws {
+        var id: String?, status: JobStatus?, queue: String?, attempt: Int?, command: [String]?
+        var reason: FailureReason?, exitCode: Int32?, signal: Int32?, agentID: String?, progress: Double?
+        var name: String?
+        try reader.object { reader, key in
+            switch key {
+            case "id": id = try reader.string()
+            case "status":
+                guard let value = JobStatus(rawValue: try reader.string()) else { throw JSONReader.Unexpected() }
+                status = value
+            case "queue": queue = try reader.string()
+            case "attempt": attempt = try reader.int()
+            case "reason":
+                reason = try reader.optional {
+                    guard let value = FailureReason(rawValue: try $0.string()) else { throw JSONReader.Unexpected() }
+                    return value
+                }
+            case "exit_code": exitCode = try reader.optional { try $0.int32() }
+            case "signal": signal = try reader.optional { try $0.int32() }
+            case "agent_id": agentID = try reader.optional { try $0.string() }
+            case "progress": progress = try reader.optional { try $0.double() }
+            case "command": command = try reader.strings()
+            case "name": name = try reader.optional { try $0.string() }
+            default: try reader.skip()
+            }
+        }
+        guard let id, let status, let queue, let attempt, let command else { throw JSONReader.Unexpected() }
+        self.init(id: id, status: status, queue: queue, attempt: attempt, reason: reason, exitCode: exitCode,
+                  signal: signal, agentID: agentID, progress: progress, command: command, name: name)
+    }
+}
+
+extension WaitReply: JSONReadable {
+    public init(reader: inout JSONReader) throws {
+        var jobs: [JobSummary]?, done: Bool?
+        try reader.object { reader, key in
+            switch key {
+            case "jobs":
+                var list: [JobSummary] = []
+                try reader.array { list.append(try JobSummary(reader: &$0)) }
+                jobs = list
+            case "done": done = try reader.bool()
+            default: try reader.skip()
+            }
+        }
+        guard let jobs, let done else { throw JSONReader.Unexpected() }
+        self.init(jobs: jobs, done: done)
+    }
+}
+
 extension SubmitReply: JSONReadable {
     public init(reader: inout JSONReader) throws {
         var ids: [String]?

@@ -159,6 +159,21 @@ public struct JobSummary: Codable, Sendable, Equatable {
         name = job.spec.name
     }
 
+    init(id: JobID, status: JobStatus, queue: String, attempt: Int, reason: FailureReason?, exitCode: Int32?,
+         signal: Int32?, agentID: String?, progress: Double?, command: [String], name: String?) {
+        self.id = id
+        self.status = status
+        self.queue = queue
+        self.attempt = attempt
+        self.reason = reason
+        self.exitCode = exitCode
+        self.signal = signal
+        self.agentID = agentID
+        self.progress = progress
+        self.command = command
+        self.name = name
+    }
+
     enum CodingKeys: String, CodingKey {
         case id, status, queue, attempt, reason, exitCode = "exit_code", signal, agentID = "agent_id", progress
         case command, name
