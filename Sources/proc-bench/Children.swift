@@ -86,6 +86,7 @@ final class SeparateCluster {
     let coordinator: Child
     var agent: Child?
     let control: String  // HOST:PORT
+    let events: String  // tcp://HOST:PORT
     let directory: String
 
     /// With `standalone`, one process: `proc-coordinator start --standalone --slots SLOTS`.
@@ -102,6 +103,7 @@ final class SeparateCluster {
         }
         let field = ready.split(separator: " ").first { $0.hasPrefix("control=") }!
         control = String(field.dropFirst("control=tcp://".count))
+        events = ready.split(separator: " ").first { $0.hasPrefix("events=") }.map { String($0.dropFirst(7)) } ?? ""
         if let slots, !standalone {
             agent = try Child(binaryDirectory + "/proc-agent", [
                 "join", control, "--slots", String(slots), "--name", "bench", "--data-dir", directory + "/agent",

@@ -99,6 +99,12 @@ struct ProcBench: AsyncParsableCommand {
                          String(format: "%.0f events/s each; %d of %d seen; %d replayed", feedRate,
                                 feed.eventsPerSubscriber, feed.jobs, feed.replayed),
                          "100000 events/s, none lost", verdict(feedRate >= 100_000 && feed.eventsPerSubscriber == feed.jobs)])
+            let rawJobs = quick ? 5_000 : 200_000
+            let raw = try await submitAndRawFeed(count: rawJobs, subscribers: 10)
+            let rawRate = Double(raw.seen) / raw.seconds
+            rows.append(["  the same to 10 plain ZeroMQ SUB sockets (no decoding)",
+                         String(format: "%.0f events/s each; %d of %d seen, in order", rawRate, raw.seen, rawJobs),
+                         "100000 events/s, none lost", verdict(rawRate >= 100_000 && raw.seen == rawJobs)])
         }
         if wants("latency") {
             // At a rate the machine sustains too, so queueing behind a backlog is told apart.

@@ -105,6 +105,70 @@ func submitAndFeed(count: Int, subscribers: Int) async throws -> SubmitResult {
                         eventsPerSubscriber: subscribers == 0 ? 0 : seen, replayed: replayed)
 }
 
+/// The feed on its own: `subscribers` plain SUB sockets on one thread, as a subscriber in any language
+/// has them, read the seq at the head of each job.submitted body and must see every one, in order, while
+/// `proc submit --batch` of `count` jobs produces them. Tells what the coordinator's feed carries from
+/// what ten Swift clients decoding every event on the same two cores can take.
+func submitAndRawFeed(count: Int, subscribers: Int) async throws -> (seen: Int, seconds: Double) {
+    let cluster = try SeparateCluster(slots: nil)
+    defer { cluster.stop() }
+    let batch = cluster.directory + "/batch"
+    try String(repeating: "[\"/bin/true\"]\n", count: count).write(toFile: batch, atomically: true, encoding: .utf8)
+    let context = ZMQContext()
+    defer { context.terminate() }
+    var sockets: [ZMQSocket] = []
+    defer { sockets.forEach { $0.close() } }
+    for _ in 0..<subscribers {
+        let socket = try ZMQSocket(context: context, type: .sub)
+        socket.setOption(ZMQ_RCVHWM, 0)
+        socket.subscribe("job.submitted")
+        try socket.connect(cluster.events)
+        sockets.append(socket)
+    }
+    try await Task.sleep(for: .milliseconds(500))  // subscriptions reach the publisher
+
+    let start = monotonicSeconds()
+    let submit = try Child(binaryDirectory + "/proc", ["submit", "--batch", batch, "--coordinator", cluster.control,
+                                                       "--request-timeout", "120"])
+    var seen = [Int](repeating: 0, count: subscribers)
+    var next = [UInt64](repeating: 0, count: subscribers)  // 0: the first seq is whatever comes first
+    var items = sockets.map { $0.pollItem() }
+    var last = start
+    let deadline = start + 600
+    var submitted: Int32?
+    while seen.min()! < count, monotonicSeconds() < deadline {
+        let ready = zmq_poll(&items, Int32(items.count), 100)
+        guard ready >= 0 else { break }
+        if ready == 0 && submitted == nil { submitted = submit.wait(timeout: 0.001) }
+        if let submitted, submitted != 0 { break }
+        for (index, socket) in sockets.enumerated() where items[index].revents & Int16(ZMQ_POLLIN) != 0 {
+            while let message = try? socket.receive(), message.count == 2 {
+                let seq = leadingSeq(message[1])
+                if next[index] != 0 && seq != next[index] {
+                    throw BenchError("raw feed: seq \(seq), expected \(next[index])")
+                }
+                next[index] = seq + 1
+                seen[index] += 1
+                last = monotonicSeconds()
+            }
+        }
+    }
+    guard let code = submitted ?? submit.wait(timeout: 600), code == 0 else {
+        throw BenchError("proc submit --batch failed: \(submit.output.suffix(500))")
+    }
+    return (seen.min()!, last - start)
+}
+
+/// The seq of an event body, which the coordinator writes first: `{"seq":123,...`.
+private func leadingSeq(_ body: [UInt8]) -> UInt64 {
+    var value: UInt64 = 0
+    for byte in body.dropFirst(7) {
+        guard byte >= 48 && byte <= 57 else { break }
+        value = value * 10 + UInt64(byte - 48)
+    }
+    return value
+}
+
 // MARK: latency
 
 struct LatencyResult {
