@@ -20,11 +20,19 @@ final class FileSlots {
     /// The bytes each slot file holds (what a clear or a shorter write must cover).
     private var sizes: [Int] = []
     private var free: Set<Int> = []
+    /// Open descriptors of the first `maxOpen` slots (an open costs as much as the write): the slots
+    /// in use at once are the runs in flight and the results not yet acknowledged.
+    private var descriptors: [Int: Int32] = [:]
+    private static let maxOpen = 64
 
     /// Creates the directory if need be; `load` then says what it holds.
     init(directory: String) throws {
         self.directory = directory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    deinit {
+        for fd in descriptors.values { close(fd) }
     }
 
     /// The entries on disk: slot files that hold more than spaces, and files of other names (one per
@@ -81,14 +89,19 @@ final class FileSlots {
 
     private func path(_ slot: Int) -> String { directory + "/slot-" + String(slot) + ".json" }
 
-    /// One open, one pwrite at offset 0, one close: `bytes`, then spaces to the file's old size.
+    /// One pwrite at offset 0 (with an open and a close past the first `maxOpen` slots): `bytes`, then
+    /// spaces to the file's old size.
     private func write(_ slot: Int, _ bytes: [UInt8]) -> Bool {
         var data = bytes
         if data.count < sizes[slot] { data += [UInt8](repeating: UInt8(ascii: " "), count: sizes[slot] - data.count) }
         guard !data.isEmpty else { return true }
-        let fd = open(path(slot), O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
+        var fd = descriptors[slot] ?? -1
+        if fd < 0 {
+            fd = open(path(slot), O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { return false }
+            if slot < Self.maxOpen { descriptors[slot] = fd }
+        }
+        defer { if slot >= Self.maxOpen { close(fd) } }
         var done = 0
         while done < data.count {
             let n = data.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, data.count - done, off_t(done)) }
