@@ -10,6 +10,7 @@ public struct ConfigFile: Decodable, Sendable {
         public var dataDir: String?
         public var heartbeatMs: Int?
         public var liveness: Int?
+        public var commitHoldMs: Int?
         public var killGraceSeconds: Double? { killGrace?.value }
         public var maxAttempts: Int?
         public var reconnectGraceSeconds: Double? { reconnectGrace?.value }
@@ -20,6 +21,7 @@ public struct ConfigFile: Decodable, Sendable {
         public var insecure: Bool?
         enum CodingKeys: String, CodingKey {
             case listen, events, dataDir = "data_dir", heartbeatMs = "heartbeat_ms", liveness
+            case commitHoldMs = "commit_hold_ms"
             case killGrace = "kill_grace_seconds", maxAttempts = "max_attempts"
             case reconnectGrace = "reconnect_grace_seconds"
             case cert, authorizedKeys = "authorized_keys", insecure

@@ -46,6 +46,9 @@ struct Start: AsyncParsableCommand {
     @Option(help: "Missed heartbeats before an agent is declared gone (default 3).")
     var liveness: Int?
 
+    @Option(help: "Milliseconds a commit may wait to share its transaction while nobody waits on it (default 2; 0: never).")
+    var commitHoldMs: Int?
+
     @Option(help: "Seconds between SIGTERM and SIGKILL when a job is cancelled or times out (default 5).")
     var killGrace: Double?
 
@@ -73,6 +76,9 @@ struct Start: AsyncParsableCommand {
         if let slots, slots < 1 { throw ValidationError("--slots must be at least 1") }
         if !standalone && slots != nil { throw ValidationError("--slots needs --standalone") }
         if let heartbeatMs, heartbeatMs < 10 { throw ValidationError("--heartbeat-ms must be at least 10") }
+        if let commitHoldMs, !(0...100).contains(commitHoldMs) {
+            throw ValidationError("--commit-hold-ms must be between 0 and 100")
+        }
         if let liveness, liveness < 1 { throw ValidationError("--liveness must be at least 1") }
         if let maxAttempts, maxAttempts < 1 { throw ValidationError("--max-attempts must be at least 1") }
         if let killGrace, killGrace < 0 { throw ValidationError("--kill-grace must be 0 or more") }
@@ -107,6 +113,7 @@ struct Start: AsyncParsableCommand {
         configuration.dataDirectory = dataDir ?? environment["PROC_DATA_DIR"] ?? file.coordinator?.dataDir ?? "./proc-data"
         configuration.heartbeatMilliseconds = heartbeatMs ?? file.coordinator?.heartbeatMs ?? 1_000
         configuration.liveness = liveness ?? file.coordinator?.liveness ?? 3
+        configuration.commitHoldMilliseconds = min(max(commitHoldMs ?? file.coordinator?.commitHoldMs ?? 2, 0), 100)
         configuration.cluster.cancelGraceMilliseconds = Int((killGrace ?? file.coordinator?.killGraceSeconds ?? 5) * 1000)
         configuration.cluster.maxLostAttempts = maxAttempts ?? file.coordinator?.maxAttempts ?? 3
         configuration.reconnectGraceMilliseconds = Int(
