@@ -106,7 +106,7 @@ public final class ProcCluster: Sendable {
     }
 
     /// Every event from now on (or from `seq`), complete and in order. `topics` are prefixes.
-    public func events(topics: [String] = [], from seq: UInt64? = nil) -> AsyncThrowingStream<Event, any Error> {
+    public func events(topics: [String] = [], from seq: UInt64? = nil) -> EventStream {
         client.events(topics: topics, from: seq)
     }
 

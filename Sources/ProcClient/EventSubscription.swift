@@ -8,8 +8,8 @@ extension ProcClient {
     /// `from` (or from the moment of subscribing) are delivered once each, in `seq` order, even those
     /// published before the subscription reached the coordinator (the slow-joiner window) or dropped by
     /// a full high-water mark. `topics` are prefixes (`job.`, `agent.`); empty means everything.
-    public func events(topics: [String] = [], from seq: UInt64? = nil) -> AsyncThrowingStream<Event, any Error> {
-        let (stream, continuation) = AsyncThrowingStream<Event, any Error>.makeStream(bufferingPolicy: .unbounded)
+    public func events(topics: [String] = [], from seq: UInt64? = nil) -> EventStream {
+        let (stream, continuation) = AsyncThrowingStream<[Event], any Error>.makeStream(bufferingPolicy: .unbounded)
         loop.execute { [self] in
             let subscription = EventSubscription(client: self, topics: topics, continuation: continuation)
             subscriptions[ObjectIdentifier(subscription)] = subscription
@@ -21,15 +21,47 @@ extension ProcClient {
             }
             subscription.start(from: seq)
         }
-        return stream
+        return EventStream(batches: stream)
     }
+}
+
+/// The event feed, one event at a time: `for try await event in client.events()`.
+///
+/// The client's loop hands events over in batches (all that one read of the socket or one replay
+/// brought, in order) and this hands them out one by one. The standard library's AsyncThrowingStream,
+/// unspecialized across modules, cost as much per element as decoding the event (40% of ten feed
+/// subscribers' samples, in generic metadata lookups and task switches); per batch, it does not.
+public struct EventStream: AsyncSequence, Sendable {
+    public typealias Element = Event
+    public typealias Failure = any Error
+    let batches: AsyncThrowingStream<[Event], any Error>
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var batches: AsyncThrowingStream<[Event], any Error>.AsyncIterator
+        var current: [Event] = []
+        var index = 0
+
+        public mutating func next() async throws -> Event? {
+            while index == current.count {
+                guard let batch = try await batches.next() else { return nil }
+                current = batch
+                index = 0
+            }
+            index += 1
+            return current[index - 1]
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(batches: batches.makeAsyncIterator()) }
 }
 
 /// One subscriber: a SUB socket plus replay from the journal. Confined to the client's loop.
 final class EventSubscription: @unchecked Sendable {  // confined to the client loop
     private unowned let client: ProcClient
     private let topics: [String]
-    private let continuation: AsyncThrowingStream<Event, any Error>.Continuation
+    private let continuation: AsyncThrowingStream<[Event], any Error>.Continuation
+    /// Events ready for the stream, handed over together at the end of a read or a replay.
+    private var ready: [Event] = []
     private var socket: ZMQSocket?
     private var token: EventLoop.RegistrationToken?
     private var nextSeq: UInt64 = 1
@@ -44,7 +76,7 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
     /// Events recovered from the journal rather than the live feed.
     private(set) var replayed = 0
 
-    init(client: ProcClient, topics: [String], continuation: AsyncThrowingStream<Event, any Error>.Continuation) {
+    init(client: ProcClient, topics: [String], continuation: AsyncThrowingStream<[Event], any Error>.Continuation) {
         self.client = client
         self.topics = topics
         self.continuation = continuation
@@ -78,11 +110,29 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
     private func readLive() {
         guard let socket else { return }
         while let message = try? socket.receive() {
-            guard message.count == 2, let event = try? WireCoding.decode(Event.self, from: message[1]) else { continue }
+            guard message.count == 2 else { continue }
             heardSinceCheck = true
+            // In order and nothing waiting (the usual case): straight through, and an event of a topic
+            // not asked for is only counted, not decoded.
+            if buffer.isEmpty, let seq = leadingSeq(message[1]), seq == nextSeq {
+                if !wanted(message[0]) {
+                    nextSeq += 1
+                    continue
+                }
+                if let event = try? WireCoding.decode(Event.self, from: message[1]), event.seq == seq {
+                    nextSeq += 1
+                    ready.append(event)
+                    continue
+                }
+            }
+            guard let event = try? WireCoding.decode(Event.self, from: message[1]) else { continue }
             accept(event)
         }
         drain()
+    }
+
+    private func wanted(_ topic: [UInt8]) -> Bool {
+        topics.isEmpty || topics.contains { topic.starts(with: $0.utf8) }
     }
 
     private func accept(_ event: Event) {
@@ -93,8 +143,12 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
         while let event = buffer.removeValue(forKey: nextSeq) {
             nextSeq += 1
             if topics.isEmpty || topics.contains(where: { event.type.rawValue.hasPrefix($0) }) {
-                continuation.yield(event)
+                ready.append(event)
             }
+        }
+        if !ready.isEmpty && !finished {
+            continuation.yield(ready)
+            ready.removeAll(keepingCapacity: true)
         }
         if !buffer.isEmpty { requestReplay() }
     }
@@ -163,4 +217,23 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
         socket?.close()
         socket = nil
     }
+}
+
+/// The seq of an event body as the coordinator writes it, first: `{"seq":123,`. Nil for anything else
+/// (the body is then decoded in full).
+func leadingSeq(_ body: [UInt8]) -> UInt64? {
+    let prefix: StaticString = #"{"seq":"#
+    guard body.count > prefix.utf8CodeUnitCount + 1 else { return nil }
+    for index in 0..<prefix.utf8CodeUnitCount where body[index] != prefix.utf8Start[index] { return nil }
+    var value: UInt64 = 0
+    var index = prefix.utf8CodeUnitCount
+    while index < body.count, body[index] >= 48, body[index] <= 57 {
+        let (times, overflow1) = value.multipliedReportingOverflow(by: 10)
+        let (sum, overflow2) = times.addingReportingOverflow(UInt64(body[index] - 48))
+        guard !overflow1, !overflow2 else { return nil }
+        value = sum
+        index += 1
+    }
+    guard index > prefix.utf8CodeUnitCount, index < body.count, body[index] == UInt8(ascii: ",") else { return nil }
+    return value
 }

@@ -19,6 +19,7 @@ public enum WireCoding {
 
     /// The hot path's types: read by hand (`JSONReader`) first; anything that reader does not take is
     /// decoded again by `JSONDecoder`, which decides (and words the error).
+    @inlinable
     public static func decode<T: JSONReadable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
         if let value = try? JSONReader.read(bytes, { try T(reader: &$0) }) { return value }
         return try JSONDecoder().decode(type, from: Data(bytes))
@@ -30,5 +31,6 @@ public enum WireCoding {
     }
 
     /// The hot path's types: the same JSON, written by hand (`JSONWriter`).
+    @inlinable
     public static func bytes<T: JSONWritable>(_ value: T) -> [UInt8] { value.jsonBytes }
 }

@@ -6,10 +6,12 @@
 /// again with `JSONDecoder`, which decides and words the error. So the fast path never accepts what
 /// Codable would refuse, and the errors users see stay Codable's.
 public struct JSONReader {
-    public struct Unexpected: Error {}
+    public struct Unexpected: Error {
+        @inlinable public init() {}
+    }
 
     private let bytes: UnsafeBufferPointer<UInt8>
-    private var index = 0
+    @usableFromInline var index = 0
     /// Nesting of `json()`: bounded, so hostile input ("[[[[…") cannot exhaust the stack.
     private var depth = 0
     static let maxDepth = 512
@@ -18,7 +20,10 @@ public struct JSONReader {
         self.bytes = bytes
     }
 
-    /// Decodes `bytes` with `body`, which must consume the whole document.
+    /// Decodes `bytes` with `body`, which must consume the whole document. Inlinable, like
+    /// `WireCoding.decode`, so that callers in other modules get it specialized: unspecialized, the
+    /// generic metadata lookups cost as much as the parse (perf of ten feed subscribers).
+    @inlinable
     public static func read<T>(_ bytes: [UInt8], _ body: (inout JSONReader) throws -> T) throws -> T {
         try bytes.withUnsafeBufferPointer { buffer in
             var reader = JSONReader(buffer)
@@ -29,7 +34,7 @@ public struct JSONReader {
         }
     }
 
-    private mutating func skipWhitespace() {
+    @usableFromInline mutating func skipWhitespace() {
         while index < bytes.count {
             switch bytes[index] {
             case 0x20, 0x0A, 0x0D, 0x09: index += 1

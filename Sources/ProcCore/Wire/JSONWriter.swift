@@ -231,6 +231,7 @@ public protocol JSONWritable: Encodable {
 }
 
 extension JSONWritable {
+    @inlinable
     public var jsonBytes: [UInt8] {
         var writer = JSONWriter()
         write(to: &writer)
