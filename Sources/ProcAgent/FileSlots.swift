@@ -25,21 +25,14 @@ final class FileSlots {
     private var descriptors: [Int: Int32] = [:]
     private static let maxOpen = 64
 
-    /// Creates the directory if need be; `load` then says what it holds.
+    /// What the directory held when opened, until `load` takes it.
+    private var found: [(slot: Int?, path: String, bytes: [UInt8])] = []
+
+    /// Opens the directory (creating it if need be) and reads what it holds, so that every slot's size
+    /// is known before anything is written over it.
     init(directory: String) throws {
         self.directory = directory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    }
-
-    deinit {
-        for fd in descriptors.values { close(fd) }
-    }
-
-    /// The entries on disk: slot files that hold more than spaces, and files of other names (one per
-    /// entry, as an earlier version wrote them) with a nil slot. The caller keeps what it can read,
-    /// `clear`s the slots it cannot and unlinks the other files.
-    func load() throws -> [(slot: Int?, path: String, bytes: [UInt8])] {
-        var found: [(slot: Int?, path: String, bytes: [UInt8])] = []
         for name in try FileManager.default.contentsOfDirectory(atPath: directory) where name.hasSuffix(".json") {
             let path = directory + "/" + name
             let bytes = FileManager.default.contents(atPath: path).map { Array($0) } ?? []
@@ -57,6 +50,17 @@ final class FileSlots {
                 found.append((nil, path, bytes))
             }
         }
+    }
+
+    deinit {
+        for fd in descriptors.values { close(fd) }
+    }
+
+    /// The entries found on disk (once): slot files that hold more than spaces, and files of other
+    /// names (one per entry, as an earlier version wrote them) with a nil slot. The caller keeps what it
+    /// can read, `clear`s the slots it cannot and unlinks the other files.
+    func load() -> [(slot: Int?, path: String, bytes: [UInt8])] {
+        defer { found = [] }
         return found
     }
 

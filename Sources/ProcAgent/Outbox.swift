@@ -18,7 +18,7 @@ final class Outbox {
     init(directory: String?) throws {
         slots = try directory.map { try FileSlots(directory: $0 + "/outbox") }
         guard let slots else { return }
-        for entry in try slots.load() {
+        for entry in slots.load() {
             guard let result = try? WireCoding.decode(RunResult.self, from: entry.bytes),
                   pending[result.ref] == nil
             else {

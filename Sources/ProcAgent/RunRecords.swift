@@ -2,9 +2,9 @@ import Foundation
 import Glibc
 import ProcCore
 
-/// What a run was, on disk while it runs (a slot file in `runs/`, see `FileSlots`: the pid, which is also
-/// its process group). If the agent is killed, its runs lose their observer: their output pipes and exit status die
-/// with it. A restarted agent finds these records and ends what is left of those runs (SIGKILL to the
+/// What a run was, on disk while it runs (a slot file in `runs/`, see `FileSlots`: the pid, which is
+/// also its process group). If the agent is killed, its runs lose their observer: their output pipes and
+/// exit status die with it. A restarted agent finds these records and ends what is left of those runs (SIGKILL to the
 /// group), so no unobserved copy keeps running while the coordinator runs the job again.
 final class RunRecords {
     struct Record: Codable, JSONWritable {
@@ -75,9 +75,9 @@ final class RunRecords {
 
     /// Ends the leftovers of a previous agent process; returns the records it found.
     func endLeftovers() -> [Record] {
-        guard let slots, let entries = try? slots.load() else { return [] }
+        guard let slots else { return [] }
         var found: [Record] = []
-        for entry in entries {
+        for entry in slots.load() {
             defer {
                 if let slot = entry.slot { slots.clear(slot) } else { unlink(entry.path) }
             }

@@ -10,7 +10,7 @@ import ZeroMQ
 /// only then published and sent (`flush`). The class is `@unchecked Sendable` because its public methods
 /// hop onto the loop before touching anything.
 public final class Coordinator: @unchecked Sendable {
-    public var configuration: CoordinatorConfiguration
+    public let configuration: CoordinatorConfiguration
     public let loop: EventLoop
     let logger: Logger
 
