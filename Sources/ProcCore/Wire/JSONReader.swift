@@ -286,9 +286,12 @@ public struct JSONReader {
         }
     }
 
-    public mutating func strings() throws -> [String] {
-        var values: [String] = []
-        try array { values.append(try $0.string()) }
+    public mutating func strings() throws -> [String] { try elements { try $0.string() } }
+
+    /// An array whose elements `element` reads.
+    public mutating func elements<T>(_ element: (inout JSONReader) throws -> T) throws -> [T] {
+        var values: [T] = []
+        try array { values.append(try element(&$0)) }
         return values
     }
 
@@ -334,9 +337,7 @@ public struct JSONReader {
         var list: [T]?
         try object { reader, name in
             guard name == key else { return try reader.skip() }
-            var values: [T] = []
-            try reader.array { values.append(try element(&$0)) }
-            list = values
+            list = try reader.elements(element)
         }
         guard let list else { throw Unexpected() }
         return list
@@ -433,10 +434,7 @@ extension WaitReply: JSONReadable {
         var jobs: [JobSummary]?, done: Bool?
         try reader.object { reader, key in
             switch key {
-            case "jobs":
-                var list: [JobSummary] = []
-                try reader.array { list.append(try JobSummary(reader: &$0)) }
-                jobs = list
+            case "jobs": jobs = try reader.elements { try JobSummary(reader: &$0) }
             case "done": done = try reader.bool()
             default: try reader.skip()
             }
@@ -621,10 +619,7 @@ extension ReplayReply: JSONReadable {
         var events: [Event]?, lastSeq: UInt64?
         try reader.object { reader, key in
             switch key {
-            case "events":
-                var list: [Event] = []
-                try reader.array { list.append(try Event(reader: &$0)) }
-                events = list
+            case "events": events = try reader.elements { try Event(reader: &$0) }
             case "last_seq": lastSeq = try reader.uint64()
             default: try reader.skip()
             }
