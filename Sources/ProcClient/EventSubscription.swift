@@ -114,7 +114,7 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
             heardSinceCheck = true
             // In order and nothing waiting (the usual case): straight through, and an event of a topic
             // not asked for is only counted, not decoded.
-            if buffer.isEmpty, let seq = leadingSeq(message[1]), seq == nextSeq {
+            if buffer.isEmpty, let seq = Event.leadingSeq(message[1]), seq == nextSeq {
                 if !wanted(message[0]) {
                     nextSeq += 1
                     continue
@@ -217,23 +217,4 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
         socket?.close()
         socket = nil
     }
-}
-
-/// The seq of an event body as the coordinator writes it, first: `{"seq":123,`. Nil for anything else
-/// (the body is then decoded in full).
-func leadingSeq(_ body: [UInt8]) -> UInt64? {
-    let prefix: StaticString = #"{"seq":"#
-    guard body.count > prefix.utf8CodeUnitCount + 1 else { return nil }
-    for index in 0..<prefix.utf8CodeUnitCount where body[index] != prefix.utf8Start[index] { return nil }
-    var value: UInt64 = 0
-    var index = prefix.utf8CodeUnitCount
-    while index < body.count, body[index] >= 48, body[index] <= 57 {
-        let (times, overflow1) = value.multipliedReportingOverflow(by: 10)
-        let (sum, overflow2) = times.addingReportingOverflow(UInt64(body[index] - 48))
-        guard !overflow1, !overflow2 else { return nil }
-        value = sum
-        index += 1
-    }
-    guard index > prefix.utf8CodeUnitCount, index < body.count, body[index] == UInt8(ascii: ",") else { return nil }
-    return value
 }

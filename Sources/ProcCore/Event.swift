@@ -72,3 +72,24 @@ public struct Event: Codable, Sendable, Equatable {
         return event
     }
 }
+
+extension Event {
+    /// The seq of an event body as the coordinator writes it, first: `{"seq":123,`. Nil for anything
+    /// else (decode the body in full then). Lets a subscriber keep count of events it does not decode.
+    public static func leadingSeq(_ body: [UInt8]) -> UInt64? {
+        let prefix: StaticString = #"{"seq":"#
+        guard body.count > prefix.utf8CodeUnitCount + 1 else { return nil }
+        for index in 0..<prefix.utf8CodeUnitCount where body[index] != prefix.utf8Start[index] { return nil }
+        var value: UInt64 = 0
+        var index = prefix.utf8CodeUnitCount
+        while index < body.count, body[index] >= 48, body[index] <= 57 {
+            let (times, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times.addingReportingOverflow(UInt64(body[index] - 48))
+            guard !overflow1, !overflow2 else { return nil }
+            value = sum
+            index += 1
+        }
+        guard index > prefix.utf8CodeUnitCount, index < body.count, body[index] == UInt8(ascii: ",") else { return nil }
+        return value
+    }
+}

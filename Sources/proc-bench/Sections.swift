@@ -143,7 +143,9 @@ func submitAndRawFeed(count: Int, subscribers: Int) async throws -> (seen: Int, 
         if let submitted, submitted != 0 { break }
         for (index, socket) in sockets.enumerated() where items[index].revents & Int16(ZMQ_POLLIN) != 0 {
             while let message = try? socket.receive(), message.count == 2 {
-                let seq = leadingSeq(message[1])
+                guard let seq = Event.leadingSeq(message[1]) else {
+                    throw BenchError("raw feed: an event body without its seq first")
+                }
                 if next[index] != 0 && seq != next[index] {
                     throw BenchError("raw feed: seq \(seq), expected \(next[index])")
                 }
@@ -157,16 +159,6 @@ func submitAndRawFeed(count: Int, subscribers: Int) async throws -> (seen: Int, 
         throw BenchError("proc submit --batch failed: \(submit.output.suffix(500))")
     }
     return (seen.min()!, last - start)
-}
-
-/// The seq of an event body, which the coordinator writes first: `{"seq":123,...`.
-private func leadingSeq(_ body: [UInt8]) -> UInt64 {
-    var value: UInt64 = 0
-    for byte in body.dropFirst(7) {
-        guard byte >= 48 && byte <= 57 else { break }
-        value = value * 10 + UInt64(byte - 48)
-    }
-    return value
 }
 
 // MARK: latency

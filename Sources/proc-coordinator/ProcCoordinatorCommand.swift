@@ -113,7 +113,9 @@ struct Start: AsyncParsableCommand {
         configuration.dataDirectory = dataDir ?? environment["PROC_DATA_DIR"] ?? file.coordinator?.dataDir ?? "./proc-data"
         configuration.heartbeatMilliseconds = heartbeatMs ?? file.coordinator?.heartbeatMs ?? 1_000
         configuration.liveness = liveness ?? file.coordinator?.liveness ?? 3
-        configuration.commitHoldMilliseconds = min(max(commitHoldMs ?? file.coordinator?.commitHoldMs ?? 2, 0), 100)
+        let commitHold = commitHoldMs ?? file.coordinator?.commitHoldMs ?? 2
+        guard (0...100).contains(commitHold) else { throw CommandError("commit_hold_ms must be between 0 and 100") }
+        configuration.commitHoldMilliseconds = commitHold
         configuration.cluster.cancelGraceMilliseconds = Int((killGrace ?? file.coordinator?.killGraceSeconds ?? 5) * 1000)
         configuration.cluster.maxLostAttempts = maxAttempts ?? file.coordinator?.maxAttempts ?? 3
         configuration.reconnectGraceMilliseconds = Int(

@@ -85,6 +85,18 @@ import Testing
         #expect(try JSONReader.read(WireCoding.bytes(reply)) { try SubmitReply(reader: &$0) }.ids == reply.ids)
     }
 
+    /// Subscribers count the events they do not decode by the seq at the head of the body.
+    @Test func theSeqAtTheHeadOfAnEventBody() throws {
+        var event = Event(type: .jobStarted)
+        event.seq = 18_446_744_073_709_551_615
+        event.time = "2026-11-26T23:16:50.123456Z"
+        #expect(Event.leadingSeq(event.jsonBytes) == event.seq)
+        #expect(Event.leadingSeq(Array(#"{"seq":7,"type":"x"}"#.utf8)) == 7)
+        for refused in [#"{"seq":18446744073709551616,"#, #"{"seq":7}"#, #"{"seq":,"#, #"{ "seq":7,"#, #"{"type":"x","seq":7}"#, ""] {
+            #expect(Event.leadingSeq(Array(refused.utf8)) == nil, "\(refused)")
+        }
+    }
+
     @Test func waitReplies() throws {
         var record = JobRecord(id: "j1", number: 1, spec: JobSpec(argv: ["true"]), submittedAt: 1)
         let plain = JobSummary(record)
