@@ -228,8 +228,10 @@ func latency(rate: Int, seconds: Double, standalone: Bool = false) async throws 
 
 /// `agents` DEALER connections in this process speaking the agent protocol to a coordinator in another
 /// process, each finishing every job the moment it gets it: the scheduler's speed without spawning.
-/// Heartbeats go both ways as usual. Returns completed jobs per second.
-func simulatedAgents(agents: Int, jobs: Int) async throws -> (rate: Double, seconds: Double) {
+/// Heartbeats go both ways as usual. Returns completed jobs per second, and the coordinator's CPU time
+/// per job (steadier than the rate on a shared 2-core machine).
+func simulatedAgents(agents: Int, jobs: Int) async throws
+    -> (rate: Double, seconds: Double, coordinatorMicrosPerJob: Double) {
     let cluster = try SeparateCluster(slots: nil)
     defer { cluster.stop() }
     let harness = AgentHarness(endpoint: "tcp://\(cluster.control)", agents: agents, target: jobs)
@@ -243,12 +245,14 @@ func simulatedAgents(agents: Int, jobs: Int) async throws -> (rate: Double, seco
         try await Task.sleep(for: .milliseconds(100))
     }
     let start = monotonicSeconds()
+    let cpu0 = cpuSeconds(of: cluster.coordinator.pid) ?? 0
     _ = try await client.submit([JobSpec](repeating: JobSpec(argv: ["/bin/true"]), count: jobs))
     guard harness.waitForTarget(timeout: 600) else {
         throw BenchError("simulated agents: only \(harness.completed) of \(jobs) jobs completed")
     }
     let elapsed = monotonicSeconds() - start
-    return (Double(jobs) / elapsed, elapsed)
+    let cpu = (cpuSeconds(of: cluster.coordinator.pid) ?? cpu0) - cpu0
+    return (Double(jobs) / elapsed, elapsed, cpu * 1e6 / Double(jobs))
 }
 
 /// The simulated agents' thread: one zmq_poll over every DEALER.

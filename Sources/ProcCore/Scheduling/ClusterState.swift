@@ -42,7 +42,7 @@ public struct QueueState: Sendable, Equatable {
 /// groups whose queue is under its limit and whose labels it carries; agents are served round-robin,
 /// one job per pass, so a small batch spreads over the cluster.
 public struct ClusterState: Sendable {
-    public private(set) var jobs: [JobID: JobRecord] = [:]
+    public private(set) var jobs = JobTable()
     public private(set) var agents: [String: AgentState] = [:]
     public private(set) var queues: [String: QueueState] = [:]
     public var settings: ClusterSettings

@@ -1,0 +1,63 @@
+import ProcCore
+import Testing
+
+@Suite struct JobTableTests {
+    private func record(_ id: JobID, number: UInt64) -> JobRecord {
+        JobRecord(id: id, number: number, spec: JobSpec(argv: ["true"]), submittedAt: 0)
+    }
+
+    @Test func findsJobsByTheirIdsAndCountsThem() {
+        var table = JobTable()
+        table["j1"] = record("j1", number: 1)
+        table["j3"] = record("j3", number: 3)  // a gap: j2 was never stored
+        #expect(table.count == 2)
+        #expect(table["j1"]?.number == 1)
+        #expect(table["j3"]?.number == 3)
+        #expect(table["j2"] == nil)
+        #expect(table["j4"] == nil)
+        table["j3"]?.attempt = 2
+        #expect(table["j3"]?.attempt == 2)
+        #expect(table.count == 2)
+        table["j1"] = nil
+        #expect(table["j1"] == nil)
+        #expect(table.count == 1)
+        #expect(table.values.map(\.id) == ["j3"])
+    }
+
+    @Test func idsOfAnotherFormAreKeptAsThemselves() {
+        var table = JobTable()
+        table["j1"] = record("j1", number: 1)
+        // Each of these names a different job from "j1" (or none): none may find it.
+        for id in ["j01", "J1", "j", "", "j1x", "j-1", "j+1", "x1", "j0", "j99999999999999999999999"] {
+            #expect(table[id] == nil, "\(id)")
+        }
+        table["j01"] = record("j01", number: 1)
+        table["build-7"] = record("build-7", number: 7)
+        #expect(table.count == 3)
+        #expect(table["j01"]?.id == "j01")
+        #expect(table["j1"]?.id == "j1")
+        #expect(table["build-7"]?.number == 7)
+        table["build-7"] = nil
+        #expect(table.count == 2)
+        #expect(Set(table.values.map(\.id)) == ["j1", "j01"])
+    }
+
+    @Test func aNumberFarPastTheEndDoesNotGrowTheTable() {
+        var table = JobTable()
+        table["j5000000000"] = record("j5000000000", number: 5_000_000_000)
+        table["j2"] = record("j2", number: 2)
+        #expect(table.count == 2)
+        #expect(table["j5000000000"]?.number == 5_000_000_000)
+        #expect(table.values.map(\.id) == ["j2", "j5000000000"])  // numbered ones first, in order
+    }
+
+    @Test func valuesComeInOrderOfNumber() {
+        var table = JobTable()
+        for number in (1...50).reversed() {
+            let id = ClusterState.jobID(UInt64(number))
+            table[id] = record(id, number: UInt64(number))
+        }
+        #expect(table.values.map(\.number) == Array(1...50))
+        #expect(table.count == 50)
+    }
+}
