@@ -4,11 +4,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -130,19 +133,25 @@ struct child_error {
 
 // Everything the child needs, prepared by the parent: after fork the child may not allocate.
 struct child_plan {
+    volatile struct child_error *shared;  // the vfork path: the child writes its failure here (shared memory)
     char **candidates;        // execve these in order (execvp's PATH walk, done by the child as the new user)
     char *const *argv;
     char *const *envp;
     const char *cwd;
     int src[4];               // become fds 0..3; all >= 4
-    int error_fd;             // write end of the error pipe, >= 4, close-on-exec
+    int error_fd;             // the fork path: write end of the error pipe, >= 4, close-on-exec; else -1
     long max_fd;              // for closing fds one by one if close_range is missing
     const struct cspawn_user *user;
 };
 
-__attribute__((noreturn)) static void child_fail(int fd, int step, int err) {
+__attribute__((noreturn)) static void child_fail(const struct child_plan *plan, int step, int err) {
+    if (plan->shared) {
+        plan->shared->step = step;
+        plan->shared->err = err;
+        _exit(127);
+    }
     struct child_error e = {step, err};
-    while (write(fd, &e, sizeof e) < 0 && errno == EINTR) {}
+    while (write(plan->error_fd, &e, sizeof e) < 0 && errno == EINTR) {}
     _exit(127);
 }
 
@@ -153,10 +162,11 @@ static void close_fds_from(int from, int to_excluding, long max_fd) {
 }
 
 // Only async-signal-safe calls from here on: the parent has other threads, whose locks may be held in this
-// copy of its memory. Signals are blocked on entry (the parent blocked them around fork).
+// copy of its memory (or, on the vfork path, in this very memory). Signals are blocked on entry (the parent
+// blocked them around fork or clone), and no handler of the agent can run before they are reset.
 __attribute__((noreturn)) static void child(const struct child_plan *plan) {
     int efd = plan->error_fd;
-    if (setsid() < 0) child_fail(efd, CSPAWN_STEP_SETSID, errno);
+    if (setsid() < 0) child_fail(plan, CSPAWN_STEP_SETSID, errno);
 
     // Like posix_spawn's SETSIGDEF and SETSIGMASK: nothing the agent ignores or handles reaches the job.
     // glibc refuses its internal signals (32, 33) with EINVAL; their handlers go away with execve.
@@ -167,21 +177,27 @@ __attribute__((noreturn)) static void child(const struct child_plan *plan) {
         if (s != SIGKILL && s != SIGSTOP) (void)sigaction(s, &dfl, NULL);
     sigset_t empty;
     sigemptyset(&empty);
-    if (sigprocmask(SIG_SETMASK, &empty, NULL) < 0) child_fail(efd, CSPAWN_STEP_SIGNALS, errno);
+    if (sigprocmask(SIG_SETMASK, &empty, NULL) < 0) child_fail(plan, CSPAWN_STEP_SIGNALS, errno);
 
     // Groups first, then the gid, then the uid: after setuid there is no right left to change the others.
     const struct cspawn_user *u = plan->user;
-    if (syscall(CSPAWN_SYS_SETGROUPS, u->ngroups, u->groups) < 0) child_fail(efd, CSPAWN_STEP_SETGROUPS, errno);
-    if (syscall(CSPAWN_SYS_SETGID, u->gid) < 0) child_fail(efd, CSPAWN_STEP_SETGID, errno);
-    if (syscall(CSPAWN_SYS_SETUID, u->uid) < 0) child_fail(efd, CSPAWN_STEP_SETUID, errno);
+    if (u) {
+        if (syscall(CSPAWN_SYS_SETGROUPS, u->ngroups, u->groups) < 0) child_fail(plan, CSPAWN_STEP_SETGROUPS, errno);
+        if (syscall(CSPAWN_SYS_SETGID, u->gid) < 0) child_fail(plan, CSPAWN_STEP_SETGID, errno);
+        if (syscall(CSPAWN_SYS_SETUID, u->uid) < 0) child_fail(plan, CSPAWN_STEP_SETUID, errno);
+    }
 
-    if (plan->cwd && chdir(plan->cwd) < 0) child_fail(efd, CSPAWN_STEP_CHDIR, errno);
+    if (plan->cwd && chdir(plan->cwd) < 0) child_fail(plan, CSPAWN_STEP_CHDIR, errno);
 
     for (int i = 0; i < 4; i++)
-        if (dup2(plan->src[i], i) < 0) child_fail(efd, CSPAWN_STEP_FDS, errno);
-    // Everything from 4 up except the error pipe, which close-on-exec closes when execve succeeds.
-    close_fds_from(4, efd, plan->max_fd);
-    close_fds_from(efd + 1, INT_MAX, plan->max_fd);
+        if (dup2(plan->src[i], i) < 0) child_fail(plan, CSPAWN_STEP_FDS, errno);
+    // Everything from 4 up except the error pipe (if any), which close-on-exec closes when execve succeeds.
+    if (efd >= 0) {
+        close_fds_from(4, efd, plan->max_fd);
+        close_fds_from(efd + 1, INT_MAX, plan->max_fd);
+    } else {
+        close_fds_from(4, INT_MAX, plan->max_fd);
+    }
 
     // execvp's rules: go on after ENOENT and the like, remember EACCES, stop at any other error.
     int err = ENOENT, denied = 0;
@@ -190,10 +206,12 @@ __attribute__((noreturn)) static void child(const struct child_plan *plan) {
         err = errno;
         if (err == EACCES) denied = 1;
         else if (err != ENOENT && err != ENOTDIR && err != ESTALE && err != ENODEV && err != ETIMEDOUT)
-            child_fail(efd, CSPAWN_STEP_EXEC, err);
+            child_fail(plan, CSPAWN_STEP_EXEC, err);
     }
-    child_fail(efd, CSPAWN_STEP_EXEC, denied ? EACCES : err);
+    child_fail(plan, CSPAWN_STEP_EXEC, denied ? EACCES : err);
 }
+
+static int vfork_child(void *plan) { child(plan); }
 
 // The paths execve tries: `file` itself if it has a '/', else each PATH entry of `envp` (as resolve() builds
 // them). NULL-terminated, one allocation; NULL if out of memory.
@@ -231,11 +249,99 @@ static char **exec_candidates(const char *file, char *const envp[], const char *
     return list;
 }
 
+// ---- the vfork path: clone(CLONE_VM | CLONE_VFORK) on a stack kept for the thread ----
+
+// glibc's posix_spawn does the same, but maps a fresh stack for each child and unmaps it afterwards: in perf
+// of the agent on W1 that mmap and munmap showed as about 13% of its samples. Here each thread that spawns
+// maps one stack, with a guard page, the first time, and keeps it until it exits. What it bought is smaller
+// than that profile suggested (docs/performance.md, item 20). It also tells which step failed.
+#define CSPAWN_STACK_SIZE (256 * 1024)
+static pthread_key_t stack_key;
+static pthread_once_t stack_once = PTHREAD_ONCE_INIT;
+static int stack_key_ok;
+
+static void stack_unmap(void *stack) { munmap(stack, CSPAWN_STACK_SIZE); }
+static void stack_key_create(void) { stack_key_ok = pthread_key_create(&stack_key, stack_unmap) == 0; }
+
+// This thread's child stack (its lowest address), or NULL with errno set.
+static void *thread_stack(void) {
+    pthread_once(&stack_once, stack_key_create);
+    if (!stack_key_ok) { errno = EAGAIN; return NULL; }
+    void *stack = pthread_getspecific(stack_key);
+    if (stack) return stack;
+    stack = mmap(NULL, CSPAWN_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return NULL;
+    long page = sysconf(_SC_PAGESIZE);
+    // The guard page: a child that overflows its stack faults instead of writing over other memory.
+    if (mprotect(stack, page > 0 ? (size_t)page : 4096, PROT_NONE) < 0 || pthread_setspecific(stack_key, stack)) {
+        int e = errno ? errno : ENOMEM;
+        munmap(stack, CSPAWN_STACK_SIZE);
+        errno = e;
+        return NULL;
+    }
+    return stack;
+}
+
+// posix_spawn's semantics (cspawn_spawn), with the step that failed: the child shares our memory and runs
+// child() on its own stack while this thread waits (CLONE_VFORK) until it has exec'd or exited. A failed
+// step writes its errno into `shared` before _exit; the failed child is then reaped here.
+static int spawn_vfork(pid_t *out_pid, const char *file, char *const argv[], char *const envp[], const char *cwd,
+                       const int fds[4], int *out_step) {
+    char resolved[PATH_MAX];
+    if (!strchr(file, '/')) {
+        int err = resolve(file, envp, cwd, resolved);
+        if (err) return err;  // step unknown: the caller checks whether the cwd is to blame
+        file = resolved;
+    }
+    *out_step = CSPAWN_STEP_PREPARE;
+    char *candidates[2] = {(char *)file, NULL};
+    volatile struct child_error shared = {0, 0};
+    struct child_plan plan = {.shared = &shared, .candidates = candidates, .argv = argv, .envp = envp,
+                              .cwd = cwd, .error_fd = -1, .user = NULL};
+    int tmp[4] = {-1, -1, -1, -1};
+    int err = 0;
+    // As in cspawn_spawn: no source of a dup2 onto 0..3 may itself be in 0..3.
+    for (int i = 0; i < 4; i++) {
+        plan.src[i] = fds[i];
+        if (fds[i] < 0) { err = EBADF; goto out; }
+        if (fds[i] < 4) {
+            if ((tmp[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 4)) < 0) { err = errno; goto out; }
+            plan.src[i] = tmp[i];
+        }
+    }
+    plan.max_fd = sysconf(_SC_OPEN_MAX);
+    if (plan.max_fd < 0) plan.max_fd = 65536;
+    char *stack = thread_stack();
+    if (!stack) { err = errno; goto out; }
+
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t pid = clone(vfork_child, stack + CSPAWN_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
+    int clone_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0) { err = clone_errno; goto out; }
+    if (shared.err) {
+        err = shared.err;
+        *out_step = shared.step;
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+        goto out;
+    }
+    *out_pid = pid;
+out:
+    for (int i = 0; i < 4; i++)
+        if (tmp[i] >= 0) close(tmp[i]);
+    return err;
+}
+
 int cspawn_spawn_as(pid_t *out_pid, const char *file, char *const argv[], char *const envp[],
                     const char *cwd, int stdin_fd, int stdout_fd, int stderr_fd, int channel_fd,
                     const struct cspawn_user *user, int *out_step) {
     *out_step = CSPAWN_STEP_UNKNOWN;
-    if (!user) return cspawn_spawn(out_pid, file, argv, envp, cwd, stdin_fd, stdout_fd, stderr_fd, channel_fd);
+    if (!user) {
+        int fds[4] = {stdin_fd, stdout_fd, stderr_fd, channel_fd};
+        return spawn_vfork(out_pid, file, argv, envp, cwd, fds, out_step);
+    }
 
     *out_step = CSPAWN_STEP_EXEC;
     if (*file == '\0') return ENOENT;

@@ -31,13 +31,18 @@ struct cspawn_user {
 #define CSPAWN_STEP_FDS 8        // dup2 onto 0..3, closing the rest
 #define CSPAWN_STEP_EXEC 9
 
-/// cspawn_spawn, as `user` when it is not NULL. With NULL this is cspawn_spawn itself (the posix_spawn fast
-/// path) and *out_step is CSPAWN_STEP_UNKNOWN on failure. With a user, posix_spawn cannot change the
-/// credentials, so the child is forked and, doing only async-signal-safe system calls, runs: setsid, every
-/// catchable signal to SIG_DFL and an empty mask, setgroups, setgid, setuid (each checked), chdir, dup2 onto
-/// 0..3, closes every other fd, execve. A `file` without '/' is tried along the PATH in `envp` as execvp
-/// would, as the new user. A failed step sends its errno back through a close-on-exec pipe: the return value
-/// is then that errno, *out_step says which step, and the failed child has been reaped.
+/// cspawn_spawn's semantics, as `user` when it is not NULL. The child, doing only async-signal-safe system
+/// calls, runs: setsid, every catchable signal to SIG_DFL and an empty mask, (with a user) setgroups, setgid,
+/// setuid, each checked, then chdir, dup2 onto 0..3, closes every other fd, execve. A failed step's errno is
+/// the return value, *out_step says which step (CSPAWN_STEP_UNKNOWN: the PATH lookup), and the failed child
+/// has been reaped.
+/// - Without a user (the agent's usual path) the child is cloned with CLONE_VM | CLONE_VFORK, as glibc's
+///   posix_spawn does, but on a stack each calling thread maps once and keeps, where posix_spawn maps and
+///   unmaps one per child; it reports its failure through the memory it shares with us. A `file` without
+///   '/' is resolved against the PATH in `envp`, as in cspawn_spawn.
+/// - With a user, the child is forked (posix_spawn cannot change credentials) and reports through a
+///   close-on-exec pipe; a `file` without '/' is tried along the PATH in `envp` as execvp would, as the
+///   new user.
 int cspawn_spawn_as(pid_t *out_pid, const char *file, char *const argv[], char *const envp[],
                     const char *cwd, int stdin_fd, int stdout_fd, int stderr_fd, int channel_fd,
                     const struct cspawn_user *user, int *out_step);

@@ -214,7 +214,7 @@ public final class JobProcess {
 
     static func osMessage(_ e: Int32) -> String { String(cString: strerror(e)) }
 
-    /// The user's ids for `cspawn_spawn_as`, or nil for the posix_spawn path (no user, or nothing to change).
+    /// The user's ids for `cspawn_spawn_as`, or nil for the vfork path (no user, or nothing to change).
     private static func withCredentials<R>(of user: RunAsUser?, _ body: (UnsafePointer<cspawn_user>?) -> R) -> R {
         guard let user, user.needsSwitch else { return body(nil) }
         return user.groups.withUnsafeBufferPointer { groups in
@@ -224,8 +224,9 @@ public final class JobProcess {
         }
     }
 
-    /// As another user the child says which step failed. posix_spawn cannot; with a working directory set, a
-    /// missing or non-directory cwd is the likelier culprit for ENOENT/ENOTDIR/EACCES, so check it and name it.
+    /// The child says which step failed. Where it cannot (the PATH lookup, step unknown) and a working
+    /// directory is set, a missing or non-directory cwd is the likelier culprit for ENOENT/ENOTDIR/EACCES,
+    /// so check it and name it.
     private static func failureMessage(_ e: Int32, step: Int32, program: String, spec: SpawnSpec) -> String {
         switch step {
         case CSPAWN_STEP_EXEC: return "\(osMessage(e)): '\(program)'"
