@@ -16,12 +16,37 @@ public func rfc3339(_ timestamp: Timestamp) -> String {
     if micros >= 1_000_000 { micros = 999_999 }
     var parts = tm()
     gmtime_r(&seconds, &parts)
-    func pad(_ value: Int32, _ width: Int) -> String {
-        let text = String(value)
-        return String(repeating: "0", count: max(0, width - text.count)) + text
+    let year = Int(parts.tm_year) + 1900
+    guard (0...9999).contains(year) else {
+        // Outside four digits (never a clock reading): the plain way, with as many digits as it takes.
+        func pad(_ value: Int, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "\(pad(year, 4))-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))T"
+            + "\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2)).\(pad(micros, 6))Z"
     }
-    return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-        + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(micros), 6))Z"
+    // Digits straight into the string's storage: one of these per event the coordinator stamps, where
+    // padding with String(repeating:) and interpolation made seven small strings each.
+    return String(unsafeUninitializedCapacity: 27) { bytes in
+        var at = 0
+        func digits(_ value: Int, _ width: Int) {
+            var value = value
+            for index in stride(from: at + width - 1, through: at, by: -1) {
+                bytes[index] = UInt8(ascii: "0") + UInt8(value % 10)
+                value /= 10
+            }
+            at += width
+        }
+        func mark(_ character: Unicode.Scalar) {
+            bytes[at] = UInt8(ascii: character)
+            at += 1
+        }
+        digits(year, 4); mark("-"); digits(Int(parts.tm_mon) + 1, 2); mark("-"); digits(Int(parts.tm_mday), 2)
+        mark("T"); digits(Int(parts.tm_hour), 2); mark(":"); digits(Int(parts.tm_min), 2); mark(":")
+        digits(Int(parts.tm_sec), 2); mark("."); digits(micros, 6); mark("Z")
+        return at
+    }
 }
 
 /// The inverse of `rfc3339`: "2026-11-26T23:16:50.123456Z" → seconds since the epoch (nil if malformed).
