@@ -50,6 +50,21 @@ static int resolve(const char *file, char *const envp[], const char *cwd, char o
     }
 }
 
+// The dup2s onto 0..3 run in order; a source fd that is itself in 0..3 could be clobbered by an earlier one.
+// Sets src[i] to fds[i], or to a close-on-exec copy >= 4 (kept in tmp[i], for the caller to close). Returns 0
+// or an errno value.
+static int lift_sources(const int fds[4], int src[4], int tmp[4]) {
+    for (int i = 0; i < 4; i++) {
+        src[i] = fds[i];
+        if (fds[i] < 0) return EBADF;
+        if (fds[i] < 4) {
+            if ((tmp[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 4)) < 0) return errno;
+            src[i] = tmp[i];
+        }
+    }
+    return 0;
+}
+
 int cspawn_spawn(pid_t *out_pid, const char *file, char *const argv[], char *const envp[],
                  const char *cwd, int stdin_fd, int stdout_fd, int stderr_fd, int channel_fd) {
     char resolved[PATH_MAX];
@@ -59,18 +74,11 @@ int cspawn_spawn(pid_t *out_pid, const char *file, char *const argv[], char *con
         file = resolved;
     }
 
-    // The dup2 actions run in order 0,1,2,3; a source fd that is itself in 0..3 could be clobbered by an
-    // earlier dup2. Move such sources to a temporary fd >= 4 first (closefrom(4) drops it in the child).
-    int src[4] = {stdin_fd, stdout_fd, stderr_fd, channel_fd};
-    int tmp[4] = {-1, -1, -1, -1};
-    int err = 0;
-    for (int i = 0; i < 4; i++) {
-        if (src[i] < 0) { err = EBADF; goto out_tmp; }
-        if (src[i] < 4) {
-            if ((tmp[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 4)) < 0) { err = errno; goto out_tmp; }
-            src[i] = tmp[i];
-        }
-    }
+    // Sources in 0..3 move to a temporary fd >= 4 first (closefrom(4) drops it in the child).
+    const int fds[4] = {stdin_fd, stdout_fd, stderr_fd, channel_fd};
+    int src[4], tmp[4] = {-1, -1, -1, -1};
+    int err = lift_sources(fds, src, tmp);
+    if (err) goto out_tmp;
 
     posix_spawnattr_t attr;
     posix_spawn_file_actions_t fa;
@@ -299,16 +307,8 @@ static int spawn_vfork(pid_t *out_pid, const char *file, char *const argv[], cha
     struct child_plan plan = {.shared = &shared, .candidates = candidates, .argv = argv, .envp = envp,
                               .cwd = cwd, .error_fd = -1, .user = NULL};
     int tmp[4] = {-1, -1, -1, -1};
-    int err = 0;
-    // As in cspawn_spawn: no source of a dup2 onto 0..3 may itself be in 0..3.
-    for (int i = 0; i < 4; i++) {
-        plan.src[i] = fds[i];
-        if (fds[i] < 0) { err = EBADF; goto out; }
-        if (fds[i] < 4) {
-            if ((tmp[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 4)) < 0) { err = errno; goto out; }
-            plan.src[i] = tmp[i];
-        }
-    }
+    int err = lift_sources(fds, plan.src, tmp);
+    if (err) goto out;
     plan.max_fd = sysconf(_SC_OPEN_MAX);
     if (plan.max_fd < 0) plan.max_fd = 65536;
     char *stack = thread_stack();
@@ -353,16 +353,8 @@ int cspawn_spawn_as(pid_t *out_pid, const char *file, char *const argv[], char *
     int err = 0;
     if (!(plan.candidates = exec_candidates(file, envp, cwd))) return ENOMEM;
 
-    // As in cspawn_spawn: no source of a dup2 onto 0..3 may itself be in 0..3.
-    int src[4] = {stdin_fd, stdout_fd, stderr_fd, channel_fd};
-    for (int i = 0; i < 4; i++) {
-        if (src[i] < 0) { err = EBADF; goto out; }
-        if (src[i] < 4) {
-            if ((tmp[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 4)) < 0) { err = errno; goto out; }
-            src[i] = tmp[i];
-        }
-        plan.src[i] = src[i];
-    }
+    const int fds[4] = {stdin_fd, stdout_fd, stderr_fd, channel_fd};
+    if ((err = lift_sources(fds, plan.src, tmp))) goto out;
     // The error pipe: read end here, write end in the child, both close-on-exec and >= 4 (so dup2 onto
     // 0..3 cannot clobber it).
     if (pipe2(pipe_fds, O_CLOEXEC) < 0) { err = errno; goto out; }
