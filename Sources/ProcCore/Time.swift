@@ -26,8 +26,9 @@ public func rfc3339(_ timestamp: Timestamp) -> String {
         return "\(pad(year, 4))-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))T"
             + "\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2)).\(pad(micros, 6))Z"
     }
-    // Digits straight into the string's storage: one of these per event the coordinator stamps, where
-    // padding with String(repeating:) and interpolation made seven small strings each.
+    // Digits straight into the string's storage. The coordinator stamps one per batch of effects (under
+    // load, one per result it receives), and padding with String(repeating:) and interpolation made seven
+    // small strings each time.
     return String(unsafeUninitializedCapacity: 27) { bytes in
         var at = 0
         func digits(_ value: Int, _ width: Int) {

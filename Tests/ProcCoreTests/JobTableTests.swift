@@ -51,6 +51,24 @@ import Testing
         #expect(table.values.map(\.id) == ["j2", "j5000000000"])  // numbered ones first, in order
     }
 
+    @Test func aJobStoredFarPastTheEndIsFoundOnceTheTableReachesIt() {
+        var table = JobTable()
+        let far = UInt64(JobTable.maxGap + 2)
+        table[ClusterState.jobID(far)] = record(ClusterState.jobID(far), number: far)
+        for number in 1...far {
+            let id = ClusterState.jobID(number)
+            if table[id] == nil { table[id] = record(id, number: number) }
+        }
+        // The array now reaches past it, while it is still kept beside the array.
+        table[ClusterState.jobID(far + 1)] = record(ClusterState.jobID(far + 1), number: far + 1)
+        #expect(table.count == Int(far) + 1)
+        #expect(table[ClusterState.jobID(far)]?.number == far)
+        table[ClusterState.jobID(far)]?.attempt = 3
+        #expect(table[ClusterState.jobID(far)]?.attempt == 3)
+        #expect(table.count == Int(far) + 1)
+        #expect(table.values.filter { $0.number == far }.count == 1)
+    }
+
     @Test func valuesComeInOrderOfNumber() {
         var table = JobTable()
         for number in (1...50).reversed() {
