@@ -70,12 +70,15 @@ final class Child {
         return reaped
     }
 
+    /// Ends the child if it is still running, and removes its output file (also when it exited by itself:
+    /// a peer or `proc submit` that `wait` reaped used to leave its file in /tmp).
     func stop() {
-        guard !reaped else { return }
-        kill(pid, SIGTERM)
-        if wait(timeout: 10) == nil {
-            kill(pid, SIGKILL)
-            _ = wait(timeout: 10)
+        if !reaped {
+            kill(pid, SIGTERM)
+            if wait(timeout: 10) == nil {
+                kill(pid, SIGKILL)
+                _ = wait(timeout: 10)
+            }
         }
         unlink(outputPath)
     }
