@@ -68,6 +68,12 @@ struct ProcBench: AsyncParsableCommand {
 
     func wants(_ name: String) -> Bool { section.isEmpty || section.contains(name) }
 
+    /// What is being measured now, on stderr (a full run takes minutes; the tables come at the end).
+    private func progress(_ what: String) {
+        fflush(nil)  // what is already printed comes first, also when both go to one file
+        FileHandle.standardError.write(Data("proc-bench: \(what)…\n".utf8))
+    }
+
     func run() async throws {
         _ = bootstrapLogging(level: "warning")
         print("proc-bench: \(quick ? "quick (smoke test, not a measurement)" : "\(rounds) rounds"), "
@@ -75,6 +81,7 @@ struct ProcBench: AsyncParsableCommand {
         if wants("ratios") { try await ratios() }
         var rows: [[String]] = []
         if wants("idle") {
+            progress("an idle coordinator and agent")
             let (coordinator, agent) = try idleCPU(seconds: quick ? 1 : 5)
             rows.append(["idle coordinator + agent (heartbeats only)",
                          String(format: "%.2f%% + %.2f%% of a core", coordinator, agent), "< 1% of a core",
@@ -83,6 +90,7 @@ struct ProcBench: AsyncParsableCommand {
         if wants("submit") {
             // Submission alone (nothing else on the 2 cores), then the feed with ten subscribers.
             let count = submitJobs ?? (quick ? 20_000 : 1_000_000)
+            progress("submitting \(count) jobs")
             let result = try await submitAndFeed(count: count, subscribers: 0)
             let rate = Double(result.jobs) / result.seconds
             rows.append(["proc submit --batch of \(result.jobs) jobs, accepted durably",
@@ -93,6 +101,7 @@ struct ProcBench: AsyncParsableCommand {
             rows.append(["coordinator memory with \(result.jobs) pending jobs",
                          String(format: "%.0f MiB (%.0f B per job)", resident / 1_048_576, perJob),
                          "< 1 GiB at 1M", verdict(atOneMillion < 1_073_741_824)])
+            progress("the feed to 10 Swift subscribers")
             let feed = try await submitAndFeed(count: quick ? 5_000 : 200_000, subscribers: 10)
             let feedRate = Double(feed.eventsPerSubscriber) / feed.feedSeconds
             rows.append(["feed: \(feed.jobs) job.submitted to \(feed.subscribers) subscribers, in order",
@@ -100,6 +109,7 @@ struct ProcBench: AsyncParsableCommand {
                                 feed.eventsPerSubscriber, feed.jobs, feed.replayed),
                          "100000 events/s, none lost", verdict(feedRate >= 100_000 && feed.eventsPerSubscriber == feed.jobs)])
             let rawJobs = quick ? 5_000 : 200_000
+            progress("the feed to 10 plain SUB sockets")
             let raw = try await submitAndRawFeed(count: rawJobs, subscribers: 10)
             let rawRate = Double(raw.seen) / raw.seconds
             rows.append(["  the same to 10 plain ZeroMQ SUB sockets (no decoding)",
@@ -108,6 +118,7 @@ struct ProcBench: AsyncParsableCommand {
         }
         if wants("latency") {
             // At a rate the machine sustains too, so queueing behind a backlog is told apart.
+            progress("latency at 200 and 1000 jobs/s")
             let light = try await latency(rate: 200, seconds: quick ? 0.5 : 5)
             rows.append(["submit → job.started seen, at 200 jobs/s (\(light.jobs) jobs)",
                          String(format: "p50 %.2f ms, p99 %.2f ms", ms(light.submitToStarted.valueAtPercentile(50)),
@@ -131,6 +142,7 @@ struct ProcBench: AsyncParsableCommand {
         if wants("agents") {
             let count = agents ?? (quick ? 100 : 1_000)
             let jobs = quick ? 5_000 : 200_000
+            progress("\(count) simulated agents")
             let run = try await simulatedAgents(agents: count, jobs: jobs)
             rows.append(["\(count) simulated agents, \(jobs) jobs dispatched and completed",
                          String(format: "%.0f jobs/s (%.1f s; coordinator CPU %.0f µs/job)", run.rate, run.seconds,
@@ -169,7 +181,8 @@ struct ProcBench: AsyncParsableCommand {
                 try await Task.sleep(for: .milliseconds(50))
             }
             var times: [String: [Double]] = [:]
-            for _ in 0..<rounds {
+            for round in 0..<rounds {
+                progress("\(w.name), round \(round + 1) of \(rounds)")
                 times["floor", default: []].append(try floor(w.argv, count: count, parallel: w.parallel))
                 times["standalone", default: []].append(try await viaProc(standalone.client, w.argv, count: count))
                 times["separate", default: []].append(try await viaProc(remote, w.argv, count: count))

@@ -35,5 +35,9 @@ extension Integration.DemoScript {
                      "simulated agents"] {
             #expect(result.stdout.contains(line), "missing \(line)")
         }
+        // What it is doing, while it does it.
+        for line in ["proc-bench: W1, round 1 of 1…", "proc-bench: 100 simulated agents…"] {
+            #expect(result.stderr.contains(line), "missing \(line)")
+        }
     }
 }
