@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -148,7 +149,6 @@ struct child_plan {
     const char *cwd;
     int src[4];               // become fds 0..3; all >= 4
     int error_fd;             // the fork path: write end of the error pipe, >= 4, close-on-exec; else -1
-    long max_fd;              // for closing fds one by one if close_range is missing
     const struct cspawn_user *user;
 };
 
@@ -163,9 +163,14 @@ __attribute__((noreturn)) static void child_fail(const struct child_plan *plan, 
     _exit(127);
 }
 
-static void close_fds_from(int from, int to_excluding, long max_fd) {
+// close_range, or, where the kernel lacks it (before 5.9), each fd up to the soft limit: only then is the
+// limit read (getrlimit, a plain system call), so a spawn does not pay for it.
+static void close_fds_from(int from, int to_excluding) {
     if (from >= to_excluding) return;
     if (syscall(SYS_close_range, (unsigned)from, (unsigned)(to_excluding - 1), 0) == 0) return;
+    struct rlimit limit;
+    long max_fd = 65536;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) max_fd = (long)limit.rlim_cur;
     for (long fd = from; fd < to_excluding && fd < max_fd; fd++) (void)close((int)fd);
 }
 
@@ -201,10 +206,10 @@ __attribute__((noreturn)) static void child(const struct child_plan *plan) {
         if (dup2(plan->src[i], i) < 0) child_fail(plan, CSPAWN_STEP_FDS, errno);
     // Everything from 4 up except the error pipe (if any), which close-on-exec closes when execve succeeds.
     if (efd >= 0) {
-        close_fds_from(4, efd, plan->max_fd);
-        close_fds_from(efd + 1, INT_MAX, plan->max_fd);
+        close_fds_from(4, efd);
+        close_fds_from(efd + 1, INT_MAX);
     } else {
-        close_fds_from(4, INT_MAX, plan->max_fd);
+        close_fds_from(4, INT_MAX);
     }
 
     // execvp's rules: go on after ENOENT and the like, remember EACCES, stop at any other error.
@@ -309,8 +314,6 @@ static int spawn_vfork(pid_t *out_pid, const char *file, char *const argv[], cha
     int tmp[4] = {-1, -1, -1, -1};
     int err = lift_sources(fds, plan.src, tmp);
     if (err) goto out;
-    plan.max_fd = sysconf(_SC_OPEN_MAX);
-    if (plan.max_fd < 0) plan.max_fd = 65536;
     char *stack = thread_stack();
     if (!stack) { err = errno; goto out; }
 
@@ -367,8 +370,6 @@ int cspawn_spawn_as(pid_t *out_pid, const char *file, char *const argv[], char *
         }
     }
     plan.error_fd = pipe_fds[1];
-    plan.max_fd = sysconf(_SC_OPEN_MAX);
-    if (plan.max_fd < 0) plan.max_fd = 65536;
 
     // No signal handler of the agent may run in the child before it resets them.
     sigset_t all, old;
