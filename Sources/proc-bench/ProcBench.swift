@@ -115,6 +115,11 @@ struct ProcBench: AsyncParsableCommand {
             rows.append(["  the same to 10 plain ZeroMQ SUB sockets (no decoding)",
                          String(format: "%.0f events/s each; %d of %d seen, in order", rawRate, raw.seen, rawJobs),
                          "100000 events/s, none lost", verdict(rawRate >= 100_000 && raw.seen == rawJobs)])
+            progress("the feed's floor: a bare ZeroMQ PUB to 10 plain SUB sockets")
+            let bare = try await bareFeed(sample: raw.sample, count: rawJobs, subscribers: 10)
+            rows.append(["  floor: a bare ZeroMQ PUB sending the same events, no coordinator",
+                         String(format: "%.0f events/s each; %d of %d seen, in order", bare.rate, bare.seen, rawJobs),
+                         "(context)", ""])
         }
         if wants("latency") {
             // At a rate the machine sustains too, so queueing behind a backlog is told apart.

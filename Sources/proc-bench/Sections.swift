@@ -108,39 +108,108 @@ func submitAndFeed(count: Int, subscribers: Int) async throws -> SubmitResult {
 /// The feed on its own: `subscribers` plain SUB sockets on one thread, as a subscriber in any language
 /// has them, read the seq at the head of each job.submitted body and must see every one, in order, while
 /// `proc submit --batch` of `count` jobs produces them. Tells what the coordinator's feed carries from
-/// what ten Swift clients decoding every event on the same two cores can take.
-func submitAndRawFeed(count: Int, subscribers: Int) async throws -> (seen: Int, seconds: Double) {
+/// what ten Swift clients decoding every event on the same two cores can take. Also returns the first
+/// event's frames, for `bareFeed`.
+func submitAndRawFeed(count: Int, subscribers: Int) async throws -> (seen: Int, seconds: Double, sample: [Frame]) {
     let cluster = try SeparateCluster(slots: nil)
     defer { cluster.stop() }
     let batch = cluster.directory + "/batch"
     try String(repeating: "[\"/bin/true\"]\n", count: count).write(toFile: batch, atomically: true, encoding: .utf8)
     let context = ZMQContext()
     defer { context.terminate() }
-    var sockets: [ZMQSocket] = []
-    defer { sockets.forEach { $0.close() } }
-    for _ in 0..<subscribers {
-        let socket = try ZMQSocket(context: context, type: .sub)
-        socket.setOption(ZMQ_RCVHWM, 0)
-        socket.subscribe("job.submitted")
-        try socket.connect(cluster.events)
-        sockets.append(socket)
-    }
+    let feed = try RawSubscribers(context: context, endpoint: cluster.events, count: subscribers)
+    defer { feed.close() }
     try await Task.sleep(for: .milliseconds(500))  // subscriptions reach the publisher
 
     let start = monotonicSeconds()
     let submit = try Child(binaryDirectory + "/proc", ["submit", "--batch", batch, "--coordinator", cluster.control,
                                                        "--request-timeout", "120"])
-    var seen = [Int](repeating: 0, count: subscribers)
-    var next = [UInt64](repeating: 0, count: subscribers)  // 0: the first seq is whatever comes first
-    var items = sockets.map { $0.pollItem() }
-    var last = start
     let deadline = start + 600
     var submitted: Int32?
-    while seen.min()! < count, monotonicSeconds() < deadline {
-        let ready = zmq_poll(&items, Int32(items.count), 100)
-        guard ready >= 0 else { break }
+    while feed.fewest < count, monotonicSeconds() < deadline {
+        let ready = try feed.read(timeoutMilliseconds: 100)
         if ready == 0 && submitted == nil { submitted = submit.wait(timeout: 0.001) }
         if let submitted, submitted != 0 { break }
+    }
+    guard let code = submitted ?? submit.wait(timeout: 600), code == 0 else {
+        throw BenchError("proc submit --batch failed: \(submit.output.suffix(500))")
+    }
+    return (feed.fewest, feed.last - start, feed.sample)
+}
+
+/// The feed's floor: a bare ZeroMQ PUB, in a thread of this process with a context of its own, sends
+/// `count` events made from `sample` (its seq counting up) as fast as it can to the same plain SUB
+/// sockets as `submitAndRawFeed`. No coordinator, no journal, nothing producing the events: what this
+/// machine's libzmq carries to that many subscribers. Returns events per second each subscriber saw.
+func bareFeed(sample: [Frame], count: Int, subscribers: Int) async throws -> (seen: Int, rate: Double) {
+    guard sample.count == 2, let seq = Event.leadingSeq(sample[1]) else { throw BenchError("bare feed: no sample event") }
+    let prefix = Array(#"{"seq":"#.utf8)
+    let rest = Array(sample[1].dropFirst(prefix.count + String(seq).utf8.count))
+    let bodies = (1...count).map { prefix + Array(String($0).utf8) + rest }
+    let context = ZMQContext()
+    defer { context.terminate() }
+    let publisherContext = ZMQContext()
+    defer { publisherContext.terminate() }
+    // Used by the sending thread alone once it starts; closed after it has finished.
+    nonisolated(unsafe) let publisher = try ZMQSocket(context: publisherContext, type: .pub)
+    let sent = Semaphore()
+    var started = false
+    defer {
+        if started { _ = sent.wait(timeoutSeconds: 30) }
+        publisher.close()
+    }
+    publisher.setOption(ZMQ_SNDHWM, 0)
+    publisher.setOption(ZMQ_LINGER, 0)
+    try publisher.bind("tcp://127.0.0.1:*")
+    let feed = try RawSubscribers(context: context, endpoint: publisher.lastEndpoint, count: subscribers)
+    defer { feed.close() }
+    try await Task.sleep(for: .milliseconds(500))  // subscriptions reach the publisher
+
+    let topic = sample[0]
+    let sending = Thread {
+        for body in bodies { _ = try? publisher.send([topic, body]) }
+        sent.signal()
+    }
+    let start = monotonicSeconds()
+    sending.start()
+    started = true
+    let deadline = start + 120
+    while feed.fewest < count, monotonicSeconds() < deadline { _ = try feed.read(timeoutMilliseconds: 100) }
+    return (feed.fewest, Double(feed.fewest) / (feed.last - start))
+}
+
+/// Plain SUB sockets on one thread, subscribed to job.submitted: each counts what it sees and checks
+/// that the seq at the head of every body follows the one before.
+final class RawSubscribers {
+    private var sockets: [ZMQSocket] = []
+    private var items: [zmq_pollitem_t]
+    private var seen: [Int]
+    private var next: [UInt64]  // 0: the first seq is whatever comes first
+    private(set) var last = monotonicSeconds()
+    private(set) var sample: [Frame] = []
+
+    init(context: ZMQContext, endpoint: String, count: Int) throws {
+        for _ in 0..<count {
+            let socket = try ZMQSocket(context: context, type: .sub)
+            sockets.append(socket)
+            socket.setOption(ZMQ_RCVHWM, 0)
+            socket.setOption(ZMQ_LINGER, 0)
+            socket.subscribe("job.submitted")
+            try socket.connect(endpoint)
+        }
+        items = sockets.map { $0.pollItem() }
+        seen = [Int](repeating: 0, count: count)
+        next = [UInt64](repeating: 0, count: count)
+    }
+
+    var fewest: Int { seen.min() ?? 0 }
+
+    func close() { sockets.forEach { $0.close() } }
+
+    /// Waits up to `timeoutMilliseconds` for events and reads every one waiting; returns zmq_poll's count.
+    func read(timeoutMilliseconds: Int) throws -> Int32 {
+        let ready = zmq_poll(&items, Int32(items.count), timeoutMilliseconds)
+        guard ready >= 0 else { throw BenchError("raw feed: zmq_poll failed (errno \(zmq_errno()))") }
         for (index, socket) in sockets.enumerated() where items[index].revents & Int16(ZMQ_POLLIN) != 0 {
             while let message = try? socket.receive(), message.count == 2 {
                 guard let seq = Event.leadingSeq(message[1]) else {
@@ -149,16 +218,14 @@ func submitAndRawFeed(count: Int, subscribers: Int) async throws -> (seen: Int, 
                 if next[index] != 0 && seq != next[index] {
                     throw BenchError("raw feed: seq \(seq), expected \(next[index])")
                 }
+                if sample.isEmpty { sample = message }
                 next[index] = seq + 1
                 seen[index] += 1
                 last = monotonicSeconds()
             }
         }
+        return ready
     }
-    guard let code = submitted ?? submit.wait(timeout: 600), code == 0 else {
-        throw BenchError("proc submit --batch failed: \(submit.output.suffix(500))")
-    }
-    return (seen.min()!, last - start)
 }
 
 // MARK: latency
@@ -176,11 +243,10 @@ struct LatencyResult {
 func latency(rate: Int, seconds: Double, standalone: Bool = false) async throws -> LatencyResult {
     let cluster = try SeparateCluster(slots: 4, standalone: standalone)
     defer { cluster.stop() }
-    let submitter = try ProcClient(coordinator: cluster.control)
     let watcher = try ProcClient(coordinator: cluster.control)
-    defer { submitter.close(); watcher.close() }
+    defer { watcher.close() }
     let deadline = monotonicSeconds() + 20
-    while (try? await submitter.agents().count) != 1 {
+    while (try? await watcher.agents().count) != 1 {
         guard monotonicSeconds() < deadline else { throw BenchError("latency: the agent did not join") }
         try await Task.sleep(for: .milliseconds(50))
     }
@@ -197,22 +263,8 @@ func latency(rate: Int, seconds: Double, standalone: Bool = false) async throws 
     }
     try await Task.sleep(for: .milliseconds(500))
 
-    let sent = try await withThrowingTaskGroup(of: (String, Double).self) { group in
-        let start = monotonicSeconds()
-        for index in 0..<count {
-            let due = start + Double(index) / Double(rate)
-            let wait = due - monotonicSeconds()
-            if wait > 0 { try await Task.sleep(for: .microseconds(Int(wait * 1e6))) }
-            group.addTask {
-                let at = currentTimestamp()
-                let id = try await submitter.submit(JobSpec(argv: ["/bin/true"]))
-                return (id, at)
-            }
-        }
-        var sent: [String: Double] = [:]
-        for try await (id, at) in group { sent[id] = at }
-        return sent
-    }
+    let submitter = PacedSubmitter(endpoint: "tcp://\(cluster.control)", rate: rate, count: count)
+    let sent = try await submitter.run()
     let received = try await watching.value
     var submitToStarted = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
     var publishToReceive = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
@@ -222,6 +274,78 @@ func latency(rate: Int, seconds: Double, standalone: Bool = false) async throws 
         _ = publishToReceive.record(UInt64(max(0, (at - published) * 1e6)))
     }
     return LatencyResult(jobs: received.count, submitToStarted: submitToStarted, publishToReceive: publishToReceive)
+}
+
+/// The load for `latency`: one SUBMIT of one job at a time, each at its due time, from a thread of its own
+/// over a plain DEALER that speaks the client protocol (as the simulated agents speak the agent protocol).
+/// The Swift client's async path (a hop onto its loop thread, a timer, a continuation resumed on the
+/// cooperative pool, a Task.sleep per job for the pacing) cost this process about 0.6 ms of CPU per job,
+/// as much as the coordinator and the agent together, on the same two cores: the queue it made was the
+/// benchmark's own (docs/performance.md).
+final class PacedSubmitter: @unchecked Sendable {
+    let endpoint: String
+    let rate: Int
+    let count: Int
+
+    init(endpoint: String, rate: Int, count: Int) {
+        self.endpoint = endpoint
+        self.rate = rate
+        self.count = count
+    }
+
+    /// Job id → the wall-clock time its SUBMIT was sent.
+    func run() async throws -> [String: Double] {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread { [self] in continuation.resume(with: Result { try submitAll() }) }
+            thread.start()
+        }
+    }
+
+    private func submitAll() throws -> [String: Double] {
+        let context = ZMQContext()
+        defer { context.terminate() }
+        let socket = try ZMQSocket(context: context, type: .dealer)
+        defer { socket.close() }
+        socket.setOption(ZMQ_LINGER, 0)
+        try socket.connect(endpoint)
+        let proto = Wire.clientProtocolBytes, command = Array(Wire.ClientCommand.submit.rawValue.utf8)
+        let body = WireCoding.bytes(SubmitRequest(jobs: [JobSpec(argv: ["/bin/true"])]))
+        var sentAt = [Double](repeating: 0, count: count)
+        var ids: [String: Double] = [:]
+        ids.reserveCapacity(count)
+        func readReplies() throws {
+            while let reply = try socket.receive(), reply.count == 4 {
+                let index = Int(reply[2].reduce(0) { $0 << 8 | UInt64($1) })
+                guard reply[1] == command, sentAt.indices.contains(index) else {
+                    throw BenchError("latency: SUBMIT refused: \(String(decoding: reply[3], as: UTF8.self))")
+                }
+                for id in try WireCoding.decode(SubmitReply.self, from: reply[3]).ids { ids[id] = sentAt[index] }
+            }
+        }
+        var start = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &start)
+        for index in 0..<count {
+            let offset = Int(Double(index) / Double(rate) * 1e9)
+            var due = timespec(tv_sec: start.tv_sec + offset / 1_000_000_000,
+                               tv_nsec: start.tv_nsec + offset % 1_000_000_000)
+            if due.tv_nsec >= 1_000_000_000 { due.tv_sec += 1; due.tv_nsec -= 1_000_000_000 }
+            while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &due, nil) == EINTR {}
+            sentAt[index] = currentTimestamp()
+            let id = withUnsafeBytes(of: UInt64(index).bigEndian) { Array($0) }
+            guard try socket.send([proto, command, id, body]) else { throw BenchError("latency: SUBMIT not sent") }
+            try readReplies()
+        }
+        let deadline = monotonicSeconds() + 30
+        var item = [socket.pollItem()]
+        while ids.count < count {
+            guard monotonicSeconds() < deadline else {
+                throw BenchError("latency: \(ids.count) of \(count) SUBMITs answered in 30 s")
+            }
+            _ = zmq_poll(&item, 1, 100)
+            try readReplies()
+        }
+        return ids
+    }
 }
 
 // MARK: simulated agents
