@@ -243,83 +243,93 @@ struct LatencyResult {
 func latency(rate: Int, seconds: Double, standalone: Bool = false) async throws -> LatencyResult {
     let cluster = try SeparateCluster(slots: 4, standalone: standalone)
     defer { cluster.stop() }
-    let watcher = try ProcClient(coordinator: cluster.control)
-    defer { watcher.close() }
+    let client = try ProcClient(coordinator: cluster.control)
+    defer { client.close() }
     let deadline = monotonicSeconds() + 20
-    while (try? await watcher.agents().count) != 1 {
+    while (try? await client.agents().count) != 1 {
         guard monotonicSeconds() < deadline else { throw BenchError("latency: the agent did not join") }
         try await Task.sleep(for: .milliseconds(50))
     }
-    let count = Int(Double(rate) * seconds)
-    let firstSeq = try await watcher.info().lastSeq + 1
-    let watching = Task { () throws -> [String: (Double, Double)] in
-        var received: [String: (Double, Double)] = [:]  // job id → (receive time, published time), wall clock
-        for try await event in watcher.events(topics: ["job.started"], from: firstSeq) {
-            let now = currentTimestamp()
-            if let id = event.jobID { received[id] = (now, parseRFC3339(event.time) ?? now) }
-            if received.count == count { break }
-        }
-        return received
-    }
-    try await Task.sleep(for: .milliseconds(500))
-
-    let submitter = PacedSubmitter(endpoint: "tcp://\(cluster.control)", rate: rate, count: count)
-    let sent = try await submitter.run()
-    let received = try await watching.value
+    let probe = LatencyProbe(control: "tcp://\(cluster.control)", events: cluster.events, rate: rate,
+                             count: Int(Double(rate) * seconds))
+    let jobs = try await probe.run()
     var submitToStarted = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
     var publishToReceive = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
-    for (id, (at, published)) in received {
-        guard let submittedAt = sent[id] else { continue }
-        _ = submitToStarted.record(UInt64(max(0, (at - submittedAt) * 1e6)))
-        _ = publishToReceive.record(UInt64(max(0, (at - published) * 1e6)))
+    for job in jobs {
+        _ = submitToStarted.record(UInt64(max(0, (job.seen - job.submitted) * 1e6)))
+        _ = publishToReceive.record(UInt64(max(0, (job.seen - job.published) * 1e6)))
     }
-    return LatencyResult(jobs: received.count, submitToStarted: submitToStarted, publishToReceive: publishToReceive)
+    return LatencyResult(jobs: jobs.count, submitToStarted: submitToStarted, publishToReceive: publishToReceive)
 }
 
-/// The load for `latency`: one SUBMIT of one job at a time, each at its due time, from a thread of its own
-/// over a plain DEALER that speaks the client protocol (as the simulated agents speak the agent protocol).
-/// The Swift client's async path (a hop onto its loop thread, a timer, a continuation resumed on the
-/// cooperative pool, a Task.sleep per job for the pacing) cost this process about 0.6 ms of CPU per job,
-/// as much as the coordinator and the agent together, on the same two cores: the queue it made was the
-/// benchmark's own (docs/performance.md).
-final class PacedSubmitter: @unchecked Sendable {
-    let endpoint: String
+/// `latency`'s load and its subscriber, each on a thread of its own. A plain DEALER speaking the client
+/// protocol sends one SUBMIT of one job at each due time (clock_nanosleep to it); a plain SUB socket on
+/// the feed, as a subscriber in any language has it, waits in zmq_poll and takes each job.started the
+/// moment it arrives.
+/// Before, the load came through the Swift client (a hop onto its loop thread, a timer and a continuation
+/// per request, a Task.sleep per job) and the events through its subscription: that cost this process
+/// about 0.6 ms of CPU per job, as much as the coordinator and the agent together on the same two cores,
+/// and the queue it made was the benchmark's own (docs/performance.md). The Swift subscriber's own cost
+/// is the feed section's.
+final class LatencyProbe: @unchecked Sendable {
+    struct Job {
+        var submitted: Double  // wall clock, as the coordinator's stamps
+        var published: Double
+        var seen: Double
+    }
+
+    let control: String
+    let events: String
     let rate: Int
     let count: Int
+    private let lock = Mutex()
+    private var started: [String: (seen: Double, published: Double)] = [:]
+    private var watchError: (any Error)?
+    private var stopWatching = false
 
-    init(endpoint: String, rate: Int, count: Int) {
-        self.endpoint = endpoint
+    init(control: String, events: String, rate: Int, count: Int) {
+        self.control = control
+        self.events = events
         self.rate = rate
         self.count = count
     }
 
-    /// Job id → the wall-clock time its SUBMIT was sent.
-    func run() async throws -> [String: Double] {
+    func run() async throws -> [Job] {
         try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread { [self] in continuation.resume(with: Result { try submitAll() }) }
-            thread.start()
+            Thread { [self] in continuation.resume(with: Result { try measure() }) }.start()
         }
     }
 
-    private func submitAll() throws -> [String: Double] {
+    private func measure() throws -> [Job] {
         let context = ZMQContext()
         defer { context.terminate() }
-        let socket = try ZMQSocket(context: context, type: .dealer)
-        defer { socket.close() }
-        socket.setOption(ZMQ_LINGER, 0)
-        try socket.connect(endpoint)
+        let watching = Semaphore(), watched = Semaphore()
+        Thread { [self] in
+            defer { watched.signal() }
+            do { try watch(context, ready: watching) } catch { lock.withLock { watchError = error } }
+        }.start()
+        defer {
+            lock.withLock { stopWatching = true }
+            _ = watched.wait(timeoutSeconds: 5)
+        }
+        guard watching.wait(timeoutSeconds: 10) else { throw BenchError("latency: the subscriber did not start") }
+        if let error = lock.withLock({ watchError }) { throw error }
+
+        let dealer = try ZMQSocket(context: context, type: .dealer)
+        defer { dealer.close() }
+        dealer.setOption(ZMQ_LINGER, 0)
+        try dealer.connect(control)
         let proto = Wire.clientProtocolBytes, command = Array(Wire.ClientCommand.submit.rawValue.utf8)
         let body = WireCoding.bytes(SubmitRequest(jobs: [JobSpec(argv: ["/bin/true"])]))
         var sentAt = [Double](repeating: 0, count: count)
-        var ids: [String: Double] = [:]
-        ids.reserveCapacity(count)
+        var submitted: [String: Double] = [:]  // job id → when its SUBMIT was sent
         func readReplies() throws {
-            while let reply = try socket.receive(), reply.count == 4 {
-                let index = Int(reply[2].reduce(0) { $0 << 8 | UInt64($1) })
+            while let reply = try dealer.receive() {
+                let index = reply.count == 4 ? Int(reply[2].reduce(0) { $0 << 8 | UInt64($1) }) : -1
                 guard reply[1] == command, sentAt.indices.contains(index) else {
-                    throw BenchError("latency: SUBMIT refused: \(String(decoding: reply[3], as: UTF8.self))")
+                    throw BenchError("latency: SUBMIT refused: \(String(decoding: reply.last ?? [], as: UTF8.self))")
                 }
-                for id in try WireCoding.decode(SubmitReply.self, from: reply[3]).ids { ids[id] = sentAt[index] }
+                for id in try WireCoding.decode(SubmitReply.self, from: reply[3]).ids { submitted[id] = sentAt[index] }
             }
         }
         var start = timespec()
@@ -332,19 +342,51 @@ final class PacedSubmitter: @unchecked Sendable {
             while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &due, nil) == EINTR {}
             sentAt[index] = currentTimestamp()
             let id = withUnsafeBytes(of: UInt64(index).bigEndian) { Array($0) }
-            guard try socket.send([proto, command, id, body]) else { throw BenchError("latency: SUBMIT not sent") }
+            guard try dealer.send([proto, command, id, body]) else { throw BenchError("latency: SUBMIT not sent") }
             try readReplies()
         }
         let deadline = monotonicSeconds() + 30
-        var item = [socket.pollItem()]
-        while ids.count < count {
+        var item = [dealer.pollItem()]
+        while submitted.count < count || lock.withLock({ started.count }) < count {
+            if let error = lock.withLock({ watchError }) { throw error }
             guard monotonicSeconds() < deadline else {
-                throw BenchError("latency: \(ids.count) of \(count) SUBMITs answered in 30 s")
+                throw BenchError("latency: in 30 s, \(submitted.count) of \(count) SUBMITs answered and "
+                    + "\(lock.withLock { started.count }) jobs started")
             }
-            _ = zmq_poll(&item, 1, 100)
+            _ = zmq_poll(&item, 1, 20)
             try readReplies()
         }
-        return ids
+        let seen = lock.withLock { started }
+        return submitted.compactMap { id, at in
+            seen[id].map { Job(submitted: at, published: $0.published, seen: $0.seen) }
+        }
+    }
+
+    /// The subscriber's thread: signals `ready` once subscribed, then records every job.started until told
+    /// to stop.
+    private func watch(_ context: ZMQContext, ready: ZeroMQ.Semaphore) throws {
+        let subscriber = try ZMQSocket(context: context, type: .sub)
+        defer { subscriber.close() }
+        subscriber.setOption(ZMQ_LINGER, 0)
+        subscriber.setOption(ZMQ_RCVHWM, 0)
+        subscriber.subscribe("job.started")
+        try subscriber.connect(events)
+        usleep(500_000)  // the subscription reaches the publisher
+        ready.signal()
+        var item = [subscriber.pollItem()]
+        while !lock.withLock({ stopWatching }) {
+            guard zmq_poll(&item, 1, 100) >= 0 || zmq_errno() == EINTR else {
+                throw BenchError("latency: zmq_poll failed (errno \(zmq_errno()))")
+            }
+            while let message = try subscriber.receive() {
+                let now = currentTimestamp()
+                guard message.count == 2, let event = try? WireCoding.decode(Event.self, from: message[1]),
+                    let id = event.jobID
+                else { throw BenchError("latency: an unreadable job.started") }
+                let published = parseRFC3339(event.time) ?? now
+                lock.withLock { started[id] = (now, published) }
+            }
+        }
     }
 }
 
