@@ -181,7 +181,7 @@ func bareFeed(sample: [Frame], count: Int, subscribers: Int) async throws -> (se
 /// Plain SUB sockets on one thread, subscribed to job.submitted: each counts what it sees and checks
 /// that the seq at the head of every body follows the one before.
 final class RawSubscribers {
-    private var sockets: [ZMQSocket] = []
+    private let sockets: [ZMQSocket]
     private var items: [zmq_pollitem_t]
     private var seen: [Int]
     private var next: [UInt64]  // 0: the first seq is whatever comes first
@@ -189,14 +189,21 @@ final class RawSubscribers {
     private(set) var sample: [Frame] = []
 
     init(context: ZMQContext, endpoint: String, count: Int) throws {
-        for _ in 0..<count {
-            let socket = try ZMQSocket(context: context, type: .sub)
-            sockets.append(socket)
-            socket.setOption(ZMQ_RCVHWM, 0)
-            socket.setOption(ZMQ_LINGER, 0)
-            socket.subscribe("job.submitted")
-            try socket.connect(endpoint)
+        var sockets: [ZMQSocket] = []
+        do {
+            for _ in 0..<count {
+                let socket = try ZMQSocket(context: context, type: .sub)
+                sockets.append(socket)
+                socket.setOption(ZMQ_RCVHWM, 0)
+                socket.setOption(ZMQ_LINGER, 0)
+                socket.subscribe("job.submitted")
+                try socket.connect(endpoint)
+            }
+        } catch {
+            sockets.forEach { $0.close() }  // or terminating the context would wait for them
+            throw error
         }
+        self.sockets = sockets
         items = sockets.map { $0.pollItem() }
         seen = [Int](repeating: 0, count: count)
         next = [UInt64](repeating: 0, count: count)
@@ -306,7 +313,10 @@ final class LatencyProbe: @unchecked Sendable {
         let watching = Semaphore(), watched = Semaphore()
         Thread { [self] in
             defer { watched.signal() }
-            do { try watch(context, ready: watching) } catch { lock.withLock { watchError = error } }
+            do { try watch(context, ready: watching) } catch {
+                lock.withLock { watchError = error }
+                watching.signal()
+            }
         }.start()
         defer {
             lock.withLock { stopWatching = true }
