@@ -400,6 +400,25 @@ final class LatencyProbe: @unchecked Sendable {
     }
 }
 
+/// One SUBMIT of one job at a time through the Swift client, each awaited before the next: what a request
+/// costs the calling process (all its threads: the caller's task, the client's loop thread, libzmq's I/O
+/// thread) and the coordinator. No agent: the jobs stay pending.
+func clientRequests(count: Int) async throws -> (rate: Double, clientMicros: Double, coordinatorMicros: Double) {
+    let cluster = try SeparateCluster(slots: nil)
+    defer { cluster.stop() }
+    let client = try ProcClient(coordinator: cluster.control)
+    defer { client.close() }
+    _ = try await client.info()
+    let spec = JobSpec(argv: ["/bin/true"])
+    let own0 = cpuSeconds(of: getpid()) ?? 0, coordinator0 = cpuSeconds(of: cluster.coordinator.pid) ?? 0
+    let start = monotonicSeconds()
+    for _ in 0..<count { _ = try await client.submit(spec) }
+    let elapsed = monotonicSeconds() - start
+    let own = (cpuSeconds(of: getpid()) ?? own0) - own0
+    let coordinator = (cpuSeconds(of: cluster.coordinator.pid) ?? coordinator0) - coordinator0
+    return (Double(count) / elapsed, own * 1e6 / Double(count), coordinator * 1e6 / Double(count))
+}
+
 // MARK: simulated agents
 
 /// `agents` DEALER connections in this process speaking the agent protocol to a coordinator in another
