@@ -9,13 +9,23 @@ import GRDBSQLite
 /// which never blocks the writer. Should the WAL still grow past `inlinePages` (the checkpoint cannot
 /// keep up, or a reader holds old frames), the writer checkpoints in the hook itself, as SQLite would,
 /// so the file stays bounded.
+///
+/// A checkpoint only lets the WAL start over from its beginning if it copied every frame before the
+/// next commit came, which under steady commits it rarely does: each try syncs the WAL and the database
+/// and copies the few frames committed meanwhile, and then the next commit asks again. Checkpointing back
+/// to back like that from 1,000 pages on cost a third of the coordinator's CPU when jobs were submitted
+/// one at a time (docs/performance.md). So below `catchUpPages` the thread pauses `pause` between
+/// checkpoints, copying what accumulated; from there on it goes back to back until the WAL starts over.
 final class Checkpointer: @unchecked Sendable {
     static let requestPages: Int32 = 1_000
+    static let catchUpPages: Int32 = 8_000
     static let inlinePages: Int32 = 16_000
+    static let pause: TimeInterval = 0.05
 
     private let connection: OpaquePointer
     private let condition = NSCondition()
     private var requested = false
+    private var walPages: Int32 = 0  // at the latest request
     private var stopping = false
     private var thread: Thread?
     private let finished = DispatchSemaphore(value: 0)
@@ -51,7 +61,7 @@ final class Checkpointer: @unchecked Sendable {
             if pages >= Checkpointer.inlinePages {
                 _ = sqlite3_wal_checkpoint_v2(writer, database, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
             } else if pages >= Checkpointer.requestPages {
-                checkpointer.request()
+                checkpointer.request(walPages: pages)
             }
             return SQLITE_OK
         }, Unmanaged.passUnretained(self).toOpaque())
@@ -61,8 +71,9 @@ final class Checkpointer: @unchecked Sendable {
         sqlite3_wal_hook(writer, nil, nil)
     }
 
-    func request() {
+    func request(walPages: Int32) {
         condition.lock()
+        self.walPages = walPages
         if !requested {
             requested = true
             condition.signal()
@@ -91,9 +102,16 @@ final class Checkpointer: @unchecked Sendable {
             }
             let stop = stopping
             requested = false
+            let catchingUp = walPages >= Checkpointer.catchUpPages
             condition.unlock()
             if stop { return }
             _ = sqlite3_wal_checkpoint_v2(connection, "main", SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+            if !catchingUp {
+                let until = Date(timeIntervalSinceNow: Checkpointer.pause)
+                condition.lock()
+                while !stopping && Date() < until { _ = condition.wait(until: until) }
+                condition.unlock()
+            }
         }
     }
 }
