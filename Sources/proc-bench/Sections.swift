@@ -336,7 +336,7 @@ final class LatencyProbe: @unchecked Sendable {
         func readReplies() throws {
             while let reply = try dealer.receive() {
                 let index = reply.count == 4 ? Int(reply[2].reduce(0) { $0 << 8 | UInt64($1) }) : -1
-                guard reply[1] == command, sentAt.indices.contains(index) else {
+                guard sentAt.indices.contains(index), reply[1] == command else {
                     throw BenchError("latency: SUBMIT refused: \(String(decoding: reply.last ?? [], as: UTF8.self))")
                 }
                 for id in try WireCoding.decode(SubmitReply.self, from: reply[3]).ids { submitted[id] = sentAt[index] }
