@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -335,6 +336,204 @@ out:
     for (int i = 0; i < 4; i++)
         if (tmp[i] >= 0) close(tmp[i]);
     return err;
+}
+
+// ---- the early path: clone(CLONE_VM) without CLONE_VFORK, the caller goes on while the child execs ----
+
+// With CLONE_VFORK the calling thread sleeps until the child has exec'd, and wakes wherever the scheduler
+// puts it: on W1 nearly half of the time a slot stood empty began while the loop was in that wait, and it
+// often woke queued behind another job on the busy core while the other one idled (docs/performance.md,
+// item 30). Here the child
+// gets an arena of its own: a stack, and a copy of everything it reads. It shares our memory until execve,
+// while this thread runs on, so it must not write anything of ours: it makes raw system calls (glibc's
+// wrappers would set errno, which lives in this thread's TLS), and reports a failure into the caller's
+// `report`. The kernel clears `tid` in the arena when the child execs or exits (CLONE_CHILD_CLEARTID), and
+// only then is the arena used again.
+#if defined(__x86_64__)
+#define CSPAWN_EARLY 1
+static inline long raw_syscall(long n, long a1, long a2, long a3, long a4) {
+    long ret;
+    register long r10 __asm__("r10") = a4;
+    __asm__ volatile("syscall" : "=a"(ret) : "a"(n), "D"(a1), "S"(a2), "d"(a3), "r"(r10) : "rcx", "r11", "memory");
+    return ret;
+}
+#endif
+
+#ifdef CSPAWN_EARLY
+// The child runs on this thread's TLS; a stack protector would only read from it, but none is needed.
+#if defined(__has_attribute)
+#if __has_attribute(no_stack_protector)
+#define CSPAWN_CHILD_CODE __attribute__((no_stack_protector))
+#endif
+#endif
+#ifndef CSPAWN_CHILD_CODE
+#define CSPAWN_CHILD_CODE
+#endif
+
+#define ARENA_SIZE (256 * 1024)
+#define ARENA_STACK (64 * 1024)  // the child's stack; the rest holds its plan and the strings
+#define ARENA_MAX 64
+
+struct early_plan {
+    struct cspawn_report *report;
+    const char *path;
+    char **argv;
+    char **envp;
+    const char *cwd;
+    int src[4];
+};
+
+struct arena {
+    char *base;
+    volatile pid_t tid;  // nonzero while a child may still use the arena; the kernel clears it
+};
+static struct arena arenas[ARENA_MAX];
+static int arena_count;
+static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
+
+// A free arena, marked taken, or NULL (all are in use by children that have not exec'd yet, or no memory).
+static struct arena *arena_take(void) {
+    struct arena *found = NULL;
+    pthread_mutex_lock(&arena_lock);
+    for (int i = 0; i < arena_count && !found; i++)
+        if (__atomic_load_n(&arenas[i].tid, __ATOMIC_ACQUIRE) == 0) found = &arenas[i];
+    if (!found && arena_count < ARENA_MAX) {
+        char *base = mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        long page = sysconf(_SC_PAGESIZE);
+        if (base != MAP_FAILED && mprotect(base, page > 0 ? (size_t)page : 4096, PROT_NONE) == 0) {
+            found = &arenas[arena_count++];
+            found->base = base;
+        } else if (base != MAP_FAILED) {
+            munmap(base, ARENA_SIZE);
+        }
+    }
+    if (found) __atomic_store_n(&found->tid, 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&arena_lock);
+    return found;
+}
+
+static void arena_give_back(struct arena *a) { __atomic_store_n(&a->tid, 0, __ATOMIC_RELEASE); }
+
+// Copies `s` to *cursor if it fits before `end`; NULL if not.
+static char *arena_copy(char **cursor, const char *end, const char *s) {
+    size_t n = strlen(s) + 1;
+    if ((size_t)(end - *cursor) < n) return NULL;
+    char *d = memcpy(*cursor, s, n);
+    *cursor += n;
+    return d;
+}
+
+// A NULL-terminated copy of `list` in the arena, or NULL if it does not fit.
+static char **arena_copy_list(char **cursor, const char *end, char *const list[]) {
+    size_t n = 0;
+    while (list[n]) n++;
+    *cursor += (size_t)(-(uintptr_t)*cursor & (sizeof(char *) - 1));  // align
+    if ((size_t)(end - *cursor) < (n + 1) * sizeof(char *)) return NULL;
+    char **copy = (char **)*cursor;
+    *cursor += (n + 1) * sizeof(char *);
+    for (size_t i = 0; i < n; i++)
+        if (!(copy[i] = arena_copy(cursor, end, list[i]))) return NULL;
+    copy[n] = NULL;
+    return copy;
+}
+
+CSPAWN_CHILD_CODE __attribute__((noreturn)) static void early_fail(const struct early_plan *plan, int step, long ret) {
+    plan->report->step = step;
+    plan->report->err = (int)-ret;
+    for (;;) raw_syscall(SYS_exit_group, 127, 0, 0, 0);
+}
+
+// The child: child()'s steps without a user, in raw system calls. Signals are blocked on entry (the
+// parent blocked them around clone).
+CSPAWN_CHILD_CODE static int early_child(void *arg) {
+    const struct early_plan *plan = arg;
+    long r;
+    if ((r = raw_syscall(SYS_setsid, 0, 0, 0, 0)) < 0) early_fail(plan, CSPAWN_STEP_SETSID, r);
+    // SIG_DFL, no flags, an empty mask: the kernel's struct, all zero whatever its layout.
+    unsigned long dfl[4] = {0, 0, 0, 0};
+    for (long sig = 1; sig <= 64; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP) (void)raw_syscall(SYS_rt_sigaction, sig, (long)dfl, 0, 8);
+    unsigned long empty = 0;
+    if ((r = raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, (long)&empty, 0, 8)) < 0)
+        early_fail(plan, CSPAWN_STEP_SIGNALS, r);
+    if (plan->cwd && (r = raw_syscall(SYS_chdir, (long)plan->cwd, 0, 0, 0)) < 0)
+        early_fail(plan, CSPAWN_STEP_CHDIR, r);
+    for (int i = 0; i < 4; i++)  // the sources are all >= 4, so never equal to their target
+        if ((r = raw_syscall(SYS_dup3, plan->src[i], i, 0, 0)) < 0) early_fail(plan, CSPAWN_STEP_FDS, r);
+    if (raw_syscall(SYS_close_range, 4, ~0L & 0xffffffffL, 0, 0) < 0) {
+        for (long fd = 4; fd < 65536; fd++) (void)raw_syscall(SYS_close, fd, 0, 0, 0);  // before Linux 5.9
+    }
+    r = raw_syscall(SYS_execve, (long)plan->path, (long)plan->argv, (long)plan->envp, 0);
+    early_fail(plan, CSPAWN_STEP_EXEC, r);
+}
+
+// 0 and *out_pid, an errno value, or -1: this way is not possible now (the caller takes the vfork path).
+static int spawn_early(pid_t *out_pid, const char *file, char *const argv[], char *const envp[], const char *cwd,
+                       const int fds[4], struct cspawn_report *report) {
+    struct arena *a = arena_take();
+    if (!a) return -1;
+    char *cursor = a->base + ARENA_STACK;
+    const char *end = a->base + ARENA_SIZE;
+    cursor += (size_t)(-(uintptr_t)cursor & 15);
+    struct early_plan *plan = (struct early_plan *)cursor;
+    cursor += sizeof *plan;
+    plan->report = report;
+    plan->cwd = NULL;
+    if (!(plan->path = arena_copy(&cursor, end, file)) || !(plan->argv = arena_copy_list(&cursor, end, argv))
+        || !(plan->envp = arena_copy_list(&cursor, end, envp))
+        || (cwd && !(plan->cwd = arena_copy(&cursor, end, cwd)))) {
+        arena_give_back(a);
+        return -1;
+    }
+    int tmp[4] = {-1, -1, -1, -1};
+    int err = lift_sources(fds, plan->src, tmp);
+    if (err) {
+        arena_give_back(a);
+        goto out;
+    }
+    report->step = 0;
+    report->err = 0;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    // The stack grows down from the plan; 16-byte aligned.
+    char *stack_top = (char *)((uintptr_t)(a->base + ARENA_STACK) & ~(uintptr_t)15);
+    pid_t pid = clone(early_child, stack_top, CLONE_VM | CLONE_CHILD_CLEARTID | SIGCHLD, plan, NULL, NULL, &a->tid);
+    int clone_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0) {
+        arena_give_back(a);
+        err = clone_errno;
+        goto out;
+    }
+    *out_pid = pid;
+out:
+    // The child has its own copy of our fd table (no CLONE_FILES): ours can go at once.
+    for (int i = 0; i < 4; i++)
+        if (tmp[i] >= 0) close(tmp[i]);
+    return err;
+}
+#endif
+
+int cspawn_spawn_early(pid_t *out_pid, const char *file, char *const argv[], char *const envp[],
+                       const char *cwd, int stdin_fd, int stdout_fd, int stderr_fd, int channel_fd,
+                       int *out_step, struct cspawn_report *report) {
+    report->step = 0;
+    report->err = 0;
+#ifdef CSPAWN_EARLY
+    *out_step = CSPAWN_STEP_UNKNOWN;
+    char resolved[PATH_MAX];
+    if (!strchr(file, '/')) {
+        int err = resolve(file, envp, cwd, resolved);
+        if (err) return err;  // step unknown, as on the vfork path
+        file = resolved;
+    }
+    *out_step = CSPAWN_STEP_PREPARE;
+    const int fds[4] = {stdin_fd, stdout_fd, stderr_fd, channel_fd};
+    int err = spawn_early(out_pid, file, argv, envp, cwd, fds, report);
+    if (err >= 0) return err;
+#endif
+    return cspawn_spawn_as(out_pid, file, argv, envp, cwd, stdin_fd, stdout_fd, stderr_fd, channel_fd, NULL, out_step);
 }
 
 int cspawn_spawn_as(pid_t *out_pid, const char *file, char *const argv[], char *const envp[],

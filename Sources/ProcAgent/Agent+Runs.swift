@@ -37,8 +37,7 @@ extension Agent {
         } catch {
             outbox.add(RunResult(
                 jobID: assignment.jobID, attempt: assignment.attempt, status: .error, reason: .spawn,
-                message: "could not start \(assignment.argv.first ?? ""): \(error.message)",
-                startedAt: startedAt, finishedAt: currentTimestamp()))
+                message: spawnFailureMessage(assignment, error), startedAt: startedAt, finishedAt: currentTimestamp()))
             return
         }
         let run = Run(assignment: assignment, process: process, startedAt: startedAt)
@@ -59,6 +58,10 @@ extension Agent {
                 terminate(run, graceMilliseconds: assignment.killGraceMilliseconds ?? 5_000) { $0.timedOut = true }
             }
         }
+    }
+
+    func spawnFailureMessage(_ assignment: Assignment, _ failure: SpawnFailure) -> String {
+        "could not start \(assignment.argv.first ?? ""): \(failure.message)"
     }
 
     /// SIGTERM to the run's process group now, SIGKILL to the group after the grace period (also if the
@@ -122,6 +125,14 @@ extension Agent {
     }
 
     private func outcome(of run: Run, _ status: ExitStatus) -> RunResult {
+        if let failure = run.process.spawnFailure {
+            // The child could not exec (its report came after the spawn returned): as if the spawn had failed.
+            return RunResult(
+                jobID: run.assignment.jobID, attempt: run.assignment.attempt,
+                status: run.cancelled ? .cancelled : .error, reason: run.cancelled ? nil : .spawn,
+                message: run.cancelled ? "cancelled" : spawnFailureMessage(run.assignment, failure),
+                startedAt: run.startedAt, finishedAt: currentTimestamp())
+        }
         var result = RunResult(
             jobID: run.assignment.jobID, attempt: run.assignment.attempt, status: .completed, result: run.result,
             output: JobOutput(stdout: run.process.stdoutTail, stderr: run.process.stderrTail,

@@ -71,8 +71,24 @@ struct ProcAgentTests {
         #expect(badCwd.message == "No such file or directory: working directory '\(dir)/no-such-dir'")
 
         #expect(spawnFailure([])?.errno == EINVAL)
-        // glibc reaped the failed children itself: nothing is left for us to wait for.
+        // Those found in the child after the spawn returned come with its exit (127), and the job is not
+        // reported as having run: the agent turns `spawnFailure` into error/spawn.
+        let late = try spawn(["/bin/true"], cwd: "\(dir)/no-such-dir")
+        #expect(run(late).0 == JobExit.exited(127))
+        #expect(late.spawnFailure?.errno == ENOENT)
+        // Every failed child was reaped (by the spawn itself, or with its exit): none is left to wait for.
         #expect(zombieForkChildren().isEmpty)
+    }
+
+    /// An environment too big for the child's arena (cspawn_spawn_early) takes the vfork path: same result.
+    @Test func bigEnvironment() throws {
+        // Five variables of 60,000 bytes (execve takes at most 128 KiB in one string).
+        var env = ["PATH": "/usr/bin:/bin"]
+        for i in 1...5 { env["BIG\(i)"] = String(repeating: "x", count: 60_000) }
+        let job = try spawn(["/bin/sh", "-c", "printf %s \"$BIG1$BIG2$BIG3$BIG4$BIG5\" | wc -c"], env: env)
+        #expect(run(job).0 == JobExit.exited(0))
+        #expect(job.stdoutTail.trimmingCharacters(in: .whitespacesAndNewlines) == "300000")
+        #expect(job.spawnFailure == nil)
     }
 
     @Test func pathLookupUsesJobPath() throws {

@@ -51,9 +51,14 @@ func spawnFailure(_ argv: [String], env: [String: String] = [:], cwd: String? = 
 {
     do {
         let job = try spawn(argv, env: env, cwd: cwd, user: user)
-        job.signalGroup(SIGKILL)
-        _ = run(job)
-        return nil
+        // A step that fails in the child after the spawn returned (cspawn_spawn_early: chdir, execve) is
+        // known once the child is reaped; it exits at once then.
+        var messages: [ChannelMessage] = []
+        if !pump(job, limit: .seconds(5), messages: &messages, done: { $0.reapIfExited() != nil }) {
+            job.signalGroup(SIGKILL)
+            _ = run(job)
+        }
+        return job.spawnFailure
     } catch {
         return error
     }

@@ -36,8 +36,8 @@ struct cspawn_user {
 /// setuid, each checked, then chdir, dup2 onto 0..3, closes every other fd, execve. A failed step's errno is
 /// the return value, *out_step says which step (CSPAWN_STEP_UNKNOWN: the PATH lookup), and the failed child
 /// has been reaped.
-/// - Without a user (the agent's usual path) the child is cloned with CLONE_VM | CLONE_VFORK, as glibc's
-///   posix_spawn does, but on a stack each calling thread maps once and keeps, where posix_spawn maps and
+/// - Without a user (the fallback of cspawn_spawn_early, the agent's usual path) the child is cloned with
+///   CLONE_VM | CLONE_VFORK, as glibc's posix_spawn does, but on a stack each calling thread maps once and keeps, where posix_spawn maps and
 ///   unmaps one per child; it reports its failure through the memory it shares with us. A `file` without
 ///   '/' is resolved against the PATH in `envp`, as in cspawn_spawn.
 /// - With a user, the child is forked (posix_spawn cannot change credentials) and reports through a
@@ -46,6 +46,25 @@ struct cspawn_user {
 int cspawn_spawn_as(pid_t *out_pid, const char *file, char *const argv[], char *const envp[],
                     const char *cwd, int stdin_fd, int stdout_fd, int stderr_fd, int channel_fd,
                     const struct cspawn_user *user, int *out_step);
+
+/// A failure the child found after cspawn_spawn_early returned: err is 0 while there is none.
+struct cspawn_report {
+    volatile int step;
+    volatile int err;
+};
+
+/// cspawn_spawn_as without a user, returning as soon as the child exists instead of once it has exec'd: the
+/// calling thread goes on while the child prepares and execs (docs/performance.md, item 30). The child
+/// shares our memory until its execve, on a stack and a copy of its arguments of its own (an arena, reused
+/// once the kernel has cleared the child's tid at its exec or exit), and makes raw system calls only, so it
+/// touches nothing of ours, not even errno. A failure before the child exists (the PATH lookup, memory,
+/// clone) is returned as by cspawn_spawn_as. A failure of the child's own steps (chdir, execve, ...) is
+/// written to *report, which must stay valid until the child is reaped, and the child exits with 127:
+/// read it after reaping. Where this cannot be done (another architecture than x86-64, an environment too
+/// big for an arena, 64 children not yet exec'd), it is cspawn_spawn_as itself and *report stays clear.
+int cspawn_spawn_early(pid_t *out_pid, const char *file, char *const argv[], char *const envp[],
+                       const char *cwd, int stdin_fd, int stdout_fd, int stderr_fd, int channel_fd,
+                       int *out_step, struct cspawn_report *report);
 
 /// pidfd_open(pid, 0). Returns an fd (O_CLOEXEC is implied by the kernel) or -1 with errno set.
 int cspawn_pidfd_open(pid_t pid);

@@ -52,6 +52,13 @@ public final class JobProcess {
     private var splitter = ChannelLineSplitter()
     private var status: ExitStatus?
     private var drained: [ChannelMessage] = []
+    /// Where the child reports a step that failed after the spawn returned (`cspawn_spawn_early`); read once
+    /// it is reaped. Freed by deinit only then: until then the child may still write to it.
+    private let report: UnsafeMutablePointer<cspawn_report>
+    private let spec: SpawnSpec
+    /// The child could not run the program after all (a working directory or an execve that failed in the
+    /// child): known once it is reaped, and then the exit status (127) means nothing.
+    public private(set) var spawnFailure: SpawnFailure?
 
     /// Every child's stdin: /dev/null, opened once for the process (close-on-exec; each child gets it
     /// through dup2). Opening and closing it for each spawn was about 2% of a single-host coordinator's samples.
@@ -61,6 +68,13 @@ public final class JobProcess {
     public init(spec: SpawnSpec, outputLimit: Int = 64 * 1024) throws(SpawnFailure) {
         guard let program = spec.argv.first else { throw SpawnFailure(errno: EINVAL, message: "Empty argv") }
         tails = [OutputTail(limit: outputLimit), OutputTail(limit: outputLimit)]
+        self.spec = spec
+        let report = UnsafeMutablePointer<cspawn_report>.allocate(capacity: 1)
+        report.initialize(to: cspawn_report(step: 0, err: 0))
+        self.report = report
+        // Every throw below leaves no child behind (or one already reaped): the report can go.
+        var spawned = false
+        defer { if !spawned { report.deallocate() } }
 
         // All fds are O_CLOEXEC so that other spawns (e.g. from other threads) never inherit them; the child
         // gets its ends through dup2 onto fds 0..3, which clears close-on-exec there.
@@ -91,9 +105,16 @@ public final class JobProcess {
             for p in envp { free(p) }
         }
         var step: Int32 = CSPAWN_STEP_UNKNOWN
+        let (stdout, stderr, channel) = (ends[1], ends[3], ends[5])
         let rc = spec.workingDirectory.withOptionalCString { cwd in
             Self.withCredentials(of: spec.user) { user in
-                cspawn_spawn_as(&childPid, program, argv, envp, cwd, devNull, ends[1], ends[3], ends[5], user, &step)
+                // Without a user to switch to, the spawn returns once the child exists, not once it has
+                // exec'd (the loop goes on meanwhile); a later failure comes through `report`.
+                user == nil
+                    ? cspawn_spawn_early(&childPid, program, argv, envp, cwd, devNull, stdout, stderr, channel,
+                                         &step, report)
+                    : cspawn_spawn_as(&childPid, program, argv, envp, cwd, devNull, stdout, stderr, channel,
+                                      user, &step)
             }
         }
         if ownDevNull >= 0 { close(ownDevNull) }
@@ -108,6 +129,7 @@ public final class JobProcess {
         guard pfd >= 0 else {
             // Without a pidfd the caller could not learn about the exit: undo the spawn rather than limp on.
             let e = errno
+            kill(childPid, SIGKILL)  // it may not have its own process group yet
             kill(-childPid, SIGKILL)
             var st: Int32 = 0
             while waitpid(childPid, &st, 0) < 0 && errno == EINTR {}
@@ -119,11 +141,14 @@ public final class JobProcess {
         pid = childPid
         pidfd = pfd
         fds = reads
+        spawned = true
     }
 
     deinit {
         // An unreaped child is not killed here; once nobody tracks it, the agent's `reapOrphans` collects it.
+        // It may still write its report then, so that stays (16 bytes).
         closeFDs()
+        if status != nil { report.deallocate() }
     }
 
     /// Open pipe read ends plus the pidfd (until the child is reaped): the fds to poll for POLLIN.
@@ -170,6 +195,11 @@ public final class JobProcess {
             s = .exited(cspawn_wexitstatus(raw))
         }
         status = s
+        if r == pid, report.pointee.err != 0 {
+            let (e, step) = (report.pointee.err, report.pointee.step)
+            spawnFailure = SpawnFailure(
+                errno: e, message: Self.failureMessage(e, step: step, program: spec.argv[0], spec: spec))
+        }
         for stream in [Stream.stdout, .stderr, .channel] where fds[stream.rawValue] >= 0 {
             drain(stream, into: &drained)
         }
@@ -178,10 +208,13 @@ public final class JobProcess {
         return s
     }
 
-    /// kill(-pid, signal): the whole process group, including background grandchildren. ESRCH is ignored.
-    /// Still meaningful after the leader was reaped: the group lives on while any member does.
+    /// kill(-pid, signal): the whole process group, including background grandchildren. Still meaningful
+    /// after the leader was reaped: the group lives on while any member does. A group that is gone is not
+    /// an error.
     public func signalGroup(_ signal: Int32) {
-        _ = kill(-pid, signal)
+        // Just after the spawn the child may not have made its process group yet (setsid, before its
+        // execve): then the signal goes to it alone, blocked until it has reset its handlers.
+        if kill(-pid, signal) != 0 && errno == ESRCH && status == nil { _ = kill(pid, signal) }
     }
 
     private func drain(_ stream: Stream, into out: inout [ChannelMessage]) {
@@ -268,7 +301,9 @@ public final class JobProcess {
 public func reapOrphans(excluding tracked: Set<pid_t>, sessions: Set<pid_t>) -> Int {
     guard !sessions.isEmpty else { return 0 }
     var reaped = 0
-    for pid in childProcesses() where !tracked.contains(pid) && sessions.contains(getsid(pid)) {
+    // A job's own process is in `sessions` by its pid even if it died before its setsid.
+    for pid in childProcesses() where !tracked.contains(pid)
+        && (sessions.contains(pid) || sessions.contains(getsid(pid))) {
         var raw: Int32 = 0
         if waitpid(pid, &raw, WNOHANG) == pid { reaped += 1 }  // 0 while it still runs
     }
