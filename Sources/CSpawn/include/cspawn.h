@@ -37,8 +37,9 @@ struct cspawn_user {
 /// the return value, *out_step says which step (CSPAWN_STEP_UNKNOWN: the PATH lookup), and the failed child
 /// has been reaped.
 /// - Without a user (the fallback of cspawn_spawn_early, the agent's usual path) the child is cloned with
-///   CLONE_VM | CLONE_VFORK, as glibc's posix_spawn does, but on a stack each calling thread maps once and keeps, where posix_spawn maps and
-///   unmaps one per child; it reports its failure through the memory it shares with us. A `file` without
+///   CLONE_VM | CLONE_VFORK, as glibc's posix_spawn does, but on a stack each calling thread maps once and
+///   keeps, where posix_spawn maps and unmaps one per child; it reports its failure through the memory it
+///   shares with us. A `file` without
 ///   '/' is resolved against the PATH in `envp`, as in cspawn_spawn.
 /// - With a user, the child is forked (posix_spawn cannot change credentials) and reports through a
 ///   close-on-exec pipe; a `file` without '/' is tried along the PATH in `envp` as execvp would, as the
