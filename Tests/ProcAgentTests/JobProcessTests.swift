@@ -80,6 +80,16 @@ struct ProcAgentTests {
         #expect(zombieForkChildren().isEmpty)
     }
 
+    /// Many arguments and variables, copied into the child's arena (cspawn_spawn_early), arrive whole.
+    @Test func manyArguments() throws {
+        let args = (0..<2_000).map { "a\($0)" }
+        var env = ["PATH": "/usr/bin:/bin"]
+        for i in 0..<200 { env["V\(i)"] = String(i) }
+        let job = try spawn(["/bin/sh", "-c", "echo $# $1 ${2000} $V0 $V199", "sh"] + args, env: env)
+        #expect(run(job).0 == JobExit.exited(0))
+        #expect(job.stdoutTail == "2000 a0 a1999 0 199\n")
+    }
+
     /// An environment too big for the child's arena (cspawn_spawn_early) takes the vfork path: same result.
     @Test func bigEnvironment() throws {
         // Five variables of 60,000 bytes (execve takes at most 128 KiB in one string).
