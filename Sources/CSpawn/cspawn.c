@@ -468,8 +468,8 @@ CSPAWN_CHILD_CODE static int early_child(void *arg) {
 }
 
 // 0 and *out_pid, an errno value, or -1: this way is not possible now (the caller takes the vfork path).
-static int spawn_early(pid_t *out_pid, const char *file, char *const argv[], char *const envp[], const char *cwd,
-                       const int fds[4], struct cspawn_report *report) {
+static int spawn_early(pid_t *out_pid, int *out_pidfd, const char *file, char *const argv[], char *const envp[],
+                       const char *cwd, const int fds[4], struct cspawn_report *report) {
     struct arena *a = arena_take();
     if (!a) return -1;
     char *cursor = a->base + ARENA_STACK;
@@ -498,7 +498,11 @@ static int spawn_early(pid_t *out_pid, const char *file, char *const argv[], cha
     pthread_sigmask(SIG_SETMASK, &all, &old);
     // The stack grows down from the plan; 16-byte aligned.
     char *stack_top = (char *)((uintptr_t)(a->base + ARENA_STACK) & ~(uintptr_t)15);
-    pid_t pid = clone(early_child, stack_top, CLONE_VM | CLONE_CHILD_CLEARTID | SIGCHLD, plan, NULL, NULL, &a->tid);
+    // CLONE_PIDFD: the pidfd comes with the child, a pidfd_open fewer (a kernel before 5.2 ignores the flag and
+    // leaves it -1). It is made after the child's copy of our fd table, and close-on-exec.
+    int pidfd = -1;
+    pid_t pid = clone(early_child, stack_top, CLONE_VM | CLONE_CHILD_CLEARTID | CLONE_PIDFD | SIGCHLD, plan, &pidfd,
+                      NULL, &a->tid);
     int clone_errno = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
@@ -507,6 +511,7 @@ static int spawn_early(pid_t *out_pid, const char *file, char *const argv[], cha
         goto out;
     }
     *out_pid = pid;
+    *out_pidfd = pidfd;
 out:
     // The child has its own copy of our fd table (no CLONE_FILES): ours can go at once.
     for (int i = 0; i < 4; i++)
@@ -515,11 +520,12 @@ out:
 }
 #endif
 
-int cspawn_spawn_early(pid_t *out_pid, const char *file, char *const argv[], char *const envp[],
+int cspawn_spawn_early(pid_t *out_pid, int *out_pidfd, const char *file, char *const argv[], char *const envp[],
                        const char *cwd, int stdin_fd, int stdout_fd, int stderr_fd, int channel_fd,
                        int *out_step, struct cspawn_report *report) {
     report->step = 0;
     report->err = 0;
+    *out_pidfd = -1;
 #ifdef CSPAWN_EARLY
     *out_step = CSPAWN_STEP_UNKNOWN;
     char resolved[PATH_MAX];
@@ -530,7 +536,7 @@ int cspawn_spawn_early(pid_t *out_pid, const char *file, char *const argv[], cha
     }
     *out_step = CSPAWN_STEP_PREPARE;
     const int fds[4] = {stdin_fd, stdout_fd, stderr_fd, channel_fd};
-    int err = spawn_early(out_pid, file, argv, envp, cwd, fds, report);
+    int err = spawn_early(out_pid, out_pidfd, file, argv, envp, cwd, fds, report);
     if (err >= 0) return err;
 #endif
     return cspawn_spawn_as(out_pid, file, argv, envp, cwd, stdin_fd, stdout_fd, stderr_fd, channel_fd, NULL, out_step);

@@ -75,21 +75,30 @@ extension Agent {
         }
     }
 
-    /// Keeps one loop registration per descriptor the process still has open.
+    /// Keeps one loop registration per descriptor the process still has open, registered in the order of
+    /// `pollDescriptors` (the loop calls handlers in that order): the pipes before the pidfd.
     private func syncRegistrations(_ run: Run) {
-        let open = Set(run.process.pollDescriptors)
+        let open = run.process.pollDescriptors
         for (fd, token) in run.tokens where !open.contains(fd) {
             loop.unregister(token)
             run.tokens[fd] = nil
         }
         for fd in open where run.tokens[fd] == nil {
-            run.tokens[fd] = loop.register(fd: fd) { [unowned self, unowned run] in readable(run, fd) }
+            run.tokens[fd] = loop.register(fd: fd, hangUpAware: { [unowned self, unowned run] hungUp in
+                readable(run, fd, hungUp: hungUp)
+            })
         }
     }
 
-    private func readable(_ run: Run, _ fd: Int32) {
-        handle(run.process.handleReadable(fd), of: run)
-        reap(run)
+    /// A pipe with output or at its end, or the pidfd (the child exited). Only the pidfd reaps: it is
+    /// registered until the child is reaped, and a pipe's end says nothing about the child's (a background
+    /// grandchild may hold it, or the child may close it early).
+    private func readable(_ run: Run, _ fd: Int32, hungUp: Bool) {
+        if fd == run.process.pidfd {
+            reap(run)
+        } else {
+            handle(run.process.handleReadable(fd, hungUp: hungUp), of: run)
+        }
         if runs[run.assignment.jobID] === run { syncRegistrations(run) }
     }
 

@@ -3,7 +3,7 @@ import Glibc
 
 /// The one thread of a process that owns its ZeroMQ sockets (DESIGN §3, "Threads").
 ///
-/// Sockets are not thread-safe and a blocking `zmq_poll` inside a Swift Task starves the cooperative
+/// Sockets are not thread-safe and a blocking poll inside a Swift Task starves the cooperative
 /// pool, so every socket of a process lives here. Other threads hand work in through `execute`, a
 /// lock-protected queue plus an `eventfd` in the poll set; the poll timeout drives the timers.
 ///
@@ -23,13 +23,18 @@ public final class EventLoop: @unchecked Sendable {
     private struct Registration {
         var socket: ZMQSocket?
         var fd: Int32
-        var handler: () -> Void
+        var handler: (_ hungUp: Bool) -> Void
     }
     private var registrations: [Int: Registration] = [:]
     private var nextRegistrationID = 1
     private var itemsDirty = true
-    private var pollItems: [zmq_pollitem_t] = []
+    /// poll(2)'s set: plain fds as they are, a socket by its ZMQ_FD (`rebuildPollItems`).
+    private var pollItems: [pollfd] = []
     private var pollOwners: [Int] = []
+    /// The socket of each item, nil for a plain fd.
+    private var pollSockets: [ZMQSocket?] = []
+    /// Per item: a socket that said, before the wait, that it has input.
+    private var pollSaidInput: [Bool] = []
     private var timers = TimerQueue()
     private var iterationHooks: [() -> Void] = []
     private var thread: pthread_t?
@@ -102,12 +107,22 @@ public final class EventLoop: @unchecked Sendable {
     /// Calls `handler` whenever `socket` has a message to read. The handler should drain what is there.
     @discardableResult
     public func register(_ socket: ZMQSocket, handler: @escaping () -> Void) -> RegistrationToken {
-        add(Registration(socket: socket, fd: -1, handler: handler))
+        // It may hold messages already, announced before it was polled: look before the first wait.
+        socket.needsEventsCheck = true
+        return add(Registration(socket: socket, fd: socket.notificationFD, handler: { _ in handler() }))
     }
 
     /// Calls `handler` whenever `fd` is readable (a pipe, a pidfd, an eventfd).
     @discardableResult
     public func register(fd: Int32, handler: @escaping () -> Void) -> RegistrationToken {
+        add(Registration(socket: nil, fd: fd, handler: { _ in handler() }))
+    }
+
+    /// Calls `handler` whenever `fd` is readable, saying whether it was only hung up: poll reported POLLHUP
+    /// (or POLLERR) without POLLIN, so a read would find nothing (for a pipe: every writer has closed and
+    /// nothing is left). The owner may then close it without the read that would return 0.
+    @discardableResult
+    public func register(fd: Int32, hangUpAware handler: @escaping (_ hungUp: Bool) -> Void) -> RegistrationToken {
         add(Registration(socket: nil, fd: fd, handler: handler))
     }
 
@@ -176,27 +191,60 @@ public final class EventLoop: @unchecked Sendable {
             let now = monotonicMilliseconds()
             var timeout: Int = 1_000
             if let next = timers.nextDeadline { timeout = Int(max(0, min(next - now, 1_000))) }
-            let ready = pollItems.withUnsafeMutableBufferPointer { zmq_poll($0.baseAddress, Int32($0.count), timeout) }
-            if ready < 0 && zmq_errno() != EINTR {
-                // A closed socket still registered (ENOTSOCK) would make this spin: say so, and back off.
-                if !reportedPollError {
-                    reportedPollError = true
-                    let text = "proc: zmq_poll failed in loop \(name): \(ZMQError.last("poll")); a socket was "
-                        + "closed without being unregistered\n"
-                    _ = text.withCString { write(2, $0, strlen($0)) }
+            // A socket's ZMQ_FD is only a signal that libzmq has news for it, and asking (ZMQ_EVENTS) consumes
+            // it, so poll(2) alone cannot tell whether messages wait. A socket is asked when that signal came,
+            // or when it was used or had input since it was last asked (`needsEventsCheck`); not, as zmq_poll
+            // does, every socket twice on every pass with a poll(2) of its own each time.
+            var socketSaidInput = false
+            for index in pollSockets.indices {
+                pollSaidInput[index] = false
+                guard let socket = pollSockets[index], socket.needsEventsCheck else { continue }
+                if socketHasInput(socket) {
+                    pollSaidInput[index] = true
+                    socketSaidInput = true
                 }
-                usleep(1_000)
             }
-            if ready > 0 {
-                // Handlers may (un)register; take a snapshot of who was ready first.
-                var readyIDs: [Int] = []
-                for index in pollItems.indices where pollItems[index].revents & Int16(ZMQ_POLLIN | ZMQ_POLLERR) != 0 {
-                    readyIDs.append(pollOwners[index])
+            var ready = pollItems.withUnsafeMutableBufferPointer {
+                poll($0.baseAddress, nfds_t($0.count), Int32(socketSaidInput ? 0 : timeout))
+            }
+            if ready < 0 {
+                let code = errno
+                if code != EINTR {
+                    if !reportedPollError {
+                        reportedPollError = true
+                        let text = "proc: poll failed in loop \(name): \(String(cString: strerror(code)))\n"
+                        _ = text.withCString { write(2, $0, strlen($0)) }
+                    }
+                    usleep(1_000)  // rather than spin
                 }
-                for id in readyIDs {
+                for index in pollItems.indices { pollItems[index].revents = 0 }  // not written on failure
+                ready = 0
+            }
+            if ready > 0 || socketSaidInput {
+                // Handlers may (un)register; take a snapshot of who was ready first, in the order of
+                // registration (`rebuildPollItems`).
+                var readyIDs: [(id: Int, hungUp: Bool)] = []
+                for index in pollItems.indices where pollItems[index].revents != 0 || pollSaidInput[index] {
+                    let revents = pollItems[index].revents
+                    if let socket = pollSockets[index] {
+                        if revents & Int16(POLLNVAL) != 0 {
+                            reportClosedSocket()
+                            continue
+                        }
+                        // Its signal came: ask what it means.
+                        guard pollSaidInput[index] || socketHasInput(socket) else { continue }
+                        readyIDs.append((pollOwners[index], false))
+                    } else {
+                        readyIDs.append((pollOwners[index], revents & Int16(POLLIN) == 0))
+                    }
+                }
+                for (id, hungUp) in readyIDs {
                     // Copy the handler out first: it may (un)register, which mutates `registrations`.
-                    let handler = registrations[id]?.handler
-                    handler?()
+                    guard let registration = registrations[id] else { continue }
+                    registration.handler(hungUp)
+                    // A handler that left messages unread (a budget, backpressure) gets no new signal for
+                    // them: ask again before the next wait.
+                    registration.socket?.needsEventsCheck = true
                 }
             }
             // One at a time, outside the queue's own access: an action may schedule or cancel timers,
@@ -228,12 +276,37 @@ public final class EventLoop: @unchecked Sendable {
     private func rebuildPollItems() {
         pollItems.removeAll(keepingCapacity: true)
         pollOwners.removeAll(keepingCapacity: true)
+        pollSockets.removeAll(keepingCapacity: true)
+        pollSaidInput.removeAll(keepingCapacity: true)
         for (id, registration) in registrations.sorted(by: { $0.key < $1.key }) {
-            pollItems.append(zmq_pollitem_t(
-                socket: registration.socket?.handle, fd: registration.fd, events: Int16(ZMQ_POLLIN), revents: 0))
+            pollItems.append(pollfd(fd: registration.fd, events: Int16(POLLIN), revents: 0))
             pollOwners.append(id)
+            pollSockets.append(registration.socket)
+            pollSaidInput.append(false)
         }
         itemsDirty = false
+    }
+
+    /// ZMQ_EVENTS: whether a message can be received now. It also takes libzmq's pending commands, which
+    /// resets the socket's ZMQ_FD signal.
+    private func socketHasInput(_ socket: ZMQSocket) -> Bool {
+        socket.needsEventsCheck = false
+        guard let events = socket.pendingEvents() else {
+            reportClosedSocket()
+            return false
+        }
+        return events & ZMQ_POLLIN != 0
+    }
+
+    /// A socket closed while still registered (a bug of ours): say so once; the loop backs off rather than
+    /// spin on its fd.
+    private func reportClosedSocket() {
+        if !reportedPollError {
+            reportedPollError = true
+            let text = "proc: a socket in loop \(name) was closed without being unregistered\n"
+            _ = text.withCString { write(2, $0, strlen($0)) }
+        }
+        usleep(1_000)
     }
 }
 

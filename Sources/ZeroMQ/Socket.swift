@@ -25,6 +25,16 @@ public final class ZMQSocket {
     let handle: UnsafeMutableRawPointer
     public let type: SocketType
     private var closed = false
+    /// Used since its events were last asked for (`EventLoop`): what it can receive may have changed
+    /// without its ZMQ_FD being signalled.
+    var needsEventsCheck = true
+    /// ZMQ_FD: readable when libzmq has news for this socket (edge-like; see `EventLoop`).
+    private(set) lazy var notificationFD: Int32 = {
+        var fd: Int32 = -1
+        var size = MemoryLayout<Int32>.size
+        zmq_getsockopt(handle, ZMQ_FD, &fd, &size)
+        return fd
+    }()
 
     public init(context: ZMQContext, type: SocketType) throws(ZMQError) {
         guard let handle = zmq_socket(context.handle, type.raw) else { throw .last("zmq_socket") }
@@ -46,19 +56,29 @@ public final class ZMQSocket {
 
     @discardableResult
     public func setOption(_ option: Int32, _ value: Int32) -> Bool {
+        needsEventsCheck = true
         var value = value
         return zmq_setsockopt(handle, option, &value, MemoryLayout<Int32>.size) == 0
     }
 
     @discardableResult
     public func setOption(_ option: Int32, _ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBytes { zmq_setsockopt(handle, option, $0.baseAddress, $0.count) == 0 }
+        needsEventsCheck = true
+        return bytes.withUnsafeBytes { zmq_setsockopt(handle, option, $0.baseAddress, $0.count) == 0 }
     }
 
     @discardableResult
     public func setOption(_ option: Int32, int64 value: Int64) -> Bool {
+        needsEventsCheck = true
         var value = value
         return zmq_setsockopt(handle, option, &value, MemoryLayout<Int64>.size) == 0
+    }
+
+    /// ZMQ_EVENTS (ZMQ_POLLIN, ZMQ_POLLOUT), or nil if the socket is closed.
+    func pendingEvents() -> Int32? {
+        var value: Int32 = 0
+        var size = MemoryLayout<Int32>.size
+        return zmq_getsockopt(handle, ZMQ_EVENTS, &value, &size) == 0 ? value : nil
     }
 
     public func intOption(_ option: Int32) -> Int32 {
@@ -86,10 +106,12 @@ public final class ZMQSocket {
     // MARK: endpoints
 
     public func bind(_ endpoint: String) throws(ZMQError) {
+        needsEventsCheck = true
         guard zmq_bind(handle, endpoint) == 0 else { throw .last("bind \(endpoint)") }
     }
 
     public func connect(_ endpoint: String) throws(ZMQError) {
+        needsEventsCheck = true
         guard zmq_connect(handle, endpoint) == 0 else { throw .last("connect \(endpoint)") }
     }
 
@@ -99,6 +121,7 @@ public final class ZMQSocket {
     /// queued now (EAGAIN: high-water mark; EHOSTUNREACH: ROUTER peer gone). Other errors throw.
     @discardableResult
     public func send(_ frames: [Frame]) throws(ZMQError) -> Bool {
+        needsEventsCheck = true
         for (index, frame) in frames.enumerated() {
             let more = index < frames.count - 1
             let flags = ZMQ_DONTWAIT | (more ? ZMQ_SNDMORE : 0)
@@ -130,6 +153,7 @@ public final class ZMQSocket {
     }
 
     private func receive(userID: inout String?, wantsUserID: Bool) throws(ZMQError) -> [Frame]? {
+        needsEventsCheck = true
         var frames: [Frame] = []
         var msg = zmq_msg_t()
         zmq_msg_init(&msg)

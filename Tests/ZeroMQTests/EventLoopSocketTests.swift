@@ -57,6 +57,34 @@ import ZeroMQ
         #expect(bodies.value == ["one", "two"])
     }
 
+    /// The loop learns of a socket's messages from its ZMQ_FD, which libzmq signals once for messages that
+    /// arrive together and which the loop's own question (ZMQ_EVENTS) resets. A handler that leaves
+    /// messages unread (the coordinator reads a bounded number per pass, none while its output is full)
+    /// must still be called again for them, with no new message to signal them.
+    @Test func aHandlerThatLeavesMessagesUnreadIsCalledAgainForThem() throws {
+        let running = RunningLoop()
+        defer { running.shutDown() }
+        let loop = running.loop
+        let routerBox = try loopRouter(running, endpoint: "inproc://slow-reader")
+        let bodies = Shared<[String]>([])
+        let calls = Shared(0)
+        let gotAll = Semaphore()
+        _ = try loop.sync(timeoutSeconds: 5) {
+            loop.register(routerBox.value!) {
+                // The first call reads nothing (as under backpressure), each later one a single message.
+                guard calls.update({ $0 += 1; return $0 }) > 1, let message = try? routerBox.value!.receive()
+                else { return }
+                if bodies.update({ $0.append(text(message.last!)); return $0.count }) == 4 { gotAll.signal() }
+            }
+        }
+        let dealer = try ZMQSocket(context: running.context, type: .dealer)
+        defer { dealer.close() }
+        try dealer.connect("inproc://slow-reader")
+        for body in ["a", "b", "c", "d"] { #expect(try send(dealer, [bytes(body)])) }
+        #expect(gotAll.wait(timeoutSeconds: 5))
+        #expect(bodies.value == ["a", "b", "c", "d"])
+    }
+
     @Test func handlerCanReplyAndUnregisterItself() throws {
         let running = RunningLoop()
         defer { running.shutDown() }

@@ -63,7 +63,9 @@ struct cspawn_report {
 /// written to *report, which must stay valid until the child is reaped, and the child exits with 127:
 /// read it after reaping. Where this cannot be done (another architecture than x86-64, an environment too
 /// big for an arena, 64 children not yet exec'd), it is cspawn_spawn_as itself and *report stays clear.
-int cspawn_spawn_early(pid_t *out_pid, const char *file, char *const argv[], char *const envp[],
+/// *out_pidfd is the child's pidfd (close-on-exec) when the clone made one, else -1: then use
+/// cspawn_pidfd_open.
+int cspawn_spawn_early(pid_t *out_pid, int *out_pidfd, const char *file, char *const argv[], char *const envp[],
                        const char *cwd, int stdin_fd, int stdout_fd, int stderr_fd, int channel_fd,
                        int *out_step, struct cspawn_report *report);
 

@@ -47,7 +47,8 @@ public final class JobProcess {
 
     private enum Stream: Int { case stdout = 0, stderr = 1, channel = 2 }
     private var fds: [Int32]  // parent read ends, indexed by Stream; -1 once closed
-    private var pidfd: Int32
+    /// The child's pidfd, readable once it has exited; -1 once it is reaped.
+    public private(set) var pidfd: Int32
     private var tails: [OutputTail]
     private var splitter = ChannelLineSplitter()
     private var status: ExitStatus?
@@ -98,6 +99,7 @@ public final class JobProcess {
         }
 
         var childPid: pid_t = 0
+        var clonedPidfd: Int32 = -1
         let argv = spec.argv.map { strdup($0) } + [nil]
         let envp = spec.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
@@ -111,8 +113,8 @@ public final class JobProcess {
                 // Without a user to switch to, the spawn returns once the child exists, not once it has
                 // exec'd (the loop goes on meanwhile); a later failure comes through `report`.
                 user == nil
-                    ? cspawn_spawn_early(&childPid, program, argv, envp, cwd, devNull, stdout, stderr, channel,
-                                         &step, report)
+                    ? cspawn_spawn_early(&childPid, &clonedPidfd, program, argv, envp, cwd, devNull, stdout, stderr,
+                                         channel, &step, report)
                     : cspawn_spawn_as(&childPid, program, argv, envp, cwd, devNull, stdout, stderr, channel,
                                       user, &step)
             }
@@ -125,7 +127,7 @@ public final class JobProcess {
             throw SpawnFailure(errno: rc, message: Self.failureMessage(rc, step: step, program: program, spec: spec))
         }
 
-        let pfd = cspawn_pidfd_open(childPid)
+        let pfd = clonedPidfd >= 0 ? clonedPidfd : cspawn_pidfd_open(childPid)
         guard pfd >= 0 else {
             // Without a pidfd the caller could not learn about the exit: undo the spawn rather than limp on.
             let e = errno
@@ -151,7 +153,9 @@ public final class JobProcess {
         if status != nil { report.deallocate() }
     }
 
-    /// Open pipe read ends plus the pidfd (until the child is reaped): the fds to poll for POLLIN.
+    /// Open pipe read ends plus the pidfd (until the child is reaped): the fds to poll for POLLIN. The pidfd
+    /// comes last, so a loop that registers them in this order sees a pipe's hang-up before the exit when both
+    /// come at once, and the reap has no pipe left to drain.
     public var pollDescriptors: [Int32] {
         fds.filter { $0 >= 0 } + (pidfd >= 0 ? [pidfd] : [])
     }
@@ -164,10 +168,18 @@ public final class JobProcess {
 
     /// Reads what is available on `fd` (up to a per-call budget). Output goes to the tails, channel lines come
     /// back as messages. EOF closes the fd. The pidfd (or an unknown fd) yields []: call `reapIfExited` then.
-    public func handleReadable(_ fd: Int32) -> [ChannelMessage] {
+    /// `hungUp`: poll said the pipe has nothing left and no writer (POLLHUP without POLLIN), so it is closed
+    /// without a read, which would return 0. A /bin/true job's three pipes end this way: three reads fewer.
+    public func handleReadable(_ fd: Int32, hungUp: Bool = false) -> [ChannelMessage] {
         guard fd >= 0, let index = fds.firstIndex(of: fd), let stream = Stream(rawValue: index) else { return [] }
         var out: [ChannelMessage] = []
-        drain(stream, into: &out)
+        if hungUp {
+            close(fd)
+            fds[index] = -1
+            if stream == .channel { splitter.finish(into: &out) }
+        } else {
+            drain(stream, into: &out)
+        }
         return out
     }
 
