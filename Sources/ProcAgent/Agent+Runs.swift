@@ -51,7 +51,7 @@ extension Agent {
             for pid in jobSessionOrder.prefix(10_000) { jobSessions.remove(pid) }
             jobSessionOrder.removeFirst(10_000)
         }
-        syncRegistrations(run)
+        register(run)
         if let timeout = assignment.timeout, timeout > 0, timeout.isFinite {
             run.timeoutTimer = loop.schedule(afterMilliseconds: Int64(min(timeout, 1e9) * 1000)) { [weak self, weak run] in
                 guard let self, let run, runs[run.assignment.jobID] === run else { return }
@@ -75,15 +75,10 @@ extension Agent {
         }
     }
 
-    /// Keeps one loop registration per descriptor the process still has open, registered in the order of
-    /// `pollDescriptors` (the loop calls handlers in that order): the pipes before the pidfd.
-    private func syncRegistrations(_ run: Run) {
-        let open = run.process.pollDescriptors
-        for (fd, token) in run.tokens where !open.contains(fd) {
-            loop.unregister(token)
-            run.tokens[fd] = nil
-        }
-        for fd in open where run.tokens[fd] == nil {
+    /// Registers each descriptor of a new run with the loop, in the order of `pollDescriptors` (the loop calls
+    /// handlers in that order): the pipes before the pidfd.
+    private func register(_ run: Run) {
+        for fd in run.process.pollDescriptors {
             run.tokens[fd] = loop.register(fd: fd, hangUpAware: { [unowned self, unowned run] hungUp in
                 readable(run, fd, hungUp: hungUp)
             })
@@ -95,11 +90,14 @@ extension Agent {
     /// grandchild may hold it, or the child may close it early).
     private func readable(_ run: Run, _ fd: Int32, hungUp: Bool) {
         if fd == run.process.pidfd {
-            reap(run)
+            reap(run)  // which unregisters them all
         } else {
             handle(run.process.handleReadable(fd, hungUp: hungUp), of: run)
         }
-        if runs[run.assignment.jobID] === run { syncRegistrations(run) }
+        // A pipe at its end is closed: it leaves the loop (after a reap, `tokens` is empty already).
+        if !run.process.isOpen(fd), let token = run.tokens.removeValue(forKey: fd) {
+            loop.unregister(token)
+        }
     }
 
     private func handle(_ messages: [ChannelMessage], of run: Run) {

@@ -26,6 +26,8 @@ public final class EventLoop: @unchecked Sendable {
         var handler: (_ hungUp: Bool) -> Void
     }
     private var registrations: [Int: Registration] = [:]
+    /// The ids of `registrations` in the order they were made (ids only grow): the order handlers are called in.
+    private var registrationOrder: [Int] = []
     private var nextRegistrationID = 1
     private var itemsDirty = true
     /// poll(2)'s set: plain fds as they are, a socket by its ZMQ_FD (`rebuildPollItems`).
@@ -127,13 +129,18 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     public func unregister(_ token: RegistrationToken) {
-        if registrations.removeValue(forKey: token.id) != nil { itemsDirty = true }
+        if registrations.removeValue(forKey: token.id) != nil {
+            itemsDirty = true
+            // Usually one of the last few (a job's fds go soon after they come): look from the end.
+            if let index = registrationOrder.lastIndex(of: token.id) { registrationOrder.remove(at: index) }
+        }
     }
 
     private func add(_ registration: Registration) -> RegistrationToken {
         let id = nextRegistrationID
         nextRegistrationID += 1
         registrations[id] = registration
+        registrationOrder.append(id)
         itemsDirty = true
         return RegistrationToken(id: id)
     }
@@ -256,6 +263,7 @@ public final class EventLoop: @unchecked Sendable {
         drainInbox()
         for hook in stopHooks { hook() }
         registrations.removeAll()
+        registrationOrder.removeAll()
         finishedSignal.signal()
     }
 
@@ -278,7 +286,8 @@ public final class EventLoop: @unchecked Sendable {
         pollOwners.removeAll(keepingCapacity: true)
         pollSockets.removeAll(keepingCapacity: true)
         pollSaidInput.removeAll(keepingCapacity: true)
-        for (id, registration) in registrations.sorted(by: { $0.key < $1.key }) {
+        for id in registrationOrder {
+            guard let registration = registrations[id] else { continue }
             pollItems.append(pollfd(fd: registration.fd, events: Int16(POLLIN), revents: 0))
             pollOwners.append(id)
             pollSockets.append(registration.socket)
