@@ -37,6 +37,8 @@ public final class EventLoop: @unchecked Sendable {
     private var pollSockets: [ZMQSocket?] = []
     /// Per item: a socket that said, before the wait, that it has input.
     private var pollSaidInput: [Bool] = []
+    /// The registrations ready in this pass (kept to reuse its storage).
+    private var readyIDs: [(id: Int, hungUp: Bool)] = []
     private var timers = TimerQueue()
     private var iterationHooks: [() -> Void] = []
     private var thread: pthread_t?
@@ -230,7 +232,7 @@ public final class EventLoop: @unchecked Sendable {
             if ready > 0 || socketSaidInput {
                 // Handlers may (un)register; take a snapshot of who was ready first, in the order of
                 // registration (`rebuildPollItems`).
-                var readyIDs: [(id: Int, hungUp: Bool)] = []
+                readyIDs.removeAll(keepingCapacity: true)
                 for index in pollItems.indices where pollItems[index].revents != 0 || pollSaidInput[index] {
                     let revents = pollItems[index].revents
                     if let socket = pollSockets[index] {
