@@ -24,6 +24,34 @@ import Testing
         #expect(table.values.map(\.id) == ["j3"])
     }
 
+    /// `update` finds what the subscript finds (numbered ids, other ids, ids in neither) and changes the
+    /// stored record, not a copy.
+    @Test func updateChangesTheStoredRecord() {
+        var table = JobTable()
+        table["j1"] = record("j1", number: 1)
+        table["j3"] = record("j3", number: 3)
+        table["build-7"] = record("build-7", number: 7)
+        table["j01"] = record("j01", number: 1)  // not "j1": kept by its own id
+        for id in ["j1", "j3", "build-7", "j01", "j2", "j4", "J1", ""] {
+            #expect(table.update(id) { $0.id } == table[id]?.id, "\(id)")
+        }
+        #expect(table.update("j3") { job -> Int in
+            job.attempt = 5
+            return job.attempt
+        } == 5)
+        #expect(table.update("build-7") { $0.attempt = 9 } != nil)
+        #expect(table.update("j2") { $0.attempt = 1 } == nil)
+        #expect(table.update("nope") { $0.attempt = 1 } == nil)
+        #expect(table["j3"]?.attempt == 5)
+        #expect(table["build-7"]?.attempt == 9)
+        #expect(table["j1"]?.attempt == 1)
+        #expect(table["j01"]?.attempt == 1)
+        #expect(table.count == 4)
+        table["j3"] = nil
+        #expect(table.update("j3") { $0.attempt = 1 } == nil)
+        #expect(table.count == 3)
+    }
+
     @Test func idsOfAnotherFormAreKeptAsThemselves() {
         var table = JobTable()
         table["j1"] = record("j1", number: 1)

@@ -270,19 +270,22 @@ public struct ClusterState: Sendable {
     }
 
     private mutating func start(_ jobID: JobID, on agentID: String, now: Timestamp) -> [Effect] {
-        guard var job = jobs[jobID] else { return [] }
-        job.status = .running
-        job.agentID = agentID
-        job.startedAt = now
-        job.progress = nil
-        jobs[jobID] = job
+        let grace = settings.cancelGraceMilliseconds
+        // In place (`JobTable.update`): this runs for every job.
+        guard let (queue, effects) = jobs.update(jobID, { job -> (String, [Effect]) in
+            job.status = .running
+            job.agentID = agentID
+            job.startedAt = now
+            job.progress = nil
+            var event = Event.job(.jobStarted, job)
+            event.command = job.spec.argv
+            return (job.queue, [.event(event), .dispatch(agentID: agentID, Assignment(job: job, killGraceMilliseconds: grace))])
+        }) else { return [] }
         agents[agentID]!.credits -= 1
         agents[agentID]!.running.insert(jobID)
-        queues[job.queue, default: QueueState()].pending -= 1
-        queues[job.queue, default: QueueState()].running += 1
-        var event = Event.job(.jobStarted, job)
-        event.command = job.spec.argv
-        return [.event(event), .dispatch(agentID: agentID, Assignment(job: job, killGraceMilliseconds: settings.cancelGraceMilliseconds))]
+        queues[queue, default: QueueState()].pending -= 1
+        queues[queue, default: QueueState()].running += 1
+        return effects
     }
 
     // MARK: runs
@@ -311,80 +314,91 @@ public struct ClusterState: Sendable {
             agents[agentID]!.running.remove(run.jobID)
             agents[agentID]!.credits += 1
         }
-        guard var job = jobs[run.jobID] else { return [] }
-        // Delivered again (the agent resends what was not acknowledged): already recorded.
-        if job.recordedAttempts.contains(run.attempt) { return [] }
-        let current = job.status == .running && job.attempt == run.attempt && job.agentID == agentID
-        guard current else {
-            var late = Event.job(.jobLateResult, job)
-            late.attempt = run.attempt
-            late.agentID = agentID
-            late.exitCode = run.exitCode
-            late.signal = run.signal
-            late.message = "result of attempt \(run.attempt) from \(agentID) arrived after the coordinator gave up on it"
-            return [.event(late)]
+        // Looked at first: a duplicate or a late result leaves the record as it is.
+        enum Seen { case duplicate, late(Event), current }
+        guard let seen = jobs[run.jobID].map({ job -> Seen in
+            // Delivered again (the agent resends what was not acknowledged): already recorded.
+            if job.recordedAttempts.contains(run.attempt) { return .duplicate }
+            guard job.status == .running && job.attempt == run.attempt && job.agentID == agentID else {
+                var late = Event.job(.jobLateResult, job)
+                late.attempt = run.attempt
+                late.agentID = agentID
+                late.exitCode = run.exitCode
+                late.signal = run.signal
+                late.message = "result of attempt \(run.attempt) from \(agentID) arrived after the coordinator gave up on it"
+                return .late(late)
+            }
+            return .current
+        }) else { return [] }
+        switch seen {
+        case .duplicate: return []
+        case .late(let event): return [.event(event)]
+        case .current: break
         }
-        queues[job.queue]?.running -= 1
-        job.recordedAttempts.append(run.attempt)
-        var effects: [Effect] = [.storeOutput(job.id, attempt: run.attempt, run.output)]
-        job.exitCode = run.exitCode
-        job.signal = run.signal
-        job.message = run.message
-        job.startedAt = run.startedAt
-        job.finishedAt = run.finishedAt
-        if run.result != nil { job.result = run.result }
-        var status = run.status
-        if job.cancelRequested && status != .completed { status = .cancelled }
-        switch status {
-        case .completed:
-            job.status = .completed
-            job.reason = nil
-            job.progress = 1
-            jobs[job.id] = job
-            var event = Event.job(.jobCompleted, job)
-            event.exitCode = run.exitCode
-            event.result = job.result
-            event.duration = run.finishedAt - run.startedAt
-            effects.append(.event(event))
-        case .cancelled:
-            job.status = .cancelled
-            jobs[job.id] = job
-            var event = Event.job(.jobCancelled, job)
-            event.exitCode = run.exitCode
-            event.signal = run.signal
-            event.duration = run.finishedAt - run.startedAt
-            effects.append(.event(event))
-        default:
-            job.failures += 1
-            job.reason = run.reason ?? .exit
-            if job.failures <= (job.spec.retries ?? 0) {
-                job.status = .pending
-                job.attempt += 1
-                job.agentID = nil
-                jobs[job.id] = job
-                queues[job.queue, default: QueueState()].pending += 1
-                let delay = retryDelay(failures: job.failures)
-                var event = Event.job(.jobRetrying, job)
-                event.reason = job.reason?.rawValue
+        // Then changed in place (`JobTable.update`): this runs for every job.
+        let settings = settings
+        guard let (queue, requeued, effects) = jobs.update(run.jobID, { job -> (String, Bool, [Effect]) in
+            job.recordedAttempts.append(run.attempt)
+            var effects: [Effect] = [.storeOutput(job.id, attempt: run.attempt, run.output)]
+            job.exitCode = run.exitCode
+            job.signal = run.signal
+            job.message = run.message
+            job.startedAt = run.startedAt
+            job.finishedAt = run.finishedAt
+            if run.result != nil { job.result = run.result }
+            var status = run.status
+            if job.cancelRequested && status != .completed { status = .cancelled }
+            var requeued = false
+            switch status {
+            case .completed:
+                job.status = .completed
+                job.reason = nil
+                job.progress = 1
+                var event = Event.job(.jobCompleted, job)
                 event.exitCode = run.exitCode
-                event.signal = run.signal
-                event.message = "attempt \(run.attempt) failed (\(describe(run))); retry \(job.failures) of "
-                    + "\(job.spec.retries ?? 0) in \(delay) ms"
-                effects.append(.event(event))
-                effects.append(.requeueLater(job.id, milliseconds: delay))
-            } else {
-                job.status = .error
-                jobs[job.id] = job
-                var event = Event.job(.jobFailed, job)
-                event.reason = job.reason?.rawValue
-                event.exitCode = run.exitCode
-                event.signal = run.signal
-                event.message = run.message ?? describe(run)
                 event.result = job.result
                 event.duration = run.finishedAt - run.startedAt
                 effects.append(.event(event))
+            case .cancelled:
+                job.status = .cancelled
+                var event = Event.job(.jobCancelled, job)
+                event.exitCode = run.exitCode
+                event.signal = run.signal
+                event.duration = run.finishedAt - run.startedAt
+                effects.append(.event(event))
+            default:
+                job.failures += 1
+                job.reason = run.reason ?? .exit
+                if job.failures <= (job.spec.retries ?? 0) {
+                    job.status = .pending
+                    job.attempt += 1
+                    job.agentID = nil
+                    requeued = true
+                    let delay = Self.retryDelay(failures: job.failures, settings: settings)
+                    var event = Event.job(.jobRetrying, job)
+                    event.reason = job.reason?.rawValue
+                    event.exitCode = run.exitCode
+                    event.signal = run.signal
+                    event.message = "attempt \(run.attempt) failed (\(Self.describe(run))); retry \(job.failures) of "
+                        + "\(job.spec.retries ?? 0) in \(delay) ms"
+                    effects.append(.event(event))
+                    effects.append(.requeueLater(job.id, milliseconds: delay))
+                } else {
+                    job.status = .error
+                    var event = Event.job(.jobFailed, job)
+                    event.reason = job.reason?.rawValue
+                    event.exitCode = run.exitCode
+                    event.signal = run.signal
+                    event.message = run.message ?? Self.describe(run)
+                    event.result = job.result
+                    event.duration = run.finishedAt - run.startedAt
+                    effects.append(.event(event))
+                }
             }
-        }
+            return (job.queue, requeued, effects)
+        }) else { return [] }
+        queues[queue]?.running -= 1
+        if requeued { queues[queue, default: QueueState()].pending += 1 }
         return effects
     }
 
@@ -395,12 +409,12 @@ public struct ClusterState: Sendable {
         enqueue(job)
     }
 
-    private func retryDelay(failures: Int) -> Int {
+    private static func retryDelay(failures: Int, settings: ClusterSettings) -> Int {
         let exponent = min(max(failures - 1, 0), 20)
         return min(settings.retryBackoffMilliseconds << exponent, settings.retryBackoffCapMilliseconds)
     }
 
-    private func describe(_ run: RunResult) -> String {
+    private static func describe(_ run: RunResult) -> String {
         switch run.reason {
         case .exit: "exit code \(run.exitCode ?? -1)"
         case .signal: "killed by signal \(run.signal ?? 0)"
