@@ -309,7 +309,12 @@ public final class Coordinator: @unchecked Sendable {
             }
         }
         for jobID in dirtyJobs {
-            if let job = state.jobs[jobID] { batch.jobs.append(JobRow(job)) }
+            // Encoded where it lies (`withJob`): the getter would copy the whole record first.
+            if let row = state.withJob(jobID, { job in
+                JobRow(number: job.number, id: job.id, status: job.status, record: job.jsonBytes)
+            }) {
+                batch.jobs.append(row)
+            }
         }
         dirtyJobs.removeAll(keepingCapacity: true)
         guard !batch.isEmpty || !outbound.isEmpty else { return }

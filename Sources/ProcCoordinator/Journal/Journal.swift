@@ -38,10 +38,14 @@ public struct JobRow: Sendable {
     public var record: [UInt8]
 
     public init(_ job: JobRecord) {
-        number = job.number
-        id = job.id
-        status = job.status
-        record = job.jsonBytes
+        self.init(number: job.number, id: job.id, status: job.status, record: job.jsonBytes)
+    }
+
+    public init(number: UInt64, id: JobID, status: JobStatus, record: [UInt8]) {
+        self.number = number
+        self.id = id
+        self.status = status
+        self.record = record
     }
 }
 

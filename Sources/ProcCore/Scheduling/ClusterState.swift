@@ -522,6 +522,14 @@ public struct ClusterState: Sendable {
         agentOrder.append(agentID)
     }
 
+    /// `body` reads a job's record where it lies; nil if there is no such job. Mutating only to reach it
+    /// through an inout access, the one way the record is read without a copy of all of it (the getter,
+    /// or a closure handed it otherwise, copies it first: docs/performance.md, item 31); `body` borrows
+    /// it and cannot change it.
+    public mutating func withJob<R>(_ id: JobID, _ body: (borrowing JobRecord) -> R) -> R? {
+        jobs.update(id) { body($0) }
+    }
+
     /// Agents that did not come back after a coordinator restart are gone: their runs are lost.
     public mutating func expireAwaitingAgents(reason: String) -> [Effect] {
         agents.values.filter(\.awaitingReconnect).map(\.info.id).sorted().flatMap { agentLeft($0, reason: reason) }
