@@ -82,6 +82,7 @@ public final class ZMQSocket {
     }
 
     public func intOption(_ option: Int32) -> Int32 {
+        needsEventsCheck = true  // ZMQ_EVENTS among them would take the signal the loop waits for
         var value: Int32 = 0
         var size = MemoryLayout<Int32>.size
         zmq_getsockopt(handle, option, &value, &size)
