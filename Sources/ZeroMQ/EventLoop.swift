@@ -218,14 +218,7 @@ public final class EventLoop: @unchecked Sendable {
             }
             if ready < 0 {
                 let code = errno
-                if code != EINTR {
-                    if !reportedPollError {
-                        reportedPollError = true
-                        let text = "proc: poll failed in loop \(name): \(String(cString: strerror(code)))\n"
-                        _ = text.withCString { write(2, $0, strlen($0)) }
-                    }
-                    usleep(1_000)  // rather than spin
-                }
+                if code != EINTR { reportLoopError("poll failed in loop \(name): \(String(cString: strerror(code)))") }
                 for index in pollItems.indices { pollItems[index].revents = 0 }  // not written on failure
                 ready = 0
             }
@@ -309,12 +302,16 @@ public final class EventLoop: @unchecked Sendable {
         return events & ZMQ_POLLIN != 0
     }
 
-    /// A socket closed while still registered (a bug of ours): say so once; the loop backs off rather than
-    /// spin on its fd.
+    /// A socket closed while still registered (a bug of ours).
     private func reportClosedSocket() {
+        reportLoopError("a socket in loop \(name) was closed without being unregistered")
+    }
+
+    /// Says what is wrong once (on stderr: the loop may be the logger's own), then backs off rather than spin.
+    private func reportLoopError(_ what: String) {
         if !reportedPollError {
             reportedPollError = true
-            let text = "proc: a socket in loop \(name) was closed without being unregistered\n"
+            let text = "proc: \(what)\n"
             _ = text.withCString { write(2, $0, strlen($0)) }
         }
         usleep(1_000)

@@ -358,21 +358,23 @@ struct CStringList {
 
     /// Each string as it is.
     init(_ strings: [String]) {
-        self.init(count: strings.count) { visit in for string in strings { visit(string, nil) } }
+        self.init { visit in for string in strings { visit(string, nil) } }
     }
 
     /// "name=value" for each entry.
     init(_ environment: [String: String]) {
-        self.init(count: environment.count) { visit in
-            for (name, value) in environment { visit(name, value) }
-        }
+        self.init { visit in for (name, value) in environment { visit(name, value) } }
     }
 
     /// `entries` calls its argument for each string: a part, and a second one to join with "=" (or nil). It is
     /// called twice, to measure and then to copy, and must visit the same strings both times.
-    private init(count: Int, _ entries: ((String, String?) -> Void) -> Void) {
+    private init(_ entries: ((String, String?) -> Void) -> Void) {
+        var count = 0
         var total = 0
-        entries { first, second in total += first.utf8.count + 1 + (second.map { $0.utf8.count + 1 } ?? 0) }
+        entries { first, second in
+            count += 1
+            total += first.utf8.count + 1 + (second.map { $0.utf8.count + 1 } ?? 0)
+        }
         let bytes = UnsafeMutablePointer<CChar>.allocate(capacity: max(total, 1))
         let pointers = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: count + 1)
         var offset = 0
