@@ -3,8 +3,9 @@ import ProcCore
 import Testing
 
 extension Integration {
-    /// The journal's schema changed (v2: one b-tree per table, for speed). A journal written by the
-    /// previous version must open with nothing lost: jobs, outputs, the event history and its seq.
+    /// The journal's schema changed (v2: one b-tree per table; v3: events in chunks; both for speed). A
+    /// journal written by the first version must open with nothing lost: jobs, outputs, the event history
+    /// and its seq.
     @Suite struct JournalUpgrade {
         @Test func aVersion1JournalIsMigrated() async throws {
             let parent = try makeTemporaryDirectory()
@@ -34,6 +35,10 @@ extension Integration {
             third.time = first.time
             third.jobID = "j2"
             third.status = .completed
+            // Written by another JSON encoder, with whitespace (newlines) between the tokens.
+            let pretty = JSONEncoder()
+            pretty.outputFormatting = [.prettyPrinted]
+            let thirdBody = "X'" + (try pretty.encode(third)).map { String(format: "%02x", $0) }.joined() + "'"
             // The schema and rows exactly as version 1 wrote them.
             let sql = """
                 CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
@@ -49,7 +54,7 @@ extension Integration {
                 INSERT INTO queues VALUES ('slow', 3);
                 INSERT INTO events VALUES (1, 'job.submitted', 'j1', \(try hex(first)));
                 INSERT INTO events VALUES (2, 'job.submitted', 'j2', \(try hex(second)));
-                INSERT INTO events VALUES (3, 'job.completed', 'j2', \(try hex(third)));
+                INSERT INTO events VALUES (3, 'job.completed', 'j2', \(thirdBody));
                 """
             let made = try run("/usr/bin/sqlite3", [data + "/journal.sqlite"], stdin: sql)
             try #require(made.code == 0, "sqlite3: \(made.stderr)")
@@ -66,10 +71,14 @@ extension Integration {
             #expect(queues.stdout.contains("slow") && queues.stdout.contains("3"), "\(queues.stdout)")
             let history = try await cluster.history()
             #expect(history.prefix(3).map(\.seq) == [1, 2, 3])
+            #expect(history.prefix(3).map(\.type) == [.jobSubmitted, .jobSubmitted, .jobCompleted])
             #expect(history.map(\.seq) == Array(1...UInt64(history.count)), "no gap, no repeat")
             #expect(history.count > 3)
             let schema = try run("/usr/bin/sqlite3", [data + "/journal.sqlite", "SELECT name FROM sqlite_master WHERE type = 'index'"])
             #expect(!schema.stdout.contains("events_job"), "\(schema.stdout)")
+            let tables = try run("/usr/bin/sqlite3", [data + "/journal.sqlite", "SELECT name FROM sqlite_master WHERE type = 'table'"])
+            let names = tables.stdout.split(separator: "\n").map(String.init)
+            #expect(names.contains("event_chunks") && !names.contains("events"), "\(tables.stdout)")
         }
     }
 }

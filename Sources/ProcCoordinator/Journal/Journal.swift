@@ -19,13 +19,11 @@ public struct JournalBatch: Sendable {
 public struct EventRow: Sendable {
     public var seq: UInt64
     public var type: EventType
-    public var jobID: JobID?
     public var body: [UInt8]
 
     public init(_ event: Event) {
         seq = event.seq
         type = event.type
-        jobID = event.jobID
         body = WireCoding.bytes(event)
     }
 }
