@@ -34,6 +34,8 @@ public final class Coordinator: @unchecked Sendable {
     // What this iteration changed, committed and sent by `flush`.
     var batch = JournalBatch()
     var dirtyJobs: Set<JobID> = []
+    /// Jobs started since their row was written: a start is journaled by its event alone.
+    var rowlessStarts = RowlessStarts()
     var outbound: [[Frame]] = []
     var outboundBytes = 0
     static let maxOutboundBytes = 8 << 20
@@ -229,7 +231,11 @@ public final class Coordinator: @unchecked Sendable {
                 event.time = time
                 batch.events.append(EventRow(event))
                 if let jobID = event.jobID {
-                    dirtyJobs.insert(jobID)
+                    if event.type == .jobStarted {
+                        rowlessStarts.started(jobID, seq: event.seq)
+                    } else {
+                        dirtyJobs.insert(jobID)
+                    }
                     if let status = event.status, status.isFinal { waiters.finished(jobID) }
                 }
                 needsSchedule = true
@@ -308,15 +314,18 @@ public final class Coordinator: @unchecked Sendable {
                 if !linkedAcks.isEmpty { localAgent.deliverAck(linkedAcks) }
             }
         }
+        dirtyJobs.formUnion(rowlessStarts.due(lastSeq: lastSeq))
         for jobID in dirtyJobs {
+            rowlessStarts.written(jobID)
             // Encoded where it lies (`withJob`): the getter would copy the whole record first.
-            if let row = state.withJob(jobID, { job in
-                JobRow(number: job.number, id: job.id, status: job.status, record: job.jsonBytes)
+            if let row = state.withJob(jobID, { [lastSeq] job in
+                JobRow(number: job.number, id: job.id, status: job.status, record: job.jsonBytes, seq: lastSeq)
             }) {
                 batch.jobs.append(row)
             }
         }
         dirtyJobs.removeAll(keepingCapacity: true)
+        batch.recoveryHorizon = rowlessStarts.horizon(lastSeq: lastSeq)
         guard !batch.isEmpty || !outbound.isEmpty else { return }
         if !batch.isEmpty {
             do {

@@ -1,5 +1,5 @@
 import Foundation
-import ProcCoordinator
+@testable import ProcCoordinator
 import ProcCore
 import Testing
 
@@ -51,6 +51,105 @@ extension Integration {
             defer { reopened.close() }
             #expect(try reopened.recover().lastSeq == 1_204)
             #expect(try reopened.eventBodies(from: 1_000, limit: 1, maxBytes: 1 << 20).count == 1)
+        }
+
+        /// A job's start is journaled by its `job.started` event alone; recovery applies it to the row
+        /// written before it, and only to that: a row written after the event says more.
+        @Test func aStartWithoutARowIsRecoveredFromItsEvent() throws {
+            let directory = try makeTemporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let journal = try SQLiteJournal(directory: directory)
+            func job(_ number: UInt64) -> JobRecord {
+                JobRecord(id: "j\(number)", number: number, spec: JobSpec(argv: ["true"]), submittedAt: 1_795_147_070)
+            }
+            func event(_ type: EventType, _ record: JobRecord, seq: UInt64, agent: String? = nil) -> EventRow {
+                var event = Event.job(type, record)
+                event.seq = seq
+                event.time = "2026-11-27T10:00:0\(seq).000000Z"
+                event.agentID = agent
+                return EventRow(event)
+            }
+            var batch = JournalBatch()
+            for number: UInt64 in 1...3 {
+                batch.events.append(event(.jobSubmitted, job(number), seq: number))
+                batch.jobs.append(JobRow(job(number), seq: 3))
+            }
+            batch.recoveryHorizon = 4
+            try journal.commit(batch)
+            // j1, j2 and j3 start: events only.
+            batch = JournalBatch()
+            for number: UInt64 in 1...3 {
+                batch.events.append(event(.jobStarted, job(number), seq: 3 + number, agent: "a\(number)"))
+            }
+            batch.recoveryHorizon = 4
+            try journal.commit(batch)
+            // j2 completes; j3 is lost and queued again as attempt 2: both have rows newer than their start.
+            var completed = job(2)
+            completed.status = .completed
+            var again = job(3)
+            again.attempt = 2
+            batch = JournalBatch()
+            batch.events.append(event(.jobCompleted, completed, seq: 7))
+            batch.events.append(event(.jobRetrying, again, seq: 8))
+            batch.jobs = [JobRow(completed, seq: 8), JobRow(again, seq: 8)]
+            batch.recoveryHorizon = 4
+            try journal.commit(batch)
+            journal.close()
+
+            let reopened = try SQLiteJournal(directory: directory)
+            defer { reopened.close() }
+            let snapshot = try reopened.recover()
+            #expect(snapshot.lastSeq == 8)
+            let jobs = Dictionary(uniqueKeysWithValues: snapshot.jobs.map { ($0.id, $0) })
+            #expect(jobs["j1"]?.status == .running)
+            #expect(jobs["j1"]?.agentID == "a1")
+            #expect(jobs["j1"]?.startedAt == parseRFC3339("2026-11-27T10:00:04.000000Z"))
+            #expect(jobs["j2"]?.status == .completed)
+            #expect(jobs["j3"]?.status == .pending && jobs["j3"]?.attempt == 2 && jobs["j3"]?.agentID == nil)
+        }
+
+        /// The coordinator's side: which starts still lack a row, from which seq a recovery must read, and
+        /// when a long run's row falls due.
+        @Test func rowlessStartsKeepTheHorizonAndAgeOut() {
+            var starts = RowlessStarts()
+            #expect(starts.horizon(lastSeq: 9) == 10, "none: nothing to read")
+            starts.started("j1", seq: 10)
+            starts.started("j2", seq: 11)
+            #expect(starts.horizon(lastSeq: 11) == 10)
+            starts.written("j1")
+            #expect(starts.horizon(lastSeq: 12) == 11)
+            #expect(starts.due(lastSeq: 11 + RowlessStarts.maxSpan).isEmpty)
+            #expect(starts.due(lastSeq: 12 + RowlessStarts.maxSpan) == ["j2"])
+            starts.written("j2")
+            #expect(starts.horizon(lastSeq: 20_000) == 20_001)
+            // A job started again (a later attempt) counts from its new start.
+            starts.started("j3", seq: 30_000)
+            starts.written("j3")
+            starts.started("j3", seq: 30_005)
+            #expect(starts.horizon(lastSeq: 30_006) == 30_005)
+            #expect(starts.count == 1)
+        }
+
+        /// kill -9 of the coordinator while a job runs: after the restart the job is still running on its
+        /// agent (its start was journaled without a row), and it runs once.
+        @Test func aJobRunningWhenTheCoordinatorIsKilledRunsOnce() async throws {
+            let cluster = try TestCluster(coordinatorArguments: ["--reconnect-grace", "20"])
+            defer { cluster.stop() }
+            let marker = cluster.directory + "/runs"
+            let id = try cluster.submit("--", "sh", "-c", "echo run >> \(marker); sleep 2")
+            // Submitted before any agent is there, so it starts in a later commit than its submission's.
+            try cluster.addAgent(["--slots", "1", "--name", "a1"])
+            // A reply is sent after the commit of everything before it: "running" is journaled.
+            #expect(eventually(timeout: 20) { (try? cluster.proc("status", id).stdout.contains("running")) == true })
+            cluster.killCoordinator()
+            try cluster.restartCoordinator()
+            let status = try cluster.proc("status", id)
+            #expect(status.stdout.contains("running"), "\(status.stdout) \(status.stderr)")
+            let waited = try cluster.proc("wait", id, "--timeout", "30")
+            #expect(waited.code == 0 && waited.stdout.contains("completed"), "\(waited.stdout) \(waited.stderr)")
+            #expect(try String(contentsOfFile: marker, encoding: .utf8) == "run\n", "the job ran once")
+            let history = try await cluster.history().filter { $0.jobID == id }
+            #expect(history.map(\.type) == [.jobSubmitted, .jobStarted, .jobCompleted], "\(history.map(\.type))")
         }
     }
 }

@@ -9,6 +9,9 @@ public struct JournalBatch: Sendable {
     public var jobs: [JobRow] = []
     public var outputs: [(jobID: JobID, attempt: Int, output: JobOutput)] = []
     public var queueLimits: [(name: String, maxRunning: Int)] = []
+    /// The first seq whose `job.started` a job's row may lack (`RowlessStarts`): recovery applies the
+    /// `job.started` events from here on to the rows older than them. 0 (read them all) unless set.
+    public var recoveryHorizon: UInt64 = 0
 
     public init() {}
 
@@ -28,22 +31,24 @@ public struct EventRow: Sendable {
     }
 }
 
-/// A job's row: its record, encoded.
+/// A job's row: its record, encoded, as of the event `seq` (the commit's last).
 public struct JobRow: Sendable {
     public var number: UInt64
     public var id: JobID
     public var status: JobStatus
     public var record: [UInt8]
+    public var seq: UInt64
 
-    public init(_ job: JobRecord) {
-        self.init(number: job.number, id: job.id, status: job.status, record: job.jsonBytes)
+    public init(_ job: JobRecord, seq: UInt64 = 0) {
+        self.init(number: job.number, id: job.id, status: job.status, record: job.jsonBytes, seq: seq)
     }
 
-    public init(number: UInt64, id: JobID, status: JobStatus, record: [UInt8]) {
+    public init(number: UInt64, id: JobID, status: JobStatus, record: [UInt8], seq: UInt64) {
         self.number = number
         self.id = id
         self.status = status
         self.record = record
+        self.seq = seq
     }
 }
 

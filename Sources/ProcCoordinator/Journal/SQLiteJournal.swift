@@ -90,23 +90,31 @@ public final class SQLiteJournal: Journal {
                 ALTER TABLE outputs_v2 RENAME TO outputs;
                 """)
         }
-        // v3, for speed (docs/performance.md, item 32): a row per event cost SQLite's per-row work (a b-tree
-        // insert, its cell, its share of the page) three times per job. Events are only ever read in seq
-        // order, so they are now stored as chunks: one row per run of consecutive events committed
-        // together, their bodies in JSON Lines (a compact JSON body never holds a raw newline).
+        // v3, for speed (docs/performance.md, item 32):
+        // - a row per event cost SQLite's per-row work (a b-tree insert, its cell, its share of the page)
+        //   three times per job. Events are only ever read in seq order, so they are now stored as chunks:
+        //   one row per run of consecutive events committed together, their bodies in JSON Lines (a
+        //   compact JSON body never holds a raw newline);
+        // - a job's start is journaled by its event alone (`RowlessStarts`): each job row says as of which
+        //   seq it is, and each chunk from which seq a recovery must apply `job.started` events to older
+        //   rows. Version 2 wrote a row at every change, so its rows need none.
         migrator.registerMigration("v3") { db in
             try db.execute(sql: """
                 CREATE TABLE event_chunks (
                     first_seq INTEGER PRIMARY KEY,
                     last_seq INTEGER NOT NULL,
+                    horizon INTEGER NOT NULL,
                     bodies BLOB NOT NULL
                 );
+                ALTER TABLE jobs ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
                 """)
             var chunk = EventChunk()
             func write() throws {
                 guard let (first, last) = chunk.range else { return }
-                try db.execute(sql: "INSERT INTO event_chunks (first_seq, last_seq, bodies) VALUES (?, ?, ?)",
-                               arguments: [Int64(bitPattern: first), Int64(bitPattern: last), Data(chunk.bytes)])
+                try db.execute(
+                    sql: "INSERT INTO event_chunks (first_seq, last_seq, horizon, bodies) VALUES (?, ?, ?, ?)",
+                    arguments: [Int64(bitPattern: first), Int64(bitPattern: last), Int64(bitPattern: last + 1),
+                                Data(chunk.bytes)])
                 chunk.removeAll()
             }
             let rows = try Row.fetchCursor(db, sql: "SELECT seq, body FROM events ORDER BY seq")
@@ -126,20 +134,44 @@ public final class SQLiteJournal: Journal {
     }
 
     public func recover() throws -> JournalSnapshot {
-        try pool.read { db in
+        var (jobs, rowSeqs, lastSeq, horizon, limits) = try pool.read { db in
             var jobs: [JobRecord] = []
-            let rows = try Row.fetchCursor(db, sql: "SELECT record FROM jobs ORDER BY number")
+            var rowSeqs: [UInt64] = []
+            let rows = try Row.fetchCursor(db, sql: "SELECT record, seq FROM jobs ORDER BY number")
             while let row = try rows.next() {
                 let data: Data = row[0]
                 jobs.append(try JSONDecoder().decode(JobRecord.self, from: data))
+                rowSeqs.append(UInt64(bitPattern: row[1]))
             }
-            let lastSeq = try Int64.fetchOne(
-                db, sql: "SELECT last_seq FROM event_chunks ORDER BY first_seq DESC LIMIT 1").map { UInt64(bitPattern: $0) } ?? 0
+            let last = try Row.fetchOne(
+                db, sql: "SELECT last_seq, horizon FROM event_chunks ORDER BY first_seq DESC LIMIT 1")
+            let lastSeq = last.map { UInt64(bitPattern: $0[0]) } ?? 0
             var limits: [String: Int] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT name, max_running FROM queues") {
                 limits[row[0]] = row[1]
             }
-            return JournalSnapshot(jobs: jobs, lastSeq: lastSeq, queueLimits: limits)
+            return (jobs, rowSeqs, lastSeq, last.map { UInt64(bitPattern: $0[1]) } ?? 1, limits)
+        }
+        if horizon <= lastSeq { try applyRowlessStarts(from: horizon, to: &jobs, rowSeqs: rowSeqs) }
+        return JournalSnapshot(jobs: jobs, lastSeq: lastSeq, queueLimits: limits)
+    }
+
+    /// Brings pending rows up to the `job.started` events journaled after them (`RowlessStarts`).
+    private func applyRowlessStarts(from horizon: UInt64, to jobs: inout [JobRecord], rowSeqs: [UInt64]) throws {
+        var pending: [JobID: Int] = [:]
+        for index in jobs.indices where jobs[index].status == .pending { pending[jobs[index].id] = index }
+        guard !pending.isEmpty else { return }
+        let marker = Array(EventType.jobStarted.rawValue.utf8)
+        for body in try eventBodies(from: horizon, limit: .max, maxBytes: .max) where body.contains(marker) {
+            guard let event = try? JSONDecoder().decode(Event.self, from: Data(body)), event.type == .jobStarted,
+                  let jobID = event.jobID, let index = pending[jobID], event.seq > rowSeqs[index],
+                  event.attempt == jobs[index].attempt, let agentID = event.agentID
+            else { continue }
+            jobs[index].status = .running
+            jobs[index].agentID = agentID
+            jobs[index].startedAt = parseRFC3339(event.time) ?? jobs[index].submittedAt
+            jobs[index].progress = nil
+            pending[jobID] = nil
         }
     }
 
@@ -171,7 +203,8 @@ public final class SQLiteJournal: Journal {
                     let statement = statements.insertChunk
                     sqlite3_bind_int64(statement, 1, Int64(bitPattern: batch.events[start].seq))
                     sqlite3_bind_int64(statement, 2, Int64(bitPattern: batch.events[end - 1].seq))
-                    bindBlob(statement, 3, chunk.bytes)
+                    sqlite3_bind_int64(statement, 3, Int64(bitPattern: batch.recoveryHorizon))
+                    bindBlob(statement, 4, chunk.bytes)
                     try statements.run(statement)
                     start = end
                 }
@@ -181,6 +214,7 @@ public final class SQLiteJournal: Journal {
                     bindText(statement, 2, job.id)
                     bindText(statement, 3, job.status.rawValue)
                     bindBlob(statement, 4, job.record)
+                    sqlite3_bind_int64(statement, 5, Int64(bitPattern: job.seq))
                     try statements.run(statement)
                 }
                 for (jobID, attempt, output) in batch.outputs {
@@ -282,10 +316,11 @@ private final class SQLiteStatements {
         begin = try prepare("BEGIN IMMEDIATE")
         commit = try prepare("COMMIT")
         rollback = try prepare("ROLLBACK")
-        insertChunk = try prepare("INSERT INTO event_chunks (first_seq, last_seq, bodies) VALUES (?, ?, ?)")
+        insertChunk = try prepare(
+            "INSERT INTO event_chunks (first_seq, last_seq, horizon, bodies) VALUES (?, ?, ?, ?)")
         upsertJob = try prepare("""
-            INSERT INTO jobs (number, id, status, record) VALUES (?, ?, ?, ?)
-            ON CONFLICT (number) DO UPDATE SET status = excluded.status, record = excluded.record
+            INSERT INTO jobs (number, id, status, record, seq) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (number) DO UPDATE SET status = excluded.status, record = excluded.record, seq = excluded.seq
             """)
         upsertOutput = try prepare("INSERT OR REPLACE INTO outputs (job_id, attempt, body) VALUES (?, ?, ?)")
         upsertQueue = try prepare("INSERT OR REPLACE INTO queues (name, max_running) VALUES (?, ?)")

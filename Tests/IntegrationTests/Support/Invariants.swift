@@ -20,7 +20,7 @@ struct FaultFigures: CustomStringConvertible {
 
 /// The invariants of issue 3 over the journal's event history (the same events the feed published):
 /// every accepted job has exactly one final state; no duplicate final events; no gap in `seq`; a result
-/// for every completed job; nothing ends `error`/`lost`.
+/// for every completed job; nothing ends `error`/`lost`; no attempt started twice.
 func checkInvariants(_ history: [Event], jobs ids: [String], faults: Int, expectResults: Bool = true,
                      sourceLocation: SourceLocation = #_sourceLocation) -> FaultFigures {
     var figures = FaultFigures(jobs: ids.count, faults: faults, events: history.count)
@@ -29,10 +29,12 @@ func checkInvariants(_ history: [Event], jobs ids: [String], faults: Int, expect
     let wanted = Set(ids)
     var submitted: [String: Int] = [:]
     var finals: [String: [Event]] = [:]
+    var starts: [String: Int] = [:]
     for event in history {
         guard let id = event.jobID, wanted.contains(id) else { continue }
         switch event.type {
         case .jobSubmitted: submitted[id, default: 0] += 1
+        case .jobStarted: starts["\(id) attempt \(event.attempt ?? 0)", default: 0] += 1
         case .jobCompleted, .jobFailed, .jobCancelled: finals[id, default: []].append(event)
         case .jobRetrying: figures.retries += 1
         case .jobLateResult: figures.lateResults += 1
@@ -52,6 +54,8 @@ func checkInvariants(_ history: [Event], jobs ids: [String], faults: Int, expect
         if end.type == .jobFailed && end.reason == FailureReason.lost.rawValue { figures.lost += 1 }
     }
     #expect(figures.lost == 0, "nothing lost", sourceLocation: sourceLocation)
+    let twice = starts.filter { $0.value > 1 }.keys.sorted()
+    #expect(twice.isEmpty, "started more than once: \(twice.prefix(5))", sourceLocation: sourceLocation)
     return figures
 }
 
