@@ -185,6 +185,9 @@ public final class Coordinator: @unchecked Sendable {
     private func recoverRunningJobs() {
         let running = state.jobs.values.filter { $0.status == .running }
         guard !running.isEmpty else { return }
+        // Some of them may be running only by their job.started event (`RowlessStarts`): the first commit
+        // writes their rows, since the horizon it records knows nothing of the starts before the restart.
+        dirtyJobs.formUnion(running.map(\.id))
         for (agentID, jobs) in Dictionary(grouping: running, by: { $0.agentID ?? "" }) {
             state.awaitReconnect(of: agentID, jobs: jobs.map(\.id))
         }

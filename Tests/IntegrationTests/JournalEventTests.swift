@@ -130,13 +130,13 @@ extension Integration {
             #expect(starts.count == 1)
         }
 
-        /// kill -9 of the coordinator while a job runs: after the restart the job is still running on its
-        /// agent (its start was journaled without a row), and it runs once.
+        /// kill -9 of the coordinator while a job runs, twice: after each restart the job is still running
+        /// on its agent (its start was journaled without a row), and it runs once.
         @Test func aJobRunningWhenTheCoordinatorIsKilledRunsOnce() async throws {
             let cluster = try TestCluster(coordinatorArguments: ["--reconnect-grace", "20"])
             defer { cluster.stop() }
             let marker = cluster.directory + "/runs"
-            let id = try cluster.submit("--", "sh", "-c", "echo run >> \(marker); sleep 2")
+            let id = try cluster.submit("--", "sh", "-c", "echo run >> \(marker); sleep 5")
             // Submitted before any agent is there, so it starts in a later commit than its submission's.
             try cluster.addAgent(["--slots", "1", "--name", "a1"])
             // A reply is sent after the commit of everything before it: "running" is journaled.
@@ -145,6 +145,16 @@ extension Integration {
             try cluster.restartCoordinator()
             let status = try cluster.proc("status", id)
             #expect(status.stdout.contains("running"), "\(status.stdout) \(status.stderr)")
+            // Again, once the agent is back: its agent.joined is committed with a horizon that knows nothing
+            // of the starts before the restart, so that commit must carry the row the start had lacked.
+            #expect(eventually(timeout: 20) {
+                (try? cluster.proc("events", "--json", "--no-follow").stdout)
+                    .map { $0.components(separatedBy: "agent.joined").count - 1 >= 2 } == true
+            })
+            cluster.killCoordinator()
+            try cluster.restartCoordinator()
+            let again = try cluster.proc("status", id)
+            #expect(again.stdout.contains("running"), "\(again.stdout) \(again.stderr)")
             let waited = try cluster.proc("wait", id, "--timeout", "30")
             #expect(waited.code == 0 && waited.stdout.contains("completed"), "\(waited.stdout) \(waited.stderr)")
             #expect(try String(contentsOfFile: marker, encoding: .utf8) == "run\n", "the job ran once")
