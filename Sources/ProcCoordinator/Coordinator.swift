@@ -102,6 +102,7 @@ public final class Coordinator: @unchecked Sendable {
         let snapshot = try journal.recover()
         self.journal = journal
         lastSeq = snapshot.lastSeq
+        state.reserveJobs(Int(snapshot.jobs.last?.number ?? 0))
         for job in snapshot.jobs { state.restore(job) }
         for (name, limit) in snapshot.queueLimits.merging(configuration.queueLimits, uniquingKeysWith: { $1 }) {
             _ = state.setQueueLimit(name, maxRunning: limit)

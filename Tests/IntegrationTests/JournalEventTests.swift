@@ -138,7 +138,7 @@ extension Integration {
             let marker = cluster.directory + "/runs"
             let id = try cluster.submit("--", "sh", "-c", "echo run >> \(marker); sleep 5")
             // Submitted before any agent is there, so it starts in a later commit than its submission's.
-            try cluster.addAgent(["--slots", "1", "--name", "a1"])
+            try cluster.addAgent(["--slots", "1", "--name", "a1", "--reconnect-max", "0.5"])
             // A reply is sent after the commit of everything before it: "running" is journaled.
             #expect(eventually(timeout: 20) { (try? cluster.proc("status", id).stdout.contains("running")) == true })
             cluster.killCoordinator()

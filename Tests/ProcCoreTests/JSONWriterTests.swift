@@ -192,6 +192,36 @@ import Testing
         same(JobSpec.self, String(repeating: "[", count: 10_000), fast: false)
     }
 
+    /// The journal's job rows, read by hand at each start of the coordinator.
+    @Test func jobRecords() throws {
+        var record = JobRecord(id: "j7", number: 7, spec: JobSpec(argv: ["true"]), submittedAt: 1_795_147_070.123456)
+        #expect(try JSONReader.read(record.jsonBytes) { try JobRecord(reader: &$0) } == record)
+        record.spec = JobSpec(argv: ["echo", JSONWriterTests.awkward], env: ["A": JSONWriterTests.awkward], cwd: "/", queue: "q", priority: -1,
+                              timeout: 1.5, retries: 2, labels: ["g": "1"], name: "n")
+        record.status = .error
+        record.attempt = 3
+        record.reason = .signal
+        record.exitCode = -1
+        record.signal = 9
+        record.message = JSONWriterTests.awkward
+        record.result = .object(["a": .array([.int(1), .double(1.5), .null, .bool(false), .string("s")])])
+        record.agentID = "a1"
+        record.progress = 0.25
+        record.startedAt = 1_795_147_071.5
+        record.finishedAt = 1_795_147_072
+        record.cancelRequested = true
+        record.failures = 1
+        record.lostAttempts = 1
+        record.recordedAttempts = [1, 2, 3]
+        #expect(try JSONReader.read(record.jsonBytes) { try JobRecord(reader: &$0) } == record)
+        let row = #"{"id":"j1","number":1,"spec":{"argv":["a"]},"status":"pending","attempt":1,"submitted_at":1,"cancel_requested":false,"failures":0,"lost_attempts":0,"recorded_attempts":[]"#
+        same(JobRecord.self, row + "}", fast: true)
+        same(JobRecord.self, row + #","exit_code":null,"result":null,"later_field":[1]}"#, fast: true)
+        same(JobRecord.self, row + #","status":"lost"}"#, fast: false)
+        same(JobRecord.self, row.replacingOccurrences(of: #","failures":0"#, with: "") + "}", fast: false)
+        same(JobRecord.self, row.replacingOccurrences(of: #""number":1"#, with: #""number":-1"#) + "}", fast: false)
+    }
+
     @Test func invalidUTF8IsRefusedByBoth() {
         var bytes = Array(#"{"argv":[""#.utf8)
         bytes += [0xC3, 0x28]

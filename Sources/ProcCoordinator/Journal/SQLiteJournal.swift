@@ -135,12 +135,16 @@ public final class SQLiteJournal: Journal {
 
     public func recover() throws -> JournalSnapshot {
         var (jobs, rowSeqs, lastSeq, horizon, limits) = try pool.read { db in
+            // Room for them all at once: the largest number is the count, less any gaps (none are made).
+            let count = Int(try Int64.fetchOne(db, sql: "SELECT MAX(number) FROM jobs") ?? 0)
             var jobs: [JobRecord] = []
             var rowSeqs: [UInt64] = []
+            jobs.reserveCapacity(count)
+            rowSeqs.reserveCapacity(count)
             let rows = try Row.fetchCursor(db, sql: "SELECT record, seq FROM jobs ORDER BY number")
             while let row = try rows.next() {
-                let data: Data = row[0]
-                jobs.append(try JSONDecoder().decode(JobRecord.self, from: data))
+                let record: [UInt8] = try row.withUnsafeData(atIndex: 0) { data in data.map { Array($0) } ?? [] }
+                jobs.append(try WireCoding.decode(JobRecord.self, from: record))
                 rowSeqs.append(UInt64(bitPattern: row[1]))
             }
             let last = try Row.fetchOne(

@@ -505,6 +505,11 @@ public struct ClusterState: Sendable {
 
     // MARK: recovery
 
+    /// Makes room for `count` restored jobs at once.
+    public mutating func reserveJobs(_ count: Int) {
+        jobs.reserveCapacity(count)
+    }
+
     /// Restores a job from the journal (a coordinator restart). Pending jobs are queued again.
     public mutating func restore(_ job: JobRecord) {
         jobs[job.id] = job
