@@ -348,6 +348,12 @@ public struct JSONReader {
         _ = try json()
     }
 
+    /// A string that must be one of `T`'s raw values (a status, a reason, an event type).
+    public mutating func rawValue<T: RawRepresentable>(_ type: T.Type = T.self) throws -> T where T.RawValue == String {
+        guard let value = T(rawValue: try string()) else { throw Unexpected() }
+        return value
+    }
+
     /// `body`'s value, or nil when the next value is `null` (as `decodeIfPresent` reads it).
     public mutating func optional<T>(_ body: (inout JSONReader) throws -> T) throws -> T? {
         try readNull() ? nil : try body(&self)
@@ -403,15 +409,9 @@ extension JobRecord: JSONReadable {
             case "id": id = try reader.string()
             case "number": number = try reader.uint64()
             case "spec": spec = try JobSpec(reader: &reader)
-            case "status":
-                guard let value = JobStatus(rawValue: try reader.string()) else { throw JSONReader.Unexpected() }
-                status = value
+            case "status": status = try reader.rawValue()
             case "attempt": attempt = try reader.int()
-            case "reason":
-                reason = try reader.optional {
-                    guard let value = FailureReason(rawValue: try $0.string()) else { throw JSONReader.Unexpected() }
-                    return value
-                }
+            case "reason": reason = try reader.optional { try $0.rawValue() }
             case "exit_code": exitCode = try reader.optional { try $0.int32() }
             case "signal": signal = try reader.optional { try $0.int32() }
             case "message": message = try reader.optional { try $0.string() }
@@ -465,16 +465,10 @@ extension JobSummary: JSONReadable {
         try reader.object { reader, key in
             switch key {
             case "id": id = try reader.string()
-            case "status":
-                guard let value = JobStatus(rawValue: try reader.string()) else { throw JSONReader.Unexpected() }
-                status = value
+            case "status": status = try reader.rawValue()
             case "queue": queue = try reader.string()
             case "attempt": attempt = try reader.int()
-            case "reason":
-                reason = try reader.optional {
-                    guard let value = FailureReason(rawValue: try $0.string()) else { throw JSONReader.Unexpected() }
-                    return value
-                }
+            case "reason": reason = try reader.optional { try $0.rawValue() }
             case "exit_code": exitCode = try reader.optional { try $0.int32() }
             case "signal": signal = try reader.optional { try $0.int32() }
             case "agent_id": agentID = try reader.optional { try $0.string() }
@@ -595,14 +589,8 @@ extension RunResult: JSONReadable {
             switch key {
             case "job_id": jobID = try reader.string()
             case "attempt": attempt = try reader.int()
-            case "status":
-                guard let value = JobStatus(rawValue: try reader.string()) else { throw JSONReader.Unexpected() }
-                status = value
-            case "reason":
-                reason = try reader.optional {
-                    guard let value = FailureReason(rawValue: try $0.string()) else { throw JSONReader.Unexpected() }
-                    return value
-                }
+            case "status": status = try reader.rawValue()
+            case "reason": reason = try reader.optional { try $0.rawValue() }
             case "exit_code": exitCode = try reader.optional { try $0.int32() }
             case "signal": signal = try reader.optional { try $0.int32() }
             case "message": message = try reader.optional { try $0.string() }
@@ -631,21 +619,13 @@ extension Event: JSONReadable {
     public init(reader: inout JSONReader) throws {
         var seq: UInt64?, time: String?, type: EventType?
         var event = Event(type: .jobSubmitted)
-        func enumeration<T: RawRepresentable>(_ reader: inout JSONReader) throws -> T? where T.RawValue == String {
-            try reader.optional {
-                guard let value = T(rawValue: try $0.string()) else { throw JSONReader.Unexpected() }
-                return value
-            }
-        }
         try reader.object { reader, key in
             switch key {
             case "seq": seq = try reader.uint64()
             case "time": time = try reader.string()
-            case "type":
-                guard let value = EventType(rawValue: try reader.string()) else { throw JSONReader.Unexpected() }
-                type = value
+            case "type": type = try reader.rawValue()
             case "job_id": event.jobID = try reader.optional { try $0.string() }
-            case "status": event.status = try enumeration(&reader)
+            case "status": event.status = try reader.optional { try $0.rawValue() }
             case "queue": event.queue = try reader.optional { try $0.string() }
             case "attempt": event.attempt = try reader.optional { try $0.int() }
             case "agent_id": event.agentID = try reader.optional { try $0.string() }
