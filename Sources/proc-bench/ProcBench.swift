@@ -91,7 +91,7 @@ struct ProcBench: AsyncParsableCommand {
             // Submission alone (nothing else on the 2 cores), then the feed with ten subscribers.
             let count = submitJobs ?? (quick ? 20_000 : 1_000_000)
             progress("submitting \(count) jobs")
-            let result = try await submitAndFeed(count: count, subscribers: 0)
+            let result = try await submitAndFeed(count: count, subscribers: 0, restart: true)
             let rate = Double(result.jobs) / result.seconds
             rows.append(["proc submit --batch of \(result.jobs) jobs, accepted durably",
                          String(format: "%.0f jobs/s (%.1f s)", rate, result.seconds), "≥ 50000 jobs/s", verdict(rate >= 50_000)])
@@ -101,6 +101,10 @@ struct ProcBench: AsyncParsableCommand {
             rows.append(["coordinator memory with \(result.jobs) pending jobs",
                          String(format: "%.0f MiB (%.0f B per job)", resident / 1_048_576, perJob),
                          "< 1 GiB at 1M", verdict(atOneMillion < 1_073_741_824)])
+            if let seconds = result.restartSeconds {
+                rows.append(["coordinator restart with \(result.jobs) pending jobs (kill -9, start to ready)",
+                             String(format: "%.1f s", seconds), "(context)", ""])
+            }
             progress("the feed to 10 Swift subscribers")
             let feed = try await submitAndFeed(count: quick ? 5_000 : 200_000, subscribers: 10)
             let feedRate = Double(feed.eventsPerSubscriber) / feed.feedSeconds

@@ -53,12 +53,15 @@ struct SubmitResult {
     var feedSeconds: Double
     var eventsPerSubscriber: Int
     var replayed: Int
+    /// With `restart`: from starting the coordinator again, after a kill -9, to its `ready` line.
+    var restartSeconds: Double?
 }
 
 /// `proc submit --batch FILE` of `count` jobs to a coordinator with no agents (they stay pending, so the
 /// coordinator holds them all), while `subscribers` Swift clients follow the feed and must see every
-/// job.submitted event, in order.
-func submitAndFeed(count: Int, subscribers: Int) async throws -> SubmitResult {
+/// job.submitted event, in order. With `restart`, the coordinator is then killed (SIGKILL) and started
+/// again on its data directory: the time it takes to recover every job and say it is ready.
+func submitAndFeed(count: Int, subscribers: Int, restart: Bool = false) async throws -> SubmitResult {
     let cluster = try SeparateCluster(slots: nil)
     defer { cluster.stop() }
     let batch = cluster.directory + "/batch"
@@ -102,7 +105,25 @@ func submitAndFeed(count: Int, subscribers: Int) async throws -> SubmitResult {
     let replayed = clients.reduce(0) { $0 + $1.replayedEventCount() }
     return SubmitResult(jobs: count, seconds: submitted, residentKiB: after, residentBeforeKiB: before,
                         subscribers: subscribers, feedSeconds: lastEvent - start,
-                        eventsPerSubscriber: subscribers == 0 ? 0 : seen, replayed: replayed)
+                        eventsPerSubscriber: subscribers == 0 ? 0 : seen, replayed: replayed,
+                        restartSeconds: restart ? try restartTime(cluster) : nil)
+}
+
+/// Kills the cluster's coordinator (SIGKILL) and times a new one on the same data directory from its start
+/// to its `ready` line; then stops the new one.
+func restartTime(_ cluster: SeparateCluster) throws -> Double {
+    kill(cluster.coordinator.pid, SIGKILL)
+    guard cluster.coordinator.wait(timeout: 30) != nil else { throw BenchError("the coordinator did not die") }
+    let start = monotonicSeconds()
+    let again = try Child(binaryDirectory + "/proc-coordinator", [
+        "start", "--listen", "tcp://127.0.0.1:*", "--events", "tcp://127.0.0.1:*", "--data-dir",
+        cluster.directory + "/data", "--log-level", "warning",
+    ])
+    defer { again.stop() }
+    guard again.line(containing: "ready control=", timeout: 600) != nil else {
+        throw BenchError("the restarted coordinator did not get ready: \(again.output.suffix(500))")
+    }
+    return monotonicSeconds() - start
 }
 
 /// The feed on its own: `subscribers` plain SUB sockets on one thread, as a subscriber in any language

@@ -31,8 +31,8 @@ extension Integration.DemoScript {
         let result = try run(binary("proc-bench"), ["--quick"], timeout: 300)
         #expect(result.code == 0, "\(result.stdout)\n\(result.stderr)")
         for name in ["W1", "W2", "W3"] { #expect(result.stdout.contains(name)) }
-        for line in ["ratio", "idle coordinator", "proc submit --batch", "feed:", "submit → job.started",
-                     "simulated agents"] {
+        for line in ["ratio", "idle coordinator", "proc submit --batch", "coordinator restart with", "feed:",
+                     "submit → job.started", "simulated agents"] {
             #expect(result.stdout.contains(line), "missing \(line)")
         }
         // What it is doing, while it does it.
