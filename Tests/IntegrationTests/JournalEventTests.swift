@@ -4,9 +4,10 @@ import ProcCore
 import Testing
 
 extension Integration {
-    /// Events are journaled in chunks (one row per run of consecutive events committed together, at most
-    /// `EventChunk.maxEvents` to a row). A replay may start anywhere, inside a chunk too, and must return
-    /// exactly the bodies published, in order, within its limits.
+    /// The journal's version 3 (docs/performance.md, item 32). Events are journaled in chunks (one row per
+    /// run of consecutive events committed together, at most `EventChunk.maxEvents` to a row): a replay
+    /// may start anywhere, inside a chunk too, and must return exactly the bodies published, in order,
+    /// within its limits. A job's start is journaled by its event alone, and recovery must find it.
     @Suite struct JournalEvents {
         @Test func aReplayFromAnySeqReturnsTheBodiesInOrder() throws {
             let directory = try makeTemporaryDirectory()
