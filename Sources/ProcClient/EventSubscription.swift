@@ -60,8 +60,12 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
     private unowned let client: ProcClient
     private let topics: [String]
     private let continuation: AsyncThrowingStream<[Event], any Error>.Continuation
-    /// Events ready for the stream, handed over together at the end of a read or a replay.
+    /// Events ready for the stream, handed over together at the end of a read or a replay, or every
+    /// `maxHandOver` of them. Kept small: an array handed over cannot be reused, and a new one of a few
+    /// thousand events (about 300 bytes each) came from fresh pages that the kernel had to zero, a quarter
+    /// of ten subscribers' time in the feed benchmark (docs/performance.md, item 34).
     private var ready: [Event] = []
+    private static let maxHandOver = 256
     private var socket: ZMQSocket?
     private var token: EventLoop.RegistrationToken?
     private var nextSeq: UInt64 = 1
@@ -122,6 +126,7 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
                 if let event = try? WireCoding.decode(Event.self, from: message[1]), event.seq == seq {
                     nextSeq += 1
                     ready.append(event)
+                    if ready.count >= Self.maxHandOver { handOver() }
                     continue
                 }
             }
@@ -144,13 +149,17 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
             nextSeq += 1
             if topics.isEmpty || topics.contains(where: { event.type.rawValue.hasPrefix($0) }) {
                 ready.append(event)
+                if ready.count >= Self.maxHandOver { handOver() }
             }
         }
-        if !ready.isEmpty && !finished {
-            continuation.yield(ready)
-            ready.removeAll(keepingCapacity: true)
-        }
+        handOver()
         if !buffer.isEmpty { requestReplay() }
+    }
+
+    private func handOver() {
+        guard !ready.isEmpty, !finished else { return }
+        continuation.yield(ready)
+        ready.removeAll(keepingCapacity: true)
     }
 
     private func requestReplay() {

@@ -1,4 +1,5 @@
 import Foundation
+import ProcClient
 import ProcCore
 import Testing
 import ZeroMQ
@@ -82,6 +83,38 @@ extension Integration {
             // The journal holds the same events: seq from 1 with no gap.
             let history = try await cluster.history()
             #expect(history.map(\.seq) == Array(1...UInt64(history.count)))
+        }
+
+        /// The Swift client hands events over in slices of at most a few hundred (EventSubscription); a
+        /// burst of thousands read at once must still come out whole and in order.
+        @Test func aSwiftSubscriberSeesABurstWholeAndInOrder() async throws {
+            let cluster = try TestCluster()  // no agent: the jobs stay pending
+            defer { cluster.stop() }
+            let client = try ProcClient(coordinator: cluster.control, requestTimeout: 30)
+            defer { client.close() }
+            let first = try await client.info().lastSeq + 1
+            let events = client.events(topics: ["job.submitted"], from: first)
+            let count = 3_000
+            let batch = String(repeating: "[\"true\"]\n", count: count)
+            #expect(try cluster.proc("submit", "--batch", "-", stdin: batch).code == 0)
+            let seqs = try await withThrowingTaskGroup(of: [UInt64]?.self) { group in
+                group.addTask {
+                    var seqs: [UInt64] = []
+                    for try await event in events {
+                        seqs.append(event.seq)
+                        if seqs.count == count { break }
+                    }
+                    return seqs
+                }
+                group.addTask {
+                    try await Task.sleep(for: .seconds(60))
+                    return nil
+                }
+                let first = try await group.next() ?? nil
+                group.cancelAll()
+                return first
+            }
+            #expect(seqs == Array(first..<first + UInt64(count)))
         }
 
         @Test func seqContinuesAcrossRestart() async throws {
