@@ -38,17 +38,12 @@ public struct JobRow: Sendable {
     public var status: JobStatus
     public var record: [UInt8]
     public var seq: UInt64
+}
 
+extension JobRow {
+    /// (In an extension, so that the memberwise initializer the flush uses stays synthesized.)
     public init(_ job: JobRecord, seq: UInt64 = 0) {
         self.init(number: job.number, id: job.id, status: job.status, record: job.jsonBytes, seq: seq)
-    }
-
-    public init(number: UInt64, id: JobID, status: JobStatus, record: [UInt8], seq: UInt64) {
-        self.number = number
-        self.id = id
-        self.status = status
-        self.record = record
-        self.seq = seq
     }
 }
 

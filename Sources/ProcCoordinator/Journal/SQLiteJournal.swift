@@ -353,23 +353,23 @@ struct EventChunk {
     static let maxBytes = 256 << 10
     private(set) var bytes: [UInt8] = []
     private(set) var range: (first: UInt64, last: UInt64)?
-    private var count = 0
 
-    var isFull: Bool { count >= Self.maxEvents || bytes.count >= Self.maxBytes }
+    var isFull: Bool {
+        guard let range else { return false }
+        return range.last - range.first + 1 >= Self.maxEvents || bytes.count >= Self.maxBytes
+    }
 
     /// `seq` follows the last one appended; `body` holds no newline.
     mutating func append(seq: UInt64, body: some Collection<UInt8>) {
         assert(!body.contains(0x0A) && range.map { $0.last + 1 == seq } != false)
-        if count > 0 { bytes.append(0x0A) }
+        if range != nil { bytes.append(0x0A) }
         bytes.append(contentsOf: body)
         range = (range?.first ?? seq, seq)
-        count += 1
     }
 
     mutating func removeAll() {
         bytes.removeAll(keepingCapacity: true)
         range = nil
-        count = 0
     }
 }
 
