@@ -34,6 +34,8 @@ public final class Coordinator: @unchecked Sendable {
     // What this iteration changed, committed and sent by `flush`.
     var batch = JournalBatch()
     var dirtyJobs: Set<JobID> = []
+    /// Jobs admitted in this iteration, in number order: journaled as a chunk, without rows.
+    var submittedJobs: [JobID] = []
     /// Jobs started since their row was written: a start is journaled by its event alone.
     var rowlessStarts = RowlessStarts()
     var outbound: [[Frame]] = []
@@ -237,6 +239,8 @@ public final class Coordinator: @unchecked Sendable {
                 if let jobID = event.jobID {
                     if event.type == .jobStarted {
                         rowlessStarts.started(jobID, seq: event.seq)
+                    } else if event.type == .jobSubmitted {
+                        submittedJobs.append(jobID)
                     } else {
                         dirtyJobs.insert(jobID)
                     }
@@ -318,15 +322,17 @@ public final class Coordinator: @unchecked Sendable {
                 if !linkedAcks.isEmpty { localAgent.deliverAck(linkedAcks) }
             }
         }
+        // Jobs admitted in this iteration go into a chunk of records, as they are now (item 35).
+        for jobID in submittedJobs {
+            if !dirtyJobs.isEmpty { dirtyJobs.remove(jobID) }
+            rowlessStarts.written(jobID)
+            if let row = journalRow(jobID) { batch.submitted.append(row) }
+        }
+        submittedJobs.removeAll(keepingCapacity: true)
         dirtyJobs.formUnion(rowlessStarts.due(lastSeq: lastSeq))
         for jobID in dirtyJobs {
             rowlessStarts.written(jobID)
-            // Encoded where it lies (`withJob`): the getter would copy the whole record first.
-            if let row = state.withJob(jobID, { [lastSeq] job in
-                JobRow(number: job.number, id: job.id, status: job.status, record: job.jsonBytes, seq: lastSeq)
-            }) {
-                batch.jobs.append(row)
-            }
+            if let row = journalRow(jobID) { batch.jobs.append(row) }
         }
         dirtyJobs.removeAll(keepingCapacity: true)
         batch.recoveryHorizon = rowlessStarts.horizon(lastSeq: lastSeq)
@@ -370,10 +376,18 @@ extension Coordinator {
     /// - every agent that JOBS are for still has a run held beyond its slots without them (prefetch ≥ 2),
     ///   so none can run dry in the meantime.
     /// Results and their ACKs can wait: an agent keeps a result until it is acknowledged.
+    /// A job's row as of this commit, encoded where the record lies (`withJob`): the getter would copy
+    /// the whole record first.
+    private func journalRow(_ jobID: JobID) -> JobRow? {
+        state.withJob(jobID) { [lastSeq] job in
+            JobRow(number: job.number, id: job.id, status: job.status, record: job.jsonBytes, seq: lastSeq)
+        }
+    }
+
     func mayHoldCommit() -> Bool {
         let hold = Int64(configuration.commitHoldMilliseconds)
         guard hold > 0, outbound.isEmpty, batch.events.count < Self.maxHeldEvents else { return false }
-        guard !batch.isEmpty || !dirtyJobs.isEmpty || !dispatches.isEmpty || !acks.isEmpty else { return false }
+        guard !batch.isEmpty || !dirtyJobs.isEmpty || !submittedJobs.isEmpty || !dispatches.isEmpty || !acks.isEmpty else { return false }
         for (agentID, assignments) in dispatches {
             guard let agent = state.agents[agentID],
                   agent.running.count + agent.foreign.count - assignments.count > agent.info.slots

@@ -5,7 +5,7 @@ import Testing
 
 extension Integration {
     /// The journal's version 3 (docs/performance.md, item 32). Events are journaled in chunks (one row per
-    /// run of consecutive events committed together, at most `EventChunk.maxEvents` to a row): a replay
+    /// run of consecutive events committed together, at most `JSONLinesChunk.maxLines` to a row): a replay
     /// may start anywhere, inside a chunk too, and must return exactly the bodies published, in order,
     /// within its limits. A job's start is journaled by its event alone, and recovery must find it.
     @Suite struct JournalEvents {
@@ -107,6 +107,46 @@ extension Integration {
             #expect(jobs["j1"]?.startedAt == parseRFC3339("2026-11-27T10:00:04.000000Z"))
             #expect(jobs["j2"]?.status == .completed)
             #expect(jobs["j3"]?.status == .pending && jobs["j3"]?.attempt == 2 && jobs["j3"]?.agentID == nil)
+        }
+
+        /// Version 4: admitted jobs are journaled as chunks of records, a row written only at a job's
+        /// next change. Recovery merges the two in number order, a row winning over its job's record, and
+        /// still takes rows with no record in any chunk (from version 3).
+        @Test func jobChunksHoldJobsUntilTheirRowsAreWritten() throws {
+            let directory = try makeTemporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let journal = try SQLiteJournal(directory: directory)
+            func job(_ number: UInt64, _ status: JobStatus = .pending) -> JobRecord {
+                var job = JobRecord(id: "j\(number)", number: number, spec: JobSpec(argv: ["echo", "\(number)\nx"]),
+                                    submittedAt: 1_795_147_070)
+                job.status = status
+                return job
+            }
+            // Jobs 1-3 have rows only, as a version-3 journal left them.
+            var batch = JournalBatch()
+            batch.jobs = [JobRow(job(1, .completed), seq: 1), JobRow(job(2), seq: 1), JobRow(job(3, .error), seq: 1)]
+            try journal.commit(batch)
+            // Jobs 4-1,203 are admitted in one commit: three chunks. Jobs 1,204-1,205 in another.
+            batch = JournalBatch()
+            batch.submitted = (4...1_203).map { JobRow(job($0), seq: 5) }
+            try journal.commit(batch)
+            batch = JournalBatch()
+            batch.submitted = [JobRow(job(1_204), seq: 6), JobRow(job(1_205, .running), seq: 6)]
+            try journal.commit(batch)
+            // Later changes: rows for the first job of a chunk, one inside, the last of all, and job 2.
+            batch = JournalBatch()
+            batch.jobs = [4, 600, 1_205, 2].map { JobRow(job($0, .completed), seq: 7) }
+            try journal.commit(batch)
+            journal.close()
+
+            let reopened = try SQLiteJournal(directory: directory)
+            defer { reopened.close() }
+            let jobs = try reopened.recover().jobs
+            #expect(jobs.map(\.number) == Array(1...1_205), "every job once, in number order")
+            let completed = Set(jobs.filter { $0.status == .completed }.map(\.number))
+            #expect(completed == [1, 2, 4, 600, 1_205])
+            #expect(jobs[2].status == .error && jobs[1_203].status == .pending)
+            #expect(jobs.allSatisfy { $0.spec.argv == ["echo", "\($0.number)\nx"] })
         }
 
         /// The coordinator's side: which starts still lack a row, from which seq a recovery must read, and

@@ -6,7 +6,11 @@ import ProcCore
 /// hundred bytes of struct, and copying each into the batch and out again cost 4% of submission.
 public struct JournalBatch: Sendable {
     public var events: [EventRow] = []
+    /// Rows of jobs changed since they were first journaled (or from before version 4).
     public var jobs: [JobRow] = []
+    /// Jobs admitted in this iteration, in number order, as they are at its end: journaled together as
+    /// chunks of records, no row each (`SQLiteJournal`, job_chunks). A job's row, once written, wins.
+    public var submitted: [JobRow] = []
     public var outputs: [(jobID: JobID, attempt: Int, output: JobOutput)] = []
     public var queueLimits: [(name: String, maxRunning: Int)] = []
     /// The first seq whose `job.started` a job's row may lack (`RowlessStarts`): recovery applies the
@@ -15,7 +19,9 @@ public struct JournalBatch: Sendable {
 
     public init() {}
 
-    public var isEmpty: Bool { events.isEmpty && jobs.isEmpty && outputs.isEmpty && queueLimits.isEmpty }
+    public var isEmpty: Bool {
+        events.isEmpty && jobs.isEmpty && submitted.isEmpty && outputs.isEmpty && queueLimits.isEmpty
+    }
 }
 
 /// An event with its `seq` and `time` assigned, and its encoded body (the bytes published).

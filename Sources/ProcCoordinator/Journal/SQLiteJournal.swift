@@ -108,7 +108,7 @@ public final class SQLiteJournal: Journal {
                 );
                 ALTER TABLE jobs ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
                 """)
-            var chunk = EventChunk()
+            var chunk = JSONLinesChunk()
             func write() throws {
                 guard let (first, last) = chunk.range else { return }
                 try db.execute(
@@ -124,11 +124,25 @@ public final class SQLiteJournal: Journal {
                 // A gap in seq (none is ever made, but a chunk's seqs must be consecutive) starts a chunk.
                 if let (_, last) = chunk.range, last + 1 != UInt64(bitPattern: seq) { try write() }
                 // Outside a string, a newline in JSON is only whitespace: a space means the same.
-                chunk.append(seq: UInt64(bitPattern: seq), body: body.map { $0 == 0x0A ? 0x20 : $0 })
+                chunk.append(key: UInt64(bitPattern: seq), body: body.map { $0 == 0x0A ? 0x20 : $0 })
                 if chunk.isFull { try write() }
             }
             try write()
             try db.execute(sql: "DROP TABLE events")
+        }
+        // v4, for speed (docs/performance.md, item 35): a job admitted by a commit is journaled with the
+        // other jobs of that commit as one chunk of records (JSON Lines, consecutive numbers, as of the
+        // commit's last seq), not as a row of its own; its row is written at its next change, and wins.
+        // Most jobs now have one row, written when they end, instead of two.
+        migrator.registerMigration("v4") { db in
+            try db.execute(sql: """
+                CREATE TABLE job_chunks (
+                    first_number INTEGER PRIMARY KEY,
+                    last_number INTEGER NOT NULL,
+                    seq INTEGER NOT NULL,
+                    records BLOB NOT NULL
+                );
+                """)
         }
         return migrator
     }
@@ -136,17 +150,59 @@ public final class SQLiteJournal: Journal {
     public func recover() throws -> JournalSnapshot {
         var (jobs, rowSeqs, lastSeq, horizon, limits) = try pool.read { db in
             // Room for them all at once: the largest number is the count, less any gaps (none are made).
-            let count = Int(try Int64.fetchOne(db, sql: "SELECT MAX(number) FROM jobs") ?? 0)
+            let count = Int(try Int64.fetchOne(db, sql: """
+                SELECT MAX(IFNULL((SELECT MAX(number) FROM jobs), 0), IFNULL((SELECT MAX(last_number) FROM job_chunks), 0))
+                """) ?? 0)
             var jobs: [JobRecord] = []
             var rowSeqs: [UInt64] = []
             jobs.reserveCapacity(count)
             rowSeqs.reserveCapacity(count)
-            let rows = try Row.fetchCursor(db, sql: "SELECT record, seq FROM jobs ORDER BY number")
-            while let row = try rows.next() {
-                let record: [UInt8] = try row.withUnsafeData(atIndex: 0) { data in data.map { Array($0) } ?? [] }
-                jobs.append(try WireCoding.decode(JobRecord.self, from: record))
-                rowSeqs.append(UInt64(bitPattern: row[1]))
+            // Two lists in number order, merged: the records of the job chunks (each job as its commit
+            // admitted it) and the rows (each job as of its last change since), a row winning.
+            let rows = try Row.fetchCursor(db, sql: "SELECT number, record, seq FROM jobs ORDER BY number")
+            // The cursor's row is valid until its next step.
+            var row: Row? = nil
+            var rowNumber: Int64? = nil
+            func nextRow() throws {
+                row = try rows.next()
+                rowNumber = row.map { $0[0] }
             }
+            func takeRow() throws {
+                guard let row else { return }
+                let record: [UInt8] = try row.withUnsafeData(atIndex: 1) { data in data.map { Array($0) } ?? [] }
+                jobs.append(try WireCoding.decode(JobRecord.self, from: record))
+                rowSeqs.append(UInt64(bitPattern: row[2]))
+                try nextRow()
+            }
+            try nextRow()
+            let chunks = try Row.fetchCursor(
+                db, sql: "SELECT first_number, seq, records FROM job_chunks ORDER BY first_number")
+            while let chunk = try chunks.next() {
+                var number: Int64 = chunk[0]
+                let seq = UInt64(bitPattern: chunk[1])
+                try chunk.withUnsafeData(atIndex: 2) { data in
+                    try (data ?? Data()).withUnsafeBytes { (records: UnsafeRawBufferPointer) in
+                        // Line by line with memchr: Data's own split walks it a byte at a time.
+                        guard records.count > 0 else { return }
+                        var start = 0
+                        while start <= records.count {
+                            let rest = records.count - start
+                            let newline = rest == 0 ? nil : memchr(records.baseAddress! + start, 0x0A, rest)
+                            let end = newline.map { records.baseAddress!.distance(to: $0) } ?? records.count
+                            defer { start = end + 1; number += 1 }
+                            while let next = rowNumber, next < number { try takeRow() }
+                            if rowNumber == number {
+                                try takeRow()
+                            } else {
+                                let line = Array(UnsafeRawBufferPointer(rebasing: records[start..<end]))
+                                jobs.append(try WireCoding.decode(JobRecord.self, from: line))
+                                rowSeqs.append(seq)
+                            }
+                        }
+                    }
+                }
+            }
+            while rowNumber != nil { try takeRow() }
             let last = try Row.fetchOne(
                 db, sql: "SELECT last_seq, horizon FROM event_chunks ORDER BY first_seq DESC LIMIT 1")
             let lastSeq = last.map { UInt64(bitPattern: $0[0]) } ?? 0
@@ -182,7 +238,7 @@ public final class SQLiteJournal: Journal {
     /// The commit path's statements, prepared once on the writer connection (`SQLiteStatements`).
     private var statements: SQLiteStatements?
     /// The commit's chunk of event bodies, its buffer kept from one commit to the next.
-    private var chunk = EventChunk()
+    private var chunk = JSONLinesChunk()
 
     /// One transaction through SQLite's C interface: GRDB's statement arguments (an array of
     /// DatabaseValue per row, bound through generic code) cost as much as SQLite's own work for these
@@ -195,22 +251,12 @@ public final class SQLiteJournal: Journal {
             guard let statements else { return }
             try statements.run(statements.begin)
             do {
-                // Chunks of consecutive events: seqs are numbered in order as the batch is built.
-                var start = 0
-                while start < batch.events.count {
-                    chunk.removeAll()
-                    var end = start
-                    while end < batch.events.count, !chunk.isFull {
-                        chunk.append(seq: batch.events[end].seq, body: batch.events[end].body)
-                        end += 1
-                    }
-                    let statement = statements.insertChunk
-                    sqlite3_bind_int64(statement, 1, Int64(bitPattern: batch.events[start].seq))
-                    sqlite3_bind_int64(statement, 2, Int64(bitPattern: batch.events[end - 1].seq))
-                    sqlite3_bind_int64(statement, 3, Int64(bitPattern: batch.recoveryHorizon))
-                    bindBlob(statement, 4, chunk.bytes)
-                    try statements.run(statement)
-                    start = end
+                // Events are numbered in order as the batch is built, and admitted jobs too.
+                try insertChunks(batch.events, key: \.seq, body: \.body, extra: batch.recoveryHorizon,
+                                 statements.insertEventChunk, statements)
+                if let seq = batch.submitted.first?.seq {
+                    try insertChunks(batch.submitted, key: \.number, body: \.record, extra: seq,
+                                     statements.insertJobChunk, statements)
                 }
                 for job in batch.jobs {
                     let statement = statements.upsertJob
@@ -239,6 +285,27 @@ public final class SQLiteJournal: Journal {
                 _ = try? statements.run(statements.rollback)
                 throw error
             }
+        }
+    }
+
+    /// Lines in chunks of consecutive keys, one row each: (first key, last key, `extra`, lines).
+    private func insertChunks<Lines: Collection>(
+        _ lines: Lines, key: (Lines.Element) -> UInt64, body: (Lines.Element) -> [UInt8], extra: UInt64,
+        _ statement: OpaquePointer, _ statements: SQLiteStatements
+    ) throws {
+        var rest = lines[...]
+        while !rest.isEmpty {
+            chunk.removeAll()
+            while let line = rest.first, !chunk.isFull, chunk.follows(key(line)) {
+                chunk.append(key: key(line), body: body(line))
+                rest.removeFirst()
+            }
+            guard let (first, last) = chunk.range else { return }
+            sqlite3_bind_int64(statement, 1, Int64(bitPattern: first))
+            sqlite3_bind_int64(statement, 2, Int64(bitPattern: last))
+            sqlite3_bind_int64(statement, 3, Int64(bitPattern: extra))
+            bindBlob(statement, 4, chunk.bytes)
+            try statements.run(statement)
         }
     }
 
@@ -302,7 +369,8 @@ private final class SQLiteStatements {
     let begin: OpaquePointer
     let commit: OpaquePointer
     let rollback: OpaquePointer
-    let insertChunk: OpaquePointer
+    let insertEventChunk: OpaquePointer
+    let insertJobChunk: OpaquePointer
     let upsertJob: OpaquePointer
     let upsertOutput: OpaquePointer
     let upsertQueue: OpaquePointer
@@ -320,8 +388,10 @@ private final class SQLiteStatements {
         begin = try prepare("BEGIN IMMEDIATE")
         commit = try prepare("COMMIT")
         rollback = try prepare("ROLLBACK")
-        insertChunk = try prepare(
+        insertEventChunk = try prepare(
             "INSERT INTO event_chunks (first_seq, last_seq, horizon, bodies) VALUES (?, ?, ?, ?)")
+        insertJobChunk = try prepare(
+            "INSERT INTO job_chunks (first_number, last_number, seq, records) VALUES (?, ?, ?, ?)")
         upsertJob = try prepare("""
             INSERT INTO jobs (number, id, status, record, seq) VALUES (?, ?, ?, ?, ?)
             ON CONFLICT (number) DO UPDATE SET status = excluded.status, record = excluded.record, seq = excluded.seq
@@ -331,7 +401,7 @@ private final class SQLiteStatements {
     }
 
     deinit {
-        for statement in [begin, commit, rollback, insertChunk, upsertJob, upsertOutput, upsertQueue] {
+        for statement in [begin, commit, rollback, insertEventChunk, insertJobChunk, upsertJob, upsertOutput, upsertQueue] {
             sqlite3_finalize(statement)
         }
     }
@@ -346,25 +416,29 @@ private final class SQLiteStatements {
     }
 }
 
-/// Consecutive events' bodies as one row of `event_chunks`: JSON Lines, at most `maxEvents` events and
-/// about `maxBytes`, so that a replay from any seq reads little more than it returns.
-struct EventChunk {
-    static let maxEvents = 512
+/// Consecutive events' bodies as one row of `event_chunks`, or consecutive jobs' records as one row of
+/// `job_chunks`: JSON Lines keyed by the first line's seq (or number), at most `maxLines` lines and about
+/// `maxBytes`, so that a replay from any seq reads little more than it returns.
+struct JSONLinesChunk {
+    static let maxLines = 512
     static let maxBytes = 256 << 10
     private(set) var bytes: [UInt8] = []
     private(set) var range: (first: UInt64, last: UInt64)?
 
     var isFull: Bool {
         guard let range else { return false }
-        return range.last - range.first + 1 >= Self.maxEvents || bytes.count >= Self.maxBytes
+        return range.last - range.first + 1 >= Self.maxLines || bytes.count >= Self.maxBytes
     }
 
-    /// `seq` follows the last one appended; `body` holds no newline.
-    mutating func append(seq: UInt64, body: some Collection<UInt8>) {
-        assert(!body.contains(0x0A) && range.map { $0.last + 1 == seq } != false)
+    /// Whether `key` may follow: the keys of a chunk are consecutive.
+    func follows(_ key: UInt64) -> Bool { range.map { $0.last + 1 == key } != false }
+
+    /// `key` follows the last one appended; `body` holds no newline.
+    mutating func append(key: UInt64, body: some Collection<UInt8>) {
+        assert(!body.contains(0x0A) && follows(key))
         if range != nil { bytes.append(0x0A) }
         bytes.append(contentsOf: body)
-        range = (range?.first ?? seq, seq)
+        range = (range?.first ?? key, key)
     }
 
     mutating func removeAll() {
