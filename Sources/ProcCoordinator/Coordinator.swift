@@ -368,14 +368,6 @@ public final class Coordinator: @unchecked Sendable {
 }
 
 extension Coordinator {
-    /// Group commit across iterations. One transaction per loop iteration costs SQLite's fixed work
-    /// (about 60 µs here) for each job when jobs finish one at a time, as /bin/true does: a third of
-    /// the single-host loop (docs/performance.md). So a batch may wait up to `commitHoldMilliseconds`
-    /// for more, but only while nobody waits on it:
-    /// - nothing else is to be sent (a client's reply, a CANCEL, a WELCOME: all wait for the commit);
-    /// - every agent that JOBS are for still has a run held beyond its slots without them (prefetch ≥ 2),
-    ///   so none can run dry in the meantime.
-    /// Results and their ACKs can wait: an agent keeps a result until it is acknowledged.
     /// A job's row as of this commit, encoded where the record lies (`withJob`): the getter would copy
     /// the whole record first.
     private func journalRow(_ jobID: JobID) -> JobRow? {
@@ -384,10 +376,19 @@ extension Coordinator {
         }
     }
 
+    /// Group commit across iterations. One transaction per loop iteration costs SQLite's fixed work
+    /// (about 60 µs here) for each job when jobs finish one at a time, as /bin/true does: a third of
+    /// the single-host loop (docs/performance.md). So a batch may wait up to `commitHoldMilliseconds`
+    /// for more, but only while nobody waits on it:
+    /// - nothing else is to be sent (a client's reply, a CANCEL, a WELCOME: all wait for the commit);
+    /// - every agent that JOBS are for still has a run held beyond its slots without them (prefetch ≥ 2),
+    ///   so none can run dry in the meantime.
+    /// Results and their ACKs can wait: an agent keeps a result until it is acknowledged.
     func mayHoldCommit() -> Bool {
         let hold = Int64(configuration.commitHoldMilliseconds)
         guard hold > 0, outbound.isEmpty, batch.events.count < Self.maxHeldEvents else { return false }
-        guard !batch.isEmpty || !dirtyJobs.isEmpty || !submittedJobs.isEmpty || !dispatches.isEmpty || !acks.isEmpty else { return false }
+        guard !batch.isEmpty || !dirtyJobs.isEmpty || !submittedJobs.isEmpty || !dispatches.isEmpty || !acks.isEmpty
+        else { return false }
         for (agentID, assignments) in dispatches {
             guard let agent = state.agents[agentID],
                   agent.running.count + agent.foreign.count - assignments.count > agent.info.slots

@@ -149,60 +149,7 @@ public final class SQLiteJournal: Journal {
 
     public func recover() throws -> JournalSnapshot {
         var (jobs, rowSeqs, lastSeq, horizon, limits) = try pool.read { db in
-            // Room for them all at once: the largest number is the count, less any gaps (none are made).
-            let count = Int(try Int64.fetchOne(db, sql: """
-                SELECT MAX(IFNULL((SELECT MAX(number) FROM jobs), 0), IFNULL((SELECT MAX(last_number) FROM job_chunks), 0))
-                """) ?? 0)
-            var jobs: [JobRecord] = []
-            var rowSeqs: [UInt64] = []
-            jobs.reserveCapacity(count)
-            rowSeqs.reserveCapacity(count)
-            // Two lists in number order, merged: the records of the job chunks (each job as its commit
-            // admitted it) and the rows (each job as of its last change since), a row winning.
-            let rows = try Row.fetchCursor(db, sql: "SELECT number, record, seq FROM jobs ORDER BY number")
-            // The cursor's row is valid until its next step.
-            var row: Row? = nil
-            var rowNumber: Int64? = nil
-            func nextRow() throws {
-                row = try rows.next()
-                rowNumber = row.map { $0[0] }
-            }
-            func takeRow() throws {
-                guard let row else { return }
-                let record: [UInt8] = try row.withUnsafeData(atIndex: 1) { data in data.map { Array($0) } ?? [] }
-                jobs.append(try WireCoding.decode(JobRecord.self, from: record))
-                rowSeqs.append(UInt64(bitPattern: row[2]))
-                try nextRow()
-            }
-            try nextRow()
-            let chunks = try Row.fetchCursor(
-                db, sql: "SELECT first_number, seq, records FROM job_chunks ORDER BY first_number")
-            while let chunk = try chunks.next() {
-                var number: Int64 = chunk[0]
-                let seq = UInt64(bitPattern: chunk[1])
-                try chunk.withUnsafeData(atIndex: 2) { data in
-                    try (data ?? Data()).withUnsafeBytes { (records: UnsafeRawBufferPointer) in
-                        // Line by line with memchr: Data's own split walks it a byte at a time.
-                        guard records.count > 0 else { return }
-                        var start = 0
-                        while start <= records.count {
-                            let rest = records.count - start
-                            let newline = rest == 0 ? nil : memchr(records.baseAddress! + start, 0x0A, rest)
-                            let end = newline.map { records.baseAddress!.distance(to: $0) } ?? records.count
-                            defer { start = end + 1; number += 1 }
-                            while let next = rowNumber, next < number { try takeRow() }
-                            if rowNumber == number {
-                                try takeRow()
-                            } else {
-                                let line = Array(UnsafeRawBufferPointer(rebasing: records[start..<end]))
-                                jobs.append(try WireCoding.decode(JobRecord.self, from: line))
-                                rowSeqs.append(seq)
-                            }
-                        }
-                    }
-                }
-            }
-            while rowNumber != nil { try takeRow() }
+            let (jobs, rowSeqs) = try Self.jobs(in: db)
             let last = try Row.fetchOne(
                 db, sql: "SELECT last_seq, horizon FROM event_chunks ORDER BY first_seq DESC LIMIT 1")
             let lastSeq = last.map { UInt64(bitPattern: $0[0]) } ?? 0
@@ -216,7 +163,65 @@ public final class SQLiteJournal: Journal {
         return JournalSnapshot(jobs: jobs, lastSeq: lastSeq, queueLimits: limits)
     }
 
-    /// Brings pending rows up to the `job.started` events journaled after them (`RowlessStarts`).
+    /// Every job in number order, each with the seq it is as of: the records of the job chunks (each job as
+    /// its commit admitted it) and the rows (each job as of its last change since), merged, a row winning.
+    private static func jobs(in db: Database) throws -> (jobs: [JobRecord], seqs: [UInt64]) {
+        // Room for them all at once: the largest number is the count, less any gaps (none are made).
+        let count = Int(try Int64.fetchOne(db, sql: """
+            SELECT MAX(IFNULL((SELECT MAX(number) FROM jobs), 0), IFNULL((SELECT MAX(last_number) FROM job_chunks), 0))
+            """) ?? 0)
+        var jobs: [JobRecord] = []
+        var rowSeqs: [UInt64] = []
+        jobs.reserveCapacity(count)
+        rowSeqs.reserveCapacity(count)
+        let rows = try Row.fetchCursor(db, sql: "SELECT number, record, seq FROM jobs ORDER BY number")
+        // The cursor's row is valid until its next step.
+        var row: Row? = nil
+        var rowNumber: Int64? = nil
+        func nextRow() throws {
+            row = try rows.next()
+            rowNumber = row.map { $0[0] }
+        }
+        func takeRow() throws {
+            guard let row else { return }
+            let record: [UInt8] = try row.withUnsafeData(atIndex: 1) { data in data.map { Array($0) } ?? [] }
+            jobs.append(try WireCoding.decode(JobRecord.self, from: record))
+            rowSeqs.append(UInt64(bitPattern: row[2]))
+            try nextRow()
+        }
+        try nextRow()
+        let chunks = try Row.fetchCursor(
+            db, sql: "SELECT first_number, seq, records FROM job_chunks ORDER BY first_number")
+        while let chunk = try chunks.next() {
+            var number: Int64 = chunk[0]
+            let seq = UInt64(bitPattern: chunk[1])
+            try chunk.withUnsafeData(atIndex: 2) { data in
+                try (data ?? Data()).withUnsafeBytes { (records: UnsafeRawBufferPointer) in
+                    // Line by line with memchr: Data's own split walks it a byte at a time.
+                    guard records.count > 0 else { return }
+                    var start = 0
+                    while start <= records.count {
+                        let rest = records.count - start
+                        let newline = rest == 0 ? nil : memchr(records.baseAddress! + start, 0x0A, rest)
+                        let end = newline.map { records.baseAddress!.distance(to: $0) } ?? records.count
+                        defer { start = end + 1; number += 1 }
+                        while let next = rowNumber, next < number { try takeRow() }
+                        if rowNumber == number {
+                            try takeRow()
+                        } else {
+                            let line = Array(UnsafeRawBufferPointer(rebasing: records[start..<end]))
+                            jobs.append(try WireCoding.decode(JobRecord.self, from: line))
+                            rowSeqs.append(seq)
+                        }
+                    }
+                }
+            }
+        }
+        while rowNumber != nil { try takeRow() }
+        return (jobs, rowSeqs)
+    }
+
+    /// Brings pending jobs up to the `job.started` events journaled after their row or chunk (`RowlessStarts`).
     private func applyRowlessStarts(from horizon: UInt64, to jobs: inout [JobRecord], rowSeqs: [UInt64]) throws {
         var pending: [JobID: Int] = [:]
         for index in jobs.indices where jobs[index].status == .pending { pending[jobs[index].id] = index }
@@ -237,7 +242,7 @@ public final class SQLiteJournal: Journal {
 
     /// The commit path's statements, prepared once on the writer connection (`SQLiteStatements`).
     private var statements: SQLiteStatements?
-    /// The commit's chunk of event bodies, its buffer kept from one commit to the next.
+    /// The commit's chunk of event bodies or job records, its buffer kept from one commit to the next.
     private var chunk = JSONLinesChunk()
 
     /// One transaction through SQLite's C interface: GRDB's statement arguments (an array of
