@@ -230,12 +230,12 @@ extension Coordinator {
 
     func sendToAgent(_ agentID: String, _ command: Wire.AgentCommand, _ body: [UInt8]) {
         guard let route = agentRoutes[agentID] else { return }
-        outbound.append([route, Wire.agentProtocolBytes, Array(command.rawValue.utf8), body])
+        outbound.append([route, Wire.agentProtocolBytes, command.frame, body])
         lastSent[agentID] = monotonicMilliseconds()
     }
 
     private func handleAgent(peer: Frame, command: Frame, body: Frame, key: String?) {
-        guard let command = Wire.AgentCommand(rawValue: String(decoding: command, as: UTF8.self)) else {
+        guard let command = Wire.AgentCommand(frame: command) else {
             return reject([peer], "unknown agent command")
         }
         if command == .hello {

@@ -347,7 +347,7 @@ public final class Coordinator: @unchecked Sendable {
                 fatalError("journal commit failed: \(error)")
             }
             for event in batch.events {
-                _ = try? events?.send([Array(event.type.rawValue.utf8), event.body])
+                _ = try? events?.send(event.type.topic, event.body)
             }
             stats.eventsPublished += batch.events.count
             batch = JournalBatch()

@@ -12,6 +12,10 @@ public enum EventType: String, Codable, Sendable, CaseIterable {
     case agentJoined = "agent.joined"
     case agentLeft = "agent.left"
     case queueUpdated = "queue.updated"
+
+    /// The topic frame's bytes, made once (publishing made an array per event).
+    public var topic: [UInt8] { Self.topics[self]! }
+    private static let topics = Dictionary(uniqueKeysWithValues: allCases.map { ($0, Array($0.rawValue.utf8)) })
 }
 
 /// One event of the feed. Sent as two frames: the topic (`type`), then this body as JSON.

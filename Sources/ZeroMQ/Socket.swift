@@ -122,22 +122,28 @@ public final class ZMQSocket {
     /// queued now (EAGAIN: high-water mark; EHOSTUNREACH: ROUTER peer gone). Other errors throw.
     @discardableResult
     public func send(_ frames: [Frame]) throws(ZMQError) -> Bool {
-        needsEventsCheck = true
         for (index, frame) in frames.enumerated() {
-            let more = index < frames.count - 1
-            let flags = ZMQ_DONTWAIT | (more ? ZMQ_SNDMORE : 0)
-            let rc = frame.withUnsafeBytes { zmq_send(handle, $0.baseAddress, $0.count, flags) }
-            if rc < 0 {
-                let code = zmq_errno()
-                if code == EAGAIN || code == EHOSTUNREACH {
-                    // libzmq sends multipart messages atomically: failing the first frame drops nothing.
-                    return false
-                }
-                if code == EINTR { return false }
-                throw ZMQError(code: code, operation: "send")
-            }
+            guard try send(frame, more: index < frames.count - 1) else { return false }
         }
         return true
+    }
+
+    /// A message of two frames, without an array to hold them (the coordinator publishes every event so).
+    public func send(_ first: Frame, _ second: Frame) throws(ZMQError) -> Bool {
+        guard try send(first, more: true) else { return false }
+        return try send(second, more: false)
+    }
+
+    /// One frame without blocking; false if it could not be queued (libzmq sends multipart messages
+    /// atomically: failing the first frame drops nothing).
+    private func send(_ frame: Frame, more: Bool) throws(ZMQError) -> Bool {
+        needsEventsCheck = true
+        let flags = ZMQ_DONTWAIT | (more ? ZMQ_SNDMORE : 0)
+        let rc = frame.withUnsafeBytes { zmq_send(handle, $0.baseAddress, $0.count, flags) }
+        guard rc < 0 else { return true }
+        let code = zmq_errno()
+        if code == EAGAIN || code == EHOSTUNREACH || code == EINTR { return false }
+        throw ZMQError(code: code, operation: "send")
     }
 
     /// Receives one whole message without blocking; nil when none is waiting.

@@ -150,6 +150,42 @@ import Testing
         writer.endArray()
         #expect(String(decoding: writer.bytes, as: UTF8.self) == "[null,null,-0.5]")
     }
+
+    /// Numbers are written without a String in between (integers, and doubles that are a whole number of
+    /// microseconds): the same text as `description` for doubles (bar the integral ones, written as
+    /// integers), and every double reads back as itself.
+    @Test func numbersAsTheyWereWritten() {
+        var generator = SystemRandomNumberGenerator()
+        var doubles: [Double] = [0.02, -0.5, 0.1, 0.0001, 0.00012, 0.00001, 123.5, 1.000001, 8_589_934_591.999999,
+                                 8_589_934_592.5, 1_795_147_070.123456, 1_795_147_070.1, -1_795_147_070.000001,
+                                 .ulpOfOne, 1e300, -2.5e-7, 0.3, 1.0 / 3.0]
+        for _ in 0..<20_000 {
+            // Timestamps as `currentTimestamp` makes them, durations, and arbitrary doubles.
+            doubles.append(Double(Int64.random(in: 1_700_000_000_000_000...1_900_000_000_000_000,
+                                               using: &generator)) / 1e6)
+            doubles.append(Double(Int.random(in: 1...100_000_000, using: &generator)) / 1e6)
+            doubles.append(Double.random(in: -1e10...1e10, using: &generator))
+            doubles.append(Double(bitPattern: UInt64.random(in: 0...UInt64.max, using: &generator)))
+        }
+        for value in doubles where value.isFinite {
+            var writer = JSONWriter()
+            writer.double(value)
+            let text = String(decoding: writer.bytes, as: UTF8.self)
+            #expect(Double(text) == value, "\(value) written as \(text)")
+            if value.rounded() != value {
+                #expect(text == value.description, "\(value) written as \(text)")
+            }
+        }
+        let integers: [Int64] = [0, 7, 10, -1, -10, 1_795_147_070, .max, .min]
+        for value in integers {
+            var writer = JSONWriter()
+            writer.int(value)
+            #expect(String(decoding: writer.bytes, as: UTF8.self) == String(value))
+        }
+        var writer = JSONWriter()
+        writer.int(UInt64.max)
+        #expect(String(decoding: writer.bytes, as: UTF8.self) == String(UInt64.max))
+    }
 }
 
 /// The hand-written reader against JSONDecoder: on every input, `WireCoding.decode` (the reader first,
@@ -220,6 +256,25 @@ import Testing
         same(JobRecord.self, row + #","status":"lost"}"#, fast: false)
         same(JobRecord.self, row.replacingOccurrences(of: #","failures":0"#, with: "") + "}", fast: false)
         same(JobRecord.self, row.replacingOccurrences(of: #""number":1"#, with: #""number":-1"#) + "}", fast: false)
+    }
+
+    /// Keys are matched as the bytes between their quotes (`JSONKey`): one written with escapes, or
+    /// beyond ASCII, or of one character, is still the key JSONDecoder sees.
+    @Test func keysWithEscapesOrBeyondASCII() {
+        let output = #""output":{"stdout":"","stderr":"","stdout_truncated":false,"stderr_truncated":false}"#
+        same(RunResult.self, #"{"job\u005fid":"j1","attempt":1,"status":"completed",\#(output),"started_at":1,"finished_at":2}"#,
+             fast: true)
+        same(RunResult.self, #"{"job_id":"j1","attempt":1,"status":"completed","\u00e9t\u00e9":1,"été":[2],"x":3,\#(output),"started_at":1,"finished_at":2}"#,
+             fast: true)
+        same(RunResult.self, #"{"job_id":"j1","attempt":1,"status":"completed","output":{"stdout":"","stderr":"","stdout_trunc\u0061ted":true,"stderr_truncated":false},"started_at":1,"finished_at":2}"#,
+             fast: true)
+        same(RunResult.self, #"{"job_id":"j1","job_i":"j2","job_idx":"j3","attempt":1,"status":"completed",\#(output),"started_at":1,"finished_at":2}"#,
+             fast: true)
+        var bytes = Array(#"{"argv":["a"],""#.utf8)
+        bytes += [0xC3, 0x28]
+        bytes += Array(#"":1}"#.utf8)
+        #expect((try? JSONReader.read(bytes) { try JobSpec(reader: &$0) }) == nil, "invalid UTF-8 in a key")
+        #expect((try? JSONDecoder().decode(JobSpec.self, from: Data(bytes))) == nil)
     }
 
     @Test func invalidUTF8IsRefusedByBoth() {

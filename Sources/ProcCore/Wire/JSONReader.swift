@@ -93,6 +93,47 @@ public struct JSONReader {
         }
     }
 
+    /// `object` for a type's fields: each key as the bytes between its quotes (`JSONKey`), matched
+    /// against the field names without a String made of it (one longer than 15 bytes is on the heap:
+    /// four a job in RESULT's outputs, docs/performance.md item 36).
+    public mutating func fields(_ body: (inout JSONReader, JSONKey) throws -> Void) throws {
+        try expect(UInt8(ascii: "{"))
+        if try peek() == UInt8(ascii: "}") {
+            index += 1
+            return
+        }
+        while true {
+            let key = try key()
+            try expect(UInt8(ascii: ":"))
+            try body(&self, key)
+            switch try peek() {
+            case UInt8(ascii: ","): index += 1
+            case UInt8(ascii: "}"):
+                index += 1
+                return
+            default: throw Unexpected()
+            }
+        }
+    }
+
+    /// A key of printable ASCII without escapes as its bytes; any other as a String (`string`, which
+    /// also refuses invalid UTF-8).
+    private mutating func key() throws -> JSONKey {
+        try expect(UInt8(ascii: "\""))
+        let start = index
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                index += 1
+                return JSONKey(ascii: UnsafeBufferPointer(rebasing: bytes[start..<index - 1]))
+            }
+            guard byte >= 0x20, byte < 0x80, byte != UInt8(ascii: "\\") else { break }
+            index += 1
+        }
+        index = start - 1
+        return JSONKey(decoded: try string())
+    }
+
     /// Calls `body` for each element of an array; `body` must read the element.
     public mutating func array(_ body: (inout JSONReader) throws -> Void) throws {
         try expect(UInt8(ascii: "["))
@@ -335,8 +376,8 @@ public struct JSONReader {
     /// RESULT and SUBMIT); a missing key is refused.
     public mutating func list<T>(in key: String, _ element: (inout JSONReader) throws -> T) throws -> [T] {
         var list: [T]?
-        try object { reader, name in
-            guard name == key else { return try reader.skip() }
+        try fields { reader, name in
+            guard name.matches(key) else { return try reader.skip() }
             list = try reader.elements(element)
         }
         guard let list else { throw Unexpected() }
@@ -375,7 +416,7 @@ extension JobSpec: JSONReadable {
         }
         var argv: [String]?, command: [String]?, env: [String: String]?, cwd: String?, queue: String?
         var priority: Int?, timeout: Double?, retries: Int?, labels: [String: String]?, name: String?
-        try reader.object { reader, key in
+        try reader.fields { reader, key in
             switch key {
             case "argv": argv = try reader.optional { try $0.strings() }
             case "command": command = try reader.optional { try $0.strings() }
@@ -404,7 +445,7 @@ extension JobRecord: JSONReadable {
         var reason: FailureReason?, exitCode: Int32?, signal: Int32?, message: String?, result: JSONValue?
         var agentID: String?, progress: Double?, submittedAt: Double?, startedAt: Double?, finishedAt: Double?
         var cancelRequested: Bool?, failures: Int?, lostAttempts: Int?, recordedAttempts: [Int]?
-        try reader.object { reader, key in
+        try reader.fields { reader, key in
             switch key {
             case "id": id = try reader.string()
             case "number": number = try reader.uint64()
@@ -462,7 +503,7 @@ extension JobSummary: JSONReadable {
         var id: String?, status: JobStatus?, queue: String?, attempt: Int?, command: [String]?
         var reason: FailureReason?, exitCode: Int32?, signal: Int32?, agentID: String?, progress: Double?
         var name: String?
-        try reader.object { reader, key in
+        try reader.fields { reader, key in
             switch key {
             case "id": id = try reader.string()
             case "status": status = try reader.rawValue()
@@ -487,7 +528,7 @@ extension JobSummary: JSONReadable {
 extension WaitReply: JSONReadable {
     public init(reader: inout JSONReader) throws {
         var jobs: [JobSummary]?, done: Bool?
-        try reader.object { reader, key in
+        try reader.fields { reader, key in
             switch key {
             case "jobs": jobs = try reader.elements { try JobSummary(reader: &$0) }
             case "done": done = try reader.bool()
@@ -502,7 +543,7 @@ extension WaitReply: JSONReadable {
 extension SubmitReply: JSONReadable {
     public init(reader: inout JSONReader) throws {
         var ids: [String]?
-        try reader.object { reader, key in
+        try reader.fields { reader, key in
             switch key {
             case "ids": ids = try reader.strings()
             default: try reader.skip()
@@ -517,7 +558,7 @@ extension Assignment: JSONReadable {
     public init(reader: inout JSONReader) throws {
         var jobID: String?, attempt: Int?, argv: [String]?, queue: String?
         var env: [String: String]?, cwd: String?, timeout: Double?, grace: Int?
-        try reader.object { reader, key in
+        try reader.fields { reader, key in
             switch key {
             case "job_id": jobID = try reader.string()
             case "attempt": attempt = try reader.int()
@@ -545,7 +586,7 @@ extension JobsMessage: JSONReadable {
 extension RunRef: JSONReadable {
     public init(reader: inout JSONReader) throws {
         var jobID: String?, attempt: Int?
-        try reader.object { reader, key in
+        try reader.fields { reader, key in
             switch key {
             case "job_id": jobID = try reader.string()
             case "attempt": attempt = try reader.int()
@@ -566,7 +607,7 @@ extension AckMessage: JSONReadable {
 extension JobOutput: JSONReadable {
     public init(reader: inout JSONReader) throws {
         var stdout: String?, stderr: String?, stdoutTruncated: Bool?, stderrTruncated: Bool?
-        try reader.object { reader, key in
+        try reader.fields { reader, key in
             switch key {
             case "stdout": stdout = try reader.string()
             case "stderr": stderr = try reader.string()
@@ -585,7 +626,7 @@ extension RunResult: JSONReadable {
         var jobID: String?, attempt: Int?, status: JobStatus?, output: JobOutput?
         var startedAt: Double?, finishedAt: Double?
         var reason: FailureReason?, exitCode: Int32?, signal: Int32?, message: String?, result: JSONValue?
-        try reader.object { reader, key in
+        try reader.fields { reader, key in
             switch key {
             case "job_id": jobID = try reader.string()
             case "attempt": attempt = try reader.int()
@@ -619,7 +660,7 @@ extension Event: JSONReadable {
     public init(reader: inout JSONReader) throws {
         var seq: UInt64?, time: String?, type: EventType?
         var event = Event(type: .jobSubmitted)
-        try reader.object { reader, key in
+        try reader.fields { reader, key in
             switch key {
             case "seq": seq = try reader.uint64()
             case "time": time = try reader.string()
@@ -658,7 +699,7 @@ extension Event: JSONReadable {
 extension ReplayReply: JSONReadable {
     public init(reader: inout JSONReader) throws {
         var events: [Event]?, lastSeq: UInt64?
-        try reader.object { reader, key in
+        try reader.fields { reader, key in
             switch key {
             case "events": events = try reader.elements { try Event(reader: &$0) }
             case "last_seq": lastSeq = try reader.uint64()
@@ -667,5 +708,38 @@ extension ReplayReply: JSONReadable {
         }
         guard let events, let lastSeq else { throw JSONReader.Unexpected() }
         self.init(events: events, lastSeq: lastSeq)
+    }
+}
+
+/// An object's key while `JSONReader.fields` reads its value: its bytes in the document (valid only
+/// then), or, for a key with escapes or beyond ASCII, the String they decode to. Matched by
+/// `case "name":` (`~=`), byte for byte.
+public struct JSONKey {
+    private let ascii: UnsafeBufferPointer<UInt8>?
+    private let decoded: String?
+
+    init(ascii: UnsafeBufferPointer<UInt8>) {
+        self.ascii = ascii
+        decoded = nil
+    }
+
+    init(decoded: String) {
+        ascii = nil
+        self.decoded = decoded
+    }
+
+    public var string: String { decoded ?? String(decoding: ascii!, as: UTF8.self) }
+
+    public func matches(_ name: String) -> Bool {
+        guard let ascii else { return decoded == name }
+        var name = name
+        return name.withUTF8 { $0.elementsEqual(ascii) }
+    }
+
+    public static func ~= (name: StaticString, key: JSONKey) -> Bool {
+        // A one-character literal may be held as a scalar, without bytes to point at.
+        guard let ascii = key.ascii, name.hasPointerRepresentation else { return key.string == name.description }
+        return name.utf8CodeUnitCount == ascii.count
+            && UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount).elementsEqual(ascii)
     }
 }

@@ -82,8 +82,9 @@ public struct JSONWriter {
 
     public mutating func int<T: BinaryInteger>(_ value: T) {
         separator()
-        if value >= 0 && value < 10 {
-            bytes.append(UInt8(ascii: "0") + UInt8(value))
+        if let value = Int64(exactly: value) {
+            if value < 0 { bytes.append(UInt8(ascii: "-")) }
+            digits(value.magnitude)
         } else {
             bytes.append(contentsOf: String(value).utf8)
         }
@@ -95,9 +96,51 @@ public struct JSONWriter {
         guard value.isFinite else { return null() }
         if value.rounded() == value && abs(value) < 9.0e15 {
             int(Int64(value))
+        } else if let micros = Self.exactMicroseconds(value) {
+            // Timestamps and durations: written without `description`'s String, which is on the heap
+            // once longer than 15 bytes (five a job, docs/performance.md item 36).
+            separator()
+            if micros < 0 { bytes.append(UInt8(ascii: "-")) }
+            digits(micros.magnitude / 1_000_000)
+            bytes.append(UInt8(ascii: "."))
+            var fraction = micros.magnitude % 1_000_000
+            var width = 6
+            while width > 1, fraction % 10 == 0 {
+                fraction /= 10
+                width -= 1
+            }
+            digits(fraction, width: width)
         } else {
             separator()
             bytes.append(contentsOf: value.description.utf8)
+        }
+    }
+
+    /// `value` as a whole number of microseconds, when that is exact and its six decimals are the
+    /// shortest that read back as `value`, which is what `description` writes: the decimal n / 10⁶ reads
+    /// back as the double nearest to it, which is `Double(n) / 1e6` (IEEE division rounds correctly), and
+    /// below 2³³ doubles are closer together than 10⁻⁶, so no shorter decimal reads back as `value`. From
+    /// 10⁻⁴ up, where `description` writes no exponent. Not for integral values.
+    static func exactMicroseconds(_ value: Double) -> Int64? {
+        let magnitude = abs(value)
+        guard magnitude >= 1e-4, magnitude < 8_589_934_592 else { return nil }
+        let micros = (value * 1e6).rounded()
+        guard micros / 1e6 == value else { return nil }
+        return Int64(micros)
+    }
+
+    /// The decimal digits of `value`, at least `width` of them (zeros in front).
+    private mutating func digits(_ value: UInt64, width: Int = 1) {
+        var buffer: (UInt64, UInt64, UInt64) = (0, 0, 0)  // room for 24 digits; UInt64 has at most 20
+        withUnsafeMutableBytes(of: &buffer) { raw in
+            var index = raw.count
+            var rest = value
+            repeat {
+                index -= 1
+                raw[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+            } while rest > 0 || raw.count - index < width
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[index...]))
         }
     }
 

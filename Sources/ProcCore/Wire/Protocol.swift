@@ -54,6 +54,16 @@ public enum Wire {
         case replaced = "REPLACED"
         /// coordinator → agent: your key is not (or no longer) authorized as an agent; stop (body: a message).
         case refused = "REFUSED"
+
+        /// The command frame's bytes, made once: the coordinator sends and reads one per agent message.
+        public var frame: [UInt8] { Self.frames.first { $0.command == self }!.frame }
+        private static let frames = allCases.map { (command: $0, frame: Array($0.rawValue.utf8)) }
+
+        /// The command a frame names, without making a String of it first.
+        public init?(frame: [UInt8]) {
+            guard let known = Self.frames.first(where: { $0.frame == frame }) else { return nil }
+            self = known.command
+        }
     }
 }
 
