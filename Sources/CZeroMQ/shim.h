@@ -1,6 +1,7 @@
 #ifndef PROC_CZEROMQ_SHIM_H
 #define PROC_CZEROMQ_SHIM_H
 #include <zmq.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 

@@ -529,34 +529,52 @@ final class AgentHarness: @unchecked Sendable {
             _ = try? socket.send([proto, Array("HELLO".utf8), WireCoding.bytes(hello)])
             sockets.append(socket)
         }
-        var items = sockets.map { $0.pollItem() }
+        // One epoll over the sockets' ZMQ_FDs: zmq_poll asks all 1,000 sockets on every pass (getsockopt
+        // and poll(2) over every one), which took 60% of this thread and a tenth of the two cores that the
+        // coordinator under test shares (docs/performance.md, item 37). A ZMQ_FD is readable while libzmq has
+        // news for its socket.
+        let epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard epoll >= 0 else { return }
+        defer { close(epoll) }
+        for (index, socket) in sockets.enumerated() {
+            var event = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(u64: UInt64(index)))
+            guard epoll_ctl(epoll, EPOLL_CTL_ADD, socket.intOption(ZMQ_FD), &event) == 0 else { return }
+        }
+        var readyEvents = [epoll_event](repeating: epoll_event(), count: 256)
+        // Every socket is read once at the start: its news may have come before it was in the epoll.
+        var toRead = Array(sockets.indices)
         var lastHeartbeat = monotonicSeconds()
         let jobsCommand = Array("JOBS".utf8), resultCommand = Array("RESULT".utf8)
         let heartbeat = Array("HEARTBEAT".utf8)
         while !lock.withLock({ stopRequested }) {
-            let ready = zmq_poll(&items, Int32(items.count), 100)
-            if ready > 0 {
-                for (index, item) in items.enumerated() where item.revents & Int16(ZMQ_POLLIN) != 0 {
-                    var finishedHere = 0
-                    while let message = try? sockets[index].receive() {
-                        guard message.count == 3, message[1] == jobsCommand,
-                            let batch = try? WireCoding.decode(JobsMessage.self, from: message[2])
-                        else { continue }
-                        let now = currentTimestamp()
-                        let results = batch.jobs.map {
-                            RunResult(jobID: $0.jobID, attempt: $0.attempt, status: .completed, exitCode: 0,
-                                      startedAt: now, finishedAt: now)
-                        }
-                        _ = try? sockets[index].send([proto, resultCommand, WireCoding.bytes(ResultsMessage(results: results))])
-                        finishedHere += results.count
+            let count = epoll_wait(epoll, &readyEvents, Int32(readyEvents.count), toRead.isEmpty ? 100 : 0)
+            for event in readyEvents.prefix(Int(max(0, count))) { toRead.append(Int(event.data.u64)) }
+            for index in toRead {
+                var finishedHere = 0
+                // Until ZMQ_EVENTS says nothing is left: asking takes the news (a receive that finds
+                // nothing may leave it, and the level-triggered epoll would report the socket again).
+                while sockets[index].intOption(ZMQ_EVENTS) & ZMQ_POLLIN != 0,
+                      let message = try? sockets[index].receive() {
+                    guard message.count == 3, message[1] == jobsCommand,
+                        let batch = try? WireCoding.decode(JobsMessage.self, from: message[2])
+                    else { continue }
+                    let now = currentTimestamp()
+                    let results = batch.jobs.map {
+                        RunResult(jobID: $0.jobID, attempt: $0.attempt, status: .completed, exitCode: 0,
+                                  startedAt: now, finishedAt: now)
                     }
-                    if finishedHere > 0 { lock.withLock { done += finishedHere } }
+                    _ = try? sockets[index].send([proto, resultCommand, WireCoding.bytes(ResultsMessage(results: results))])
+                    finishedHere += results.count
                 }
+                if finishedHere > 0 { lock.withLock { done += finishedHere } }
             }
+            toRead.removeAll(keepingCapacity: true)
             // Like a real agent with the default 1 s interval (it heartbeats only when idle; this is more).
             if monotonicSeconds() - lastHeartbeat > 1 {
                 lastHeartbeat = monotonicSeconds()
                 for socket in sockets { _ = try? socket.send([proto, heartbeat, []]) }
+                // A send may take the news its socket's ZMQ_FD was signalled for: read them all next.
+                toRead = Array(sockets.indices)
             }
         }
     }
