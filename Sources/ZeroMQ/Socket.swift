@@ -129,6 +129,7 @@ public final class ZMQSocket {
     }
 
     /// A message of two frames, without an array to hold them (the coordinator publishes every event so).
+    @discardableResult
     public func send(_ first: Frame, _ second: Frame) throws(ZMQError) -> Bool {
         guard try send(first, more: true) else { return false }
         return try send(second, more: false)

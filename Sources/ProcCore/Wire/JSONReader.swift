@@ -74,23 +74,7 @@ public struct JSONReader {
 
     /// Calls `body` with each key of an object; `body` must read (or `skip`) the key's value.
     public mutating func object(_ body: (inout JSONReader, String) throws -> Void) throws {
-        try expect(UInt8(ascii: "{"))
-        if try peek() == UInt8(ascii: "}") {
-            index += 1
-            return
-        }
-        while true {
-            let key = try string()
-            try expect(UInt8(ascii: ":"))
-            try body(&self, key)
-            switch try peek() {
-            case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "}"):
-                index += 1
-                return
-            default: throw Unexpected()
-            }
-        }
+        try fields { reader, key in try body(&reader, key.string) }
     }
 
     /// `object` for a type's fields: each key as the bytes between its quotes (`JSONKey`), matched
