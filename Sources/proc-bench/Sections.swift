@@ -106,12 +106,12 @@ func submitAndFeed(count: Int, subscribers: Int, restart: Bool = false) async th
     return SubmitResult(jobs: count, seconds: submitted, residentKiB: after, residentBeforeKiB: before,
                         subscribers: subscribers, feedSeconds: lastEvent - start,
                         eventsPerSubscriber: subscribers == 0 ? 0 : seen, replayed: replayed,
-                        restartSeconds: restart ? try restartTime(cluster) : nil)
+                        restartSeconds: restart ? try await restartTime(cluster, jobs: count) : nil)
 }
 
 /// Kills the cluster's coordinator (SIGKILL) and times a new one on the same data directory from its start
-/// to its `ready` line; then stops the new one.
-func restartTime(_ cluster: SeparateCluster) throws -> Double {
+/// to its `ready` line; checks that it has every job back, pending; then stops the new one.
+func restartTime(_ cluster: SeparateCluster, jobs: Int) async throws -> Double {
     kill(cluster.coordinator.pid, SIGKILL)
     guard cluster.coordinator.wait(timeout: 30) != nil else { throw BenchError("the coordinator did not die") }
     let start = monotonicSeconds()
@@ -120,10 +120,20 @@ func restartTime(_ cluster: SeparateCluster) throws -> Double {
         cluster.directory + "/data", "--log-level", "warning",
     ])
     defer { again.stop() }
-    guard again.line(containing: "ready control=", timeout: 600) != nil else {
+    guard let ready = again.line(containing: "ready control=", timeout: 600) else {
         throw BenchError("the restarted coordinator did not get ready: \(again.output.suffix(500))")
     }
-    return monotonicSeconds() - start
+    let seconds = monotonicSeconds() - start
+    // What it recovered (from the journal's job chunks and rows): every job, still pending.
+    let control = ready.split(separator: " ").first { $0.hasPrefix("control=") }
+        .map { $0.dropFirst("control=".count).replacingOccurrences(of: "tcp://", with: "") } ?? ""
+    let client = try ProcClient(coordinator: control, requestTimeout: 60)
+    defer { client.close() }
+    let pending = try await client.status(limit: 0).counts["pending"] ?? 0
+    guard pending == jobs else {
+        throw BenchError("the restarted coordinator has \(pending) pending jobs, not \(jobs)")
+    }
+    return seconds
 }
 
 /// The feed on its own: `subscribers` plain SUB sockets on one thread, as a subscriber in any language
