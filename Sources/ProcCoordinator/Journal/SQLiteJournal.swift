@@ -195,26 +195,16 @@ public final class SQLiteJournal: Journal {
         while let chunk = try chunks.next() {
             var number: Int64 = chunk[0]
             let seq = UInt64(bitPattern: chunk[1])
-            try chunk.withUnsafeData(atIndex: 2) { data in
-                try (data ?? Data()).withUnsafeBytes { (records: UnsafeRawBufferPointer) in
-                    // Line by line with memchr: Data's own split walks it a byte at a time.
-                    guard records.count > 0 else { return }
-                    var start = 0
-                    while start <= records.count {
-                        let rest = records.count - start
-                        let newline = rest == 0 ? nil : memchr(records.baseAddress! + start, 0x0A, rest)
-                        let end = newline.map { records.baseAddress!.distance(to: $0) } ?? records.count
-                        defer { start = end + 1; number += 1 }
-                        while let next = rowNumber, next < number { try takeRow() }
-                        if rowNumber == number {
-                            try takeRow()
-                        } else {
-                            let line = Array(UnsafeRawBufferPointer(rebasing: records[start..<end]))
-                            jobs.append(try WireCoding.decode(JobRecord.self, from: line))
-                            rowSeqs.append(seq)
-                        }
-                    }
+            try JSONLinesChunk.forEachLine(of: chunk, atIndex: 2) { record in
+                defer { number += 1 }
+                while let next = rowNumber, next < number { try takeRow() }
+                if rowNumber == number {
+                    try takeRow()
+                } else {
+                    jobs.append(try WireCoding.decode(JobRecord.self, from: Array(record)))
+                    rowSeqs.append(seq)
                 }
+                return true
             }
         }
         while rowNumber != nil { try takeRow() }
@@ -325,15 +315,19 @@ public final class SQLiteJournal: Journal {
             let cursor = try Row.fetchCursor(
                 db, sql: "SELECT first_seq, bodies FROM event_chunks WHERE first_seq >= ? ORDER BY first_seq",
                 arguments: [first])
-            chunks: while let row = try cursor.next() {
+            var full = false
+            while !full, let row = try cursor.next() {
                 var next: Int64 = row[0]
-                let data: Data = row[1]
-                for body in data.split(separator: 0x0A, omittingEmptySubsequences: false) {
+                try JSONLinesChunk.forEachLine(of: row, atIndex: 1) { body in
                     defer { next += 1 }
-                    guard next >= from else { continue }
-                    guard bodies.count < limit, bodies.isEmpty || bytes < maxBytes else { break chunks }
+                    guard next >= from else { return true }
+                    guard bodies.count < limit, bodies.isEmpty || bytes < maxBytes else {
+                        full = true
+                        return false
+                    }
                     bodies.append(Array(body))
                     bytes += body.count
+                    return true
                 }
             }
             return bodies
@@ -448,6 +442,26 @@ struct JSONLinesChunk {
     mutating func removeAll() {
         bytes.removeAll(keepingCapacity: true)
         range = nil
+    }
+
+    /// Calls `body` with each line of the chunk stored in `row`'s column `index`, in order, until it
+    /// returns false. With memchr: `Data`'s own split walks the bytes one at a time (a restart with a
+    /// million jobs took 10.9 s instead of 7.1, item 35).
+    static func forEachLine(
+        of row: Row, atIndex index: Int, _ body: (UnsafeRawBufferPointer) throws -> Bool
+    ) throws {
+        try row.withUnsafeData(atIndex: index) { data in
+            try (data ?? Data()).withUnsafeBytes { (lines: UnsafeRawBufferPointer) in
+                guard let base = lines.baseAddress, lines.count > 0 else { return }
+                var start = 0
+                while start <= lines.count {
+                    let end = memchr(base + start, 0x0A, lines.count - start).map { base.distance(to: $0) }
+                        ?? lines.count
+                    guard try body(UnsafeRawBufferPointer(rebasing: lines[start..<end])) else { return }
+                    start = end + 1
+                }
+            }
+        }
     }
 }
 
