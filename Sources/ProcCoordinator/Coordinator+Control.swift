@@ -268,10 +268,8 @@ extension Coordinator {
 
     /// Results from an agent: recorded, and acknowledged after the commit.
     func finished(_ results: [RunResult], from agentID: String) {
-        for run in results {
-            apply(state.finished(run, from: agentID))
-            acks[agentID, default: []].append(RunRef(jobID: run.jobID, attempt: run.attempt))
-        }
+        for run in results { apply(state.finished(run, from: agentID)) }
+        acks[agentID, default: []].append(contentsOf: results.lazy.map { RunRef(jobID: $0.jobID, attempt: $0.attempt) })
         needsSchedule = true
     }
 

@@ -335,6 +335,10 @@ public final class Coordinator: @unchecked Sendable {
             if let row = journalRow(jobID) { batch.jobs.append(row) }
         }
         dirtyJobs.removeAll(keepingCapacity: true)
+        // In number order, the table's key: SQLite appends to the b-tree's last page instead of seeking a
+        // place for each row among the others and splitting pages in the middle, as a set's hash order made
+        // it do (item 39).
+        batch.jobs.sort { $0.number < $1.number }
         batch.recoveryHorizon = rowlessStarts.horizon(lastSeq: lastSeq)
         guard !batch.isEmpty || !outbound.isEmpty else { return }
         if !batch.isEmpty {

@@ -28,7 +28,8 @@ struct WaiterTable {
     }
 
     mutating func finished(_ jobID: JobID) {
-        guard let ids = byJob.removeValue(forKey: jobID) else { return }
+        // Most final events have nobody waiting: do not hash the id for an empty table.
+        guard !byJob.isEmpty, let ids = byJob.removeValue(forKey: jobID) else { return }
         for id in ids where waiters[id] != nil {
             waiters[id]!.remaining -= 1
             if waiters[id]!.remaining == 0 { ready.append(id) }

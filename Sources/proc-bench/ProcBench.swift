@@ -39,6 +39,9 @@ struct ProcBench: AsyncParsableCommand {
     @Option(help: "Simulated agents (default 1000; --quick 100).")
     var agents: Int?
 
+    @Option(help: "Jobs the simulated agents run (default 200000; --quick 5000).")
+    var agentJobs: Int?
+
     struct Workload {
         let name: String
         let description: String
@@ -61,6 +64,9 @@ struct ProcBench: AsyncParsableCommand {
         for name in workload where !known.contains(name.uppercased()) {
             throw ValidationError("unknown workload \(name) (W1, W2, W3)")
         }
+        if let agents, agents < 1 { throw ValidationError("--agents must be at least 1") }
+        if let agentJobs, agentJobs < 1 { throw ValidationError("--agent-jobs must be at least 1") }
+        if let submitJobs, submitJobs < 1 { throw ValidationError("--submit-jobs must be at least 1") }
         for name in section where !Self.sections.contains(name) {
             throw ValidationError("unknown section \(name) (\(Self.sections.joined(separator: ", ")))")
         }
@@ -156,7 +162,7 @@ struct ProcBench: AsyncParsableCommand {
         }
         if wants("agents") {
             let count = agents ?? (quick ? 100 : 1_000)
-            let jobs = quick ? 5_000 : 200_000
+            let jobs = agentJobs ?? (quick ? 5_000 : 200_000)
             progress("\(count) simulated agents")
             let run = try await simulatedAgents(agents: count, jobs: jobs)
             rows.append(["\(count) simulated agents, \(jobs) jobs dispatched and completed",

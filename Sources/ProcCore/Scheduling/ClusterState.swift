@@ -227,10 +227,12 @@ public struct ClusterState: Sendable {
                 progress = false
                 for offset in 0..<agentOrder.count {
                     let agentID = agentOrder[(nextAgentIndex + offset) % agentOrder.count]
-                    guard let agent = agents[agentID],
-                        agent.credits > (prefetching ? 0 : max(0, agent.info.prefetch ?? 0))
+                    // Read where it lies (`agents.values[index]`): `agents[agentID]` copies the whole
+                    // AgentState, for each of the thousand agents on each pass (item 38).
+                    guard let index = agents.index(forKey: agentID),
+                        agents.values[index].credits > (prefetching ? 0 : max(0, agents.values[index].info.prefetch ?? 0))
                     else { continue }
-                    guard let entry = popBest(for: agent.info.labels) else { continue }
+                    guard let entry = popBest(for: agents.values[index].info.labels) else { continue }
                     effects.append(contentsOf: start(entry.id, on: agentID, now: now))
                     progress = true
                 }
@@ -241,32 +243,41 @@ public struct ClusterState: Sendable {
         return effects
     }
 
+    /// Pops the best live head among the groups this agent may take from. The groups are walked by index
+    /// and changed through `groups.values[index]`: by key, each look at a group hashed its key (a queue
+    /// name and a labels dictionary) again, five times a dispatch (item 38).
     private mutating func popBest(for labels: [String: String]) -> Entry? {
-        var bestKey: GroupKey?
+        var bestIndex: [GroupKey: Heap<Entry>].Index?
         var best: Entry?
-        for key in Array(groups.keys) {
-            if let limit = queues[key.queue]?.maxRunning, limit > 0, queues[key.queue]!.running >= limit { continue }
+        var emptied: [GroupKey] = []
+        var index = groups.startIndex
+        while index != groups.endIndex {
+            defer { index = groups.index(after: index) }
+            let key = groups.keys[index]
+            if let queue = queues[key.queue], queue.maxRunning > 0, queue.running >= queue.maxRunning { continue }
             guard key.labels.allSatisfy({ labels[$0.key] == $0.value }) else { continue }
             // Drop stale heads (cancelled while pending, or a newer attempt queued).
-            while let top = groups[key]?.max, !isLive(top) { _ = groups[key]?.popMax() }
-            guard let top = groups[key]?.max else {
-                groups[key] = nil
+            while let top = groups.values[index].max, !isLive(top) { _ = groups.values[index].popMax() }
+            guard let top = groups.values[index].max else {
+                emptied.append(key)
                 continue
             }
             if best == nil || best! < top {
                 best = top
-                bestKey = key
+                bestIndex = index
             }
         }
-        guard let bestKey else { return nil }
-        let entry = groups[bestKey]!.popMax()!
-        if groups[bestKey]!.isEmpty { groups[bestKey] = nil }
+        let entry = bestIndex.map { groups.values[$0].popMax()! }
+        if let bestIndex, groups.values[bestIndex].isEmpty { emptied.append(groups.keys[bestIndex]) }
+        // Removing by key last: a removal moves entries, and the indices above would no longer hold.
+        for key in emptied { groups[key] = nil }
         return entry
     }
 
-    private func isLive(_ entry: Entry) -> Bool {
-        guard let job = jobs[entry.id] else { return false }
-        return job.status == .pending && job.attempt == entry.attempt
+    /// Whether a queued entry is still its job's pending attempt. Read in place (`JobTable.update`): the
+    /// getter copies the whole record.
+    private mutating func isLive(_ entry: Entry) -> Bool {
+        jobs.update(entry.id) { $0.status == .pending && $0.attempt == entry.attempt } ?? false
     }
 
     private mutating func start(_ jobID: JobID, on agentID: String, now: Timestamp) -> [Effect] {
@@ -281,10 +292,14 @@ public struct ClusterState: Sendable {
             event.command = job.spec.argv
             return (job.queue, [.event(event), .dispatch(agentID: agentID, Assignment(job: job, killGraceMilliseconds: grace))])
         }) else { return [] }
-        agents[agentID]!.credits -= 1
-        agents[agentID]!.running.insert(jobID)
-        queues[queue, default: QueueState()].pending -= 1
-        queues[queue, default: QueueState()].running += 1
+        // One lookup each, then in place.
+        let index = agents.index(forKey: agentID)!
+        agents.values[index].credits -= 1
+        agents.values[index].running.insert(jobID)
+        Self.change(&queues[queue, default: QueueState()]) {
+            $0.pending -= 1
+            $0.running += 1
+        }
         return effects
     }
 
@@ -307,16 +322,21 @@ public struct ClusterState: Sendable {
     /// late duplicate: recorded as such, never the outcome.
     public mutating func finished(_ run: RunResult, from agentID: String) -> [Effect] {
         // The slot this run held is free again, whatever the outcome (also for a job we do not know).
-        let ref = RunRef(jobID: run.jobID, attempt: run.attempt)
-        if agents[agentID]?.foreign.remove(ref) != nil {
-            agents[agentID]!.credits += 1
-        } else if agents[agentID]?.running.contains(run.jobID) == true, jobs[run.jobID]?.attempt == run.attempt {
-            agents[agentID]!.running.remove(run.jobID)
-            agents[agentID]!.credits += 1
+        // The agent and the job are each looked up once and read in place (item 38).
+        if let index = agents.index(forKey: agentID) {
+            if !agents.values[index].foreign.isEmpty,
+                agents.values[index].foreign.remove(RunRef(jobID: run.jobID, attempt: run.attempt)) != nil
+            {
+                agents.values[index].credits += 1
+            } else if jobs.update(run.jobID, { $0.attempt }) == run.attempt,
+                agents.values[index].running.remove(run.jobID) != nil
+            {
+                agents.values[index].credits += 1
+            }
         }
         // Looked at first: a duplicate or a late result leaves the record as it is.
         enum Seen { case duplicate, late(Event), current }
-        guard let seen = jobs[run.jobID].map({ job -> Seen in
+        guard let seen = jobs.update(run.jobID, { job -> Seen in
             // Delivered again (the agent resends what was not acknowledged): already recorded.
             if job.recordedAttempts.contains(run.attempt) { return .duplicate }
             guard job.status == .running && job.attempt == run.attempt && job.agentID == agentID else {
@@ -408,6 +428,9 @@ public struct ClusterState: Sendable {
         queues[job.queue, default: QueueState()].pending -= 1  // enqueue counts it again
         enqueue(job)
     }
+
+    /// Changes a value through one access: `queues[name, default: QueueState()]` hashes the name once.
+    private static func change<T>(_ value: inout T, _ body: (inout T) -> Void) { body(&value) }
 
     private static func retryDelay(failures: Int, settings: ClusterSettings) -> Int {
         let exponent = min(max(failures - 1, 0), 20)
