@@ -149,6 +149,58 @@ extension Integration {
             #expect(jobs.allSatisfy { $0.spec.argv == ["echo", "\($0.number)\nx"] })
         }
 
+        /// Version 5: jobs that end are journaled as chunks of final records, any numbers together. A
+        /// final record wins over the job's row and its admission, whichever came first; a final record
+        /// of a job admitted nowhere (never written so) still comes back in its place.
+        @Test func finalChunksHaveTheLastWord() throws {
+            let directory = try makeTemporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let journal = try SQLiteJournal(directory: directory)
+            func job(_ number: UInt64, _ status: JobStatus = .pending, exitCode: Int32? = nil) -> JobRecord {
+                var job = JobRecord(id: "j\(number)", number: number, spec: JobSpec(argv: ["echo", "\(number)"]),
+                                    submittedAt: 1_795_147_070)
+                job.status = status
+                job.exitCode = exitCode
+                return job
+            }
+            // Jobs 1-2,000 admitted in one commit, job 2,002 in another (2,001 is never admitted).
+            var batch = JournalBatch()
+            batch.submitted = (1...2_000).map { JobRow(job($0), seq: 1) }
+            try journal.commit(batch)
+            batch = JournalBatch()
+            batch.submitted = [JobRow(job(2_002), seq: 2)]
+            try journal.commit(batch)
+            // Rows for jobs 10 and 20 (a long run's row, then a job still running).
+            batch = JournalBatch()
+            batch.jobs = [JobRow(job(10, .running), seq: 3), JobRow(job(20, .running), seq: 3)]
+            try journal.commit(batch)
+            // 1,500 jobs end in one commit, in no order (three chunks), job 10 among them; then the rest of
+            // the even ones, and the stray 2,001, in another.
+            let odds: [UInt64] = (0..<1_000).map { 2 * UInt64($0) + 1 }
+            let evens: [UInt64] = (1...499).map { 2 * UInt64($0) }.filter { $0 != 20 }
+            let ending: [UInt64] = odds.shuffled() + evens.shuffled()
+            batch = JournalBatch()
+            batch.finals = ending.map { JobRow(job($0, .completed, exitCode: Int32($0 % 100)), seq: 4) }
+            try journal.commit(batch)
+            batch = JournalBatch()
+            let later: [UInt64] = (500...1_000).map { 2 * UInt64($0) }
+            batch.finals = later.map { JobRow(job($0, .error, exitCode: 1), seq: 5) } + [JobRow(job(2_001, .cancelled), seq: 5)]
+            try journal.commit(batch)
+            journal.close()
+
+            let reopened = try SQLiteJournal(directory: directory)
+            defer { reopened.close() }
+            let jobs = try reopened.recover().jobs
+            #expect(jobs.map(\.number) == Array(1...2_002), "every job once, in number order")
+            #expect(jobs[9].status == .completed && jobs[9].exitCode == 10, "a final record wins over the row")
+            #expect(jobs[19].status == .running, "a row with no final record stays")
+            #expect(jobs[2_001].status == .pending && jobs[2_000].status == .cancelled)
+            let odd = jobs.filter { $0.number % 2 == 1 && $0.number < 2_000 }
+            #expect(odd.allSatisfy { $0.status == .completed && $0.exitCode == Int32($0.number % 100) })
+            #expect(jobs[999...1_999].filter { $0.number % 2 == 0 }.allSatisfy { $0.status == .error })
+            #expect(jobs.filter { $0.status == .completed }.count == 1_000 + 498, "the odd ones and the evens below 1,000 but 20")
+        }
+
         /// The coordinator's side: which starts still lack a row, from which seq a recovery must read, and
         /// when a long run's row falls due.
         @Test func rowlessStartsKeepTheHorizonAndAgeOut() {

@@ -6,11 +6,15 @@ import ProcCore
 /// hundred bytes of struct, and copying each into the batch and out again cost 4% of submission.
 public struct JournalBatch: Sendable {
     public var events: [EventRow] = []
-    /// Rows of jobs changed since they were first journaled (or from before version 4).
+    /// Rows of jobs changed since they were first journaled and not final (or from before version 5).
     public var jobs: [JobRow] = []
     /// Jobs admitted in this iteration, in number order, as they are at its end: journaled together as
     /// chunks of records, no row each (`SQLiteJournal`, job_chunks). A job's row, once written, wins.
     public var submitted: [JobRow] = []
+    /// Jobs that ended in this iteration (completed, error, cancelled), as they are at its end: journaled
+    /// together as chunks of records too (`SQLiteJournal`, final_chunks). A final record is a job's last:
+    /// it wins over the job's row and its admission.
+    public var finals: [JobRow] = []
     public var outputs: [(jobID: JobID, attempt: Int, output: JobOutput)] = []
     public var queueLimits: [(name: String, maxRunning: Int)] = []
     /// The first seq whose `job.started` a job's row may lack (`RowlessStarts`): recovery applies the
@@ -20,7 +24,7 @@ public struct JournalBatch: Sendable {
     public init() {}
 
     public var isEmpty: Bool {
-        events.isEmpty && jobs.isEmpty && submitted.isEmpty && outputs.isEmpty && queueLimits.isEmpty
+        events.isEmpty && jobs.isEmpty && submitted.isEmpty && finals.isEmpty && outputs.isEmpty && queueLimits.isEmpty
     }
 }
 
