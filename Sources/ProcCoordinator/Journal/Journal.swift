@@ -6,7 +6,8 @@ import ProcCore
 /// hundred bytes of struct, and copying each into the batch and out again cost 4% of submission.
 public struct JournalBatch: Sendable {
     public var events: [EventRow] = []
-    /// Rows of jobs changed since they were first journaled and not final (or from before version 5).
+    /// Rows of jobs changed since they were admitted that have not ended (a retry, a cancel asked, a long
+    /// run's start, progress).
     public var jobs: [JobRow] = []
     /// Jobs admitted in this iteration, in number order, as they are at its end: journaled together as
     /// chunks of records, no row each (`SQLiteJournal`, job_chunks). A job's row, once written, wins.

@@ -227,12 +227,14 @@ public struct ClusterState: Sendable {
                 progress = false
                 for offset in 0..<agentOrder.count {
                     let agentID = agentOrder[(nextAgentIndex + offset) % agentOrder.count]
-                    // Read where it lies (`agents.values[index]`): `agents[agentID]` copies the whole
-                    // AgentState, for each of the thousand agents on each pass (item 38).
+                    // Read where it lies (`withAgent`): `agents[agentID]` copies the whole AgentState, for
+                    // each of the thousand agents on each pass (item 38).
                     guard let index = agents.index(forKey: agentID),
-                        agents.values[index].credits > (prefetching ? 0 : max(0, agents.values[index].info.prefetch ?? 0))
+                        let labels = withAgent(at: index, { agent in
+                            agent.credits > (prefetching ? 0 : max(0, agent.info.prefetch ?? 0)) ? agent.info.labels : nil
+                        }),
+                        let entry = popBest(for: labels)
                     else { continue }
-                    guard let entry = popBest(for: agents.values[index].info.labels) else { continue }
                     effects.append(contentsOf: start(entry.id, on: agentID, now: now))
                     progress = true
                 }
@@ -293,9 +295,10 @@ public struct ClusterState: Sendable {
             return (job.queue, [.event(event), .dispatch(agentID: agentID, Assignment(job: job, killGraceMilliseconds: grace))])
         }) else { return [] }
         // One lookup each, then in place.
-        let index = agents.index(forKey: agentID)!
-        agents.values[index].credits -= 1
-        agents.values[index].running.insert(jobID)
+        withAgent(at: agents.index(forKey: agentID)!) { agent in
+            agent.credits -= 1
+            agent.running.insert(jobID)
+        }
         Self.change(&queues[queue, default: QueueState()]) {
             $0.pending -= 1
             $0.running += 1
@@ -324,14 +327,13 @@ public struct ClusterState: Sendable {
         // The slot this run held is free again, whatever the outcome (also for a job we do not know).
         // The agent and the job are each looked up once and read in place (item 38).
         if let index = agents.index(forKey: agentID) {
-            if !agents.values[index].foreign.isEmpty,
-                agents.values[index].foreign.remove(RunRef(jobID: run.jobID, attempt: run.attempt)) != nil
-            {
-                agents.values[index].credits += 1
-            } else if jobs.update(run.jobID, { $0.attempt }) == run.attempt,
-                agents.values[index].running.remove(run.jobID) != nil
-            {
-                agents.values[index].credits += 1
+            let attempt = jobs.update(run.jobID) { $0.attempt }
+            withAgent(at: index) { agent in
+                if !agent.foreign.isEmpty, agent.foreign.remove(RunRef(jobID: run.jobID, attempt: run.attempt)) != nil {
+                    agent.credits += 1
+                } else if attempt == run.attempt, agent.running.remove(run.jobID) != nil {
+                    agent.credits += 1
+                }
             }
         }
         // Looked at first: a duplicate or a late result leaves the record as it is.
@@ -359,7 +361,10 @@ public struct ClusterState: Sendable {
         let settings = settings
         guard let (queue, requeued, effects) = jobs.update(run.jobID, { job -> (String, Bool, [Effect]) in
             job.recordedAttempts.append(run.attempt)
-            var effects: [Effect] = [.storeOutput(job.id, attempt: run.attempt, run.output)]
+            // Room for the event to come: an array literal of one grew by a new buffer (a malloc a job).
+            var effects: [Effect] = []
+            effects.reserveCapacity(3)
+            effects.append(.storeOutput(job.id, attempt: run.attempt, run.output))
             job.exitCode = run.exitCode
             job.signal = run.signal
             job.message = run.message
@@ -427,6 +432,12 @@ public struct ClusterState: Sendable {
         guard let job = jobs[jobID], job.status == .pending else { return }
         queues[job.queue, default: QueueState()].pending -= 1  // enqueue counts it again
         enqueue(job)
+    }
+
+    /// Reads or changes the agent at `index` where it lies. `agents.values[index]` read through its getter
+    /// copies the whole AgentState (its info, labels and two sets) first; its modify accessor does not.
+    private mutating func withAgent<R>(at index: [String: AgentState].Index, _ body: (inout AgentState) -> R) -> R {
+        body(&agents.values[index])
     }
 
     /// Changes a value through one access: `queues[name, default: QueueState()]` hashes the name once.
