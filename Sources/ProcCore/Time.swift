@@ -3,10 +3,20 @@ import Glibc
 /// Wall-clock time as seconds since the Unix epoch.
 public typealias Timestamp = Double
 
+/// Now, in whole microseconds: the nearest double to the decimal `seconds.micros`, as a reader of the
+/// six decimals would make it. A double near today's time holds steps of about 0.24 µs, so nanoseconds
+/// only added digits; in microseconds a timestamp is written from its digits (`JSONWriter.double`)
+/// instead of through `description`'s String (docs/performance.md, item 41), and reads back the same.
 public func currentTimestamp() -> Timestamp {
     var now = timespec()
     clock_gettime(CLOCK_REALTIME, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    return Double(Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec / 1_000)) / 1e6
+}
+
+/// Seconds from `start` to `end`, in whole microseconds, as timestamps are: their difference as doubles
+/// carries the two readings' rounding in its last digits ("0.006169795989990234").
+public func duration(from start: Timestamp, to end: Timestamp) -> Double {
+    ((end - start) * 1e6).rounded() / 1e6
 }
 
 /// RFC 3339 in UTC with microseconds: "2026-11-26T23:16:50.123456Z".

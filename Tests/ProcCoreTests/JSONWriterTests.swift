@@ -154,6 +154,29 @@ import Testing
     /// Numbers are written without a String in between (integers, and doubles that are a whole number of
     /// microseconds): the same text as `description` for doubles (bar the integral ones, written as
     /// integers), and every double reads back as itself.
+    /// Clock readings and durations are whole microseconds: at most six decimals, and each reads back as
+    /// itself. With nanoseconds a timestamp took `description`'s slow path and a duration carried the two
+    /// readings' rounding ("0.006169795989990234").
+    @Test func timestampsAndDurationsAreWholeMicroseconds() {
+        func written(_ value: Double) -> String {
+            var writer = JSONWriter()
+            writer.double(value)
+            return String(decoding: writer.bytes, as: UTF8.self)
+        }
+        var previous = currentTimestamp()
+        for _ in 0..<2_000 {
+            let now = currentTimestamp()
+            for value in [now, duration(from: previous, to: now)] {
+                let text = written(value)
+                #expect((text.split(separator: ".").dropFirst().first?.count ?? 0) <= 6, "\(value) written as \(text)")
+                #expect(Double(text) == value, "\(text) reads back as \(value)")
+            }
+            previous = now
+        }
+        #expect(written(duration(from: 1_795_813_867.077961, to: 1_795_813_867.084131)) == "0.00617")
+        #expect(duration(from: 1_795_813_867.5, to: 1_795_813_867.5) == 0)
+    }
+
     @Test func numbersAsTheyWereWritten() {
         var generator = SystemRandomNumberGenerator()
         var doubles: [Double] = [0.02, -0.5, 0.1, 0.0001, 0.00012, 0.00001, 123.5, 1.000001, 8_589_934_591.999999,

@@ -382,14 +382,14 @@ public struct ClusterState: Sendable {
                 var event = Event.job(.jobCompleted, job)
                 event.exitCode = run.exitCode
                 event.result = job.result
-                event.duration = run.finishedAt - run.startedAt
+                event.duration = duration(from: run.startedAt, to: run.finishedAt)
                 effects.append(.event(event))
             case .cancelled:
                 job.status = .cancelled
                 var event = Event.job(.jobCancelled, job)
                 event.exitCode = run.exitCode
                 event.signal = run.signal
-                event.duration = run.finishedAt - run.startedAt
+                event.duration = duration(from: run.startedAt, to: run.finishedAt)
                 effects.append(.event(event))
             default:
                 job.failures += 1
@@ -416,7 +416,7 @@ public struct ClusterState: Sendable {
                     event.signal = run.signal
                     event.message = run.message ?? Self.describe(run)
                     event.result = job.result
-                    event.duration = run.finishedAt - run.startedAt
+                    event.duration = duration(from: run.startedAt, to: run.finishedAt)
                     effects.append(.event(event))
                 }
             }
