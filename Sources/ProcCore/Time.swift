@@ -21,9 +21,11 @@ public func duration(from start: Timestamp, to end: Timestamp) -> Double {
 
 /// RFC 3339 in UTC with microseconds: "2026-11-26T23:16:50.123456Z".
 public func rfc3339(_ timestamp: Timestamp) -> String {
-    var seconds = time_t(timestamp.rounded(.down))
-    var micros = Int((timestamp - Double(seconds)) * 1_000_000)
-    if micros >= 1_000_000 { micros = 999_999 }
+    // Rounded to the microsecond, not cut: a reading's double may lie just below its six decimals, and
+    // cutting wrote one microsecond less than the reading's own digits.
+    let total = (timestamp * 1_000_000).rounded()
+    var seconds = time_t((total / 1_000_000).rounded(.down))
+    let micros = Int(total - Double(seconds) * 1_000_000)
     var parts = tm()
     gmtime_r(&seconds, &parts)
     let year = Int(parts.tm_year) + 1900

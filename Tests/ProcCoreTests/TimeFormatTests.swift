@@ -39,6 +39,17 @@ import Testing
         #expect(seconds == Int(now.rounded(.down)))
     }
 
+    /// The time of an event and the timestamps of its job's record say the same microsecond.
+    @Test func aReadingsMicrosecondsAreItsOwn() {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 {
+            let micros = Int64.random(in: 1_700_000_000_000_000...1_900_000_000_000_000, using: &generator)
+            let text = rfc3339(Double(micros) / 1e6)
+            #expect(text.dropLast().suffix(6) == "\(1_000_000 + micros % 1_000_000)".suffix(6), "\(micros): \(text)")
+            #expect(epochSeconds(text) == Int(micros / 1_000_000))
+        }
+    }
+
     @Test func microsecondsNeverOverflowIntoASeventhDigit() {
         let text = rfc3339(1_700_000_000.9999999)
         #expect(matchesFormat(text), "\(text)")
