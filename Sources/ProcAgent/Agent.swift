@@ -197,7 +197,7 @@ public final class Agent: @unchecked Sendable {
             // them for us.
             running: runs.values.map { RunRef(jobID: $0.assignment.jobID, attempt: $0.assignment.attempt) }
                 + waiting.map { RunRef(jobID: $0.jobID, attempt: $0.attempt) } + outbox.refs,
-            prefetch: configuration.prefetch)
+            prefetch: configuration.prefetch, acksInJobs: true)
         send(.hello, WireCoding.bytes(hello))
     }
 
@@ -240,6 +240,7 @@ public final class Agent: @unchecked Sendable {
             ])
         case .jobs:
             guard let message = try? WireCoding.decode(JobsMessage.self, from: body) else { return malformed("invalid JOBS") }
+            if let acks = message.acks { outbox.acknowledge(acks) }
             for assignment in message.jobs {
                 guard Self.isUsableJobID(assignment.jobID), assignment.attempt >= 1 else {
                     malformed("JOBS with an impossible job id or attempt")

@@ -229,9 +229,19 @@ extension Coordinator {
     // MARK: agents
 
     func sendToAgent(_ agentID: String, _ command: Wire.AgentCommand, _ body: [UInt8]) {
-        guard let route = agentRoutes[agentID] else { return }
-        outbound.append([route, Wire.agentProtocolBytes, command.frame, body])
-        lastSent[agentID] = monotonicMilliseconds()
+        guard let index = agentLinks.index(forKey: agentID) else { return }
+        outbound.append([agentLinks.values[index].route, Wire.agentProtocolBytes, command.frame, body])
+        agentLinks.values[index].lastSent = monotonicMilliseconds()
+    }
+
+    /// JOBS for an agent, carrying the ACK of its results journaled in this batch when it reads them
+    /// there: one message instead of two, in each process and both ZeroMQ I/O threads.
+    func sendJobs(_ assignments: [Assignment], to agentID: String) {
+        guard let index = agentLinks.index(forKey: agentID) else { return }
+        let runs = agentLinks.values[index].acksInJobs ? acks.removeValue(forKey: agentID) : nil
+        outbound.append([agentLinks.values[index].route, Wire.agentProtocolBytes, Wire.AgentCommand.jobs.frame,
+                         WireCoding.bytes(JobsMessage(jobs: assignments, acks: runs))])
+        agentLinks.values[index].lastSent = monotonicMilliseconds()
     }
 
     private func handleAgent(peer: Frame, command: Frame, body: Frame, key: String?) {
@@ -247,7 +257,7 @@ extension Coordinator {
             outbound.append([peer, Wire.agentProtocolBytes, Array(Wire.AgentCommand.reconnect.rawValue.utf8), []])
             return
         }
-        lastHeard[agentID] = monotonicMilliseconds()
+        agentLinks[agentID]?.lastHeard = monotonicMilliseconds()
         do {
             switch command {
             case .result:
@@ -278,7 +288,7 @@ extension Coordinator {
             return reject([peer], "invalid HELLO")
         }
         let agentID = hello.name
-        if let oldRoute = agentRoutes[agentID], oldRoute != peer {
+        if let oldRoute = agentLinks[agentID]?.route, oldRoute != peer {
             agentsByRoute[oldRoute] = nil
             // If another process still holds that connection, it must stop: two agents under one name
             // would take each other's place forever. (If it was this agent's own old connection, it is
@@ -287,10 +297,10 @@ extension Coordinator {
                              Array("another agent named '\(agentID)' joined from \(hello.hostname) (pid \(hello.pid))".utf8)])
         }
         if let oldAgent = agentsByRoute[peer], oldAgent != agentID { dropAgent(oldAgent, reason: "renamed") }
-        agentRoutes[agentID] = peer
+        agentLinks[agentID] = AgentLink(route: peer, lastHeard: monotonicMilliseconds(),
+                                        acksInJobs: hello.acksInJobs ?? false)
         agentsByRoute[peer] = agentID
         if configuration.security != nil, let key { agentKeys[agentID] = key }
-        lastHeard[agentID] = monotonicMilliseconds()
         let info = AgentInfo(id: agentID, hostname: hello.hostname, slots: hello.slots, running: 0,
                              labels: hello.labels, joinedAt: currentTimestamp(), pid: hello.pid,
                              prefetch: hello.prefetch.map { min(max(0, $0), 1_000) })
@@ -306,10 +316,8 @@ extension Coordinator {
     }
 
     func dropAgent(_ agentID: String, reason: String) {
-        if let route = agentRoutes.removeValue(forKey: agentID) { agentsByRoute[route] = nil }
+        if let link = agentLinks.removeValue(forKey: agentID) { agentsByRoute[link.route] = nil }
         agentKeys[agentID] = nil
-        lastHeard[agentID] = nil
-        lastSent[agentID] = nil
         apply(state.agentLeft(agentID, reason: reason))
         logger.info("agent left", metadata: ["agent.id": .string(agentID), "reason": .string(reason)])
     }
@@ -319,10 +327,10 @@ extension Coordinator {
         let now = monotonicMilliseconds()
         let interval = Int64(configuration.heartbeatMilliseconds)
         let window = interval * Int64(configuration.liveness)
-        for agentID in Array(agentRoutes.keys) {
-            if now - (lastHeard[agentID] ?? now) > window {
-                dropAgent(agentID, reason: "no heartbeat for \(now - (lastHeard[agentID] ?? now)) ms")
-            } else if now - (lastSent[agentID] ?? 0) >= interval {
+        for (agentID, link) in agentLinks {
+            if now - link.lastHeard > window {
+                dropAgent(agentID, reason: "no heartbeat for \(now - link.lastHeard) ms")
+            } else if now - link.lastSent >= interval {
                 sendToAgent(agentID, .heartbeat, [])
             }
         }

@@ -23,11 +23,9 @@ public final class Coordinator: @unchecked Sendable {
     public private(set) var boundEventsEndpoint: String = ""
     var lastSeq: UInt64 = 0
 
-    // Agents: routing identity ↔ agent id, and when each was last heard from.
-    var agentRoutes: [String: Frame] = [:]
+    // Agents: routing identity ↔ agent id, and what each connection needs per message.
+    var agentLinks: [String: AgentLink] = [:]
     var agentsByRoute: [Frame: String] = [:]
-    var lastHeard: [String: Int64] = [:]
-    var lastSent: [String: Int64] = [:]
     var heartbeatTimer: RepeatingTimer?
     var controlToken: EventLoop.RegistrationToken?
 
@@ -77,6 +75,15 @@ public final class Coordinator: @unchecked Sendable {
         public var refusedHandshakes = 0
         public var eventsPublished = 0
         public var commits = 0
+    }
+
+    /// An agent's connection: everything a message to or from it reads or changes, behind one lookup.
+    struct AgentLink {
+        var route: Frame
+        var lastHeard: Int64
+        var lastSent: Int64 = 0
+        /// Its HELLO said it reads ACKs carried by JOBS (`Hello.acksInJobs`).
+        var acksInJobs: Bool
     }
 
     public init(configuration: CoordinatorConfiguration, loop: EventLoop, logger: Logger) {
@@ -287,7 +294,7 @@ public final class Coordinator: @unchecked Sendable {
             for report in localAgent.takeProgress() { apply(state.progress(report, from: linkedID)) }
         }
         if let linkedID, let results = localAgent?.takeResults(), !results.isEmpty {
-            lastHeard[linkedID] = monotonicMilliseconds()
+            agentLinks[linkedID]?.lastHeard = monotonicMilliseconds()
             finished(results, from: linkedID)
         }
         if needsSchedule {
@@ -303,7 +310,7 @@ public final class Coordinator: @unchecked Sendable {
             if agentID == linkedID {
                 linkedJobs += assignments
             } else {
-                sendToAgent(agentID, .jobs, WireCoding.bytes(JobsMessage(jobs: assignments)))
+                sendJobs(assignments, to: agentID)
             }
         }
         dispatches.removeAll(keepingCapacity: true)

@@ -535,7 +535,7 @@ final class AgentHarness: @unchecked Sendable {
             socket.setOption(ZMQ_ROUTING_ID, Array("agent/sim-\(index)/\(UInt32.random(in: 0...UInt32.max))".utf8))
             guard (try? socket.connect(endpoint)) != nil else { return }
             let hello = Hello(name: "sim-\(index)", hostname: "sim", slots: 4, labels: [:], pid: getpid(),
-                              version: "1", running: [])
+                              version: "1", running: [], acksInJobs: true)
             _ = try? socket.send([proto, Array("HELLO".utf8), WireCoding.bytes(hello)])
             sockets.append(socket)
         }

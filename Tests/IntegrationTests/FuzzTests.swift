@@ -29,6 +29,7 @@ extension Integration {
                 frames(clientProtocol, "QUEUE", id, #"{"name":"fuzz","max_running":2}"#),
                 frames(clientProtocol, "REPLAY", id, #"{"from_seq":1,"limit":10}"#),
                 frames(agentProtocol, "HELLO", #"{"name":"fuzz-agent","hostname":"h","slots":1,"labels":{},"pid":1,"version":"1","running":[]}"#),
+                frames(agentProtocol, "HELLO", #"{"name":"fuzz-acks","hostname":"h","slots":1,"labels":{},"pid":1,"version":"1","running":[],"acks_in_jobs":true}"#),
                 frames(agentProtocol, "RESULT", #"{"results":[{"job_id":"j1","attempt":1,"status":"completed","exit_code":0,"output":{"stdout":"","stderr":""},"started_at":1,"finished_at":2}]}"#),
                 frames(agentProtocol, "PROGRESS", #"{"job_id":"j1","attempt":1,"progress":0.5,"message":"m"}"#),
                 frames(agentProtocol, "HEARTBEAT", ""),
@@ -209,6 +210,7 @@ extension Integration {
                 templates: [
                     welcome,
                     Self.frames(Self.agentProtocol, "JOBS", #"{"jobs":[\#(job)]}"#),
+                    Self.frames(Self.agentProtocol, "JOBS", #"{"jobs":[\#(job)],"acks":[{"job_id":"fz-1","attempt":1}]}"#),
                     Self.frames(Self.agentProtocol, "CANCEL", #"{"job_id":"fz-1","attempt":1,"grace_ms":100}"#),
                     Self.frames(Self.agentProtocol, "ACK", #"{"runs":[{"job_id":"fz-1","attempt":1}]}"#),
                     Self.frames(Self.agentProtocol, "HEARTBEAT", ""),

@@ -124,6 +124,8 @@ import Testing
         var record = JobRecord(id: "j1", number: 1, spec: JobSpec(argv: ["true"]), submittedAt: 1)
         var plain = Assignment(job: record)
         try check(JobsMessage(jobs: [plain]))
+        try check(JobsMessage(jobs: [plain], acks: [RunRef(jobID: "j0", attempt: 2)]))
+        try check(JobsMessage(jobs: [], acks: []))
         record.spec = JobSpec(argv: ["a", "b"], env: ["K": "V"], cwd: "/", queue: "q", timeout: 0.25)
         plain = Assignment(job: record, killGraceMilliseconds: 5_000)
         try check(plain)

@@ -563,7 +563,16 @@ extension Assignment: JSONReadable {
 
 extension JobsMessage: JSONReadable {
     public init(reader: inout JSONReader) throws {
-        self.init(jobs: try reader.list(in: "jobs") { try Assignment(reader: &$0) })
+        var jobs: [Assignment]?, acks: [RunRef]?
+        try reader.fields { reader, key in
+            switch key {
+            case "jobs": jobs = try reader.elements { try Assignment(reader: &$0) }
+            case "acks": acks = try reader.optional { try $0.elements { try RunRef(reader: &$0) } }
+            default: try reader.skip()
+            }
+        }
+        guard let jobs else { throw JSONReader.Unexpected() }
+        self.init(jobs: jobs, acks: acks)
     }
 }
 

@@ -426,7 +426,12 @@ extension Assignment: JSONWritable {
 }
 
 extension JobsMessage: JSONWritable {
-    public func write(to writer: inout JSONWriter) { writer.list(in: "jobs", jobs) }
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.field("jobs", jobs)
+        if let acks { writer.field("acks", acks) }
+        writer.endObject()
+    }
 }
 
 extension RunRef: JSONWritable {

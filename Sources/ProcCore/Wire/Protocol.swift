@@ -394,10 +394,14 @@ public struct Hello: Codable, Sendable {
     /// Runs to send beyond `slots`: the agent holds them and starts one the moment a slot frees, with
     /// no round trip to the coordinator in between. (Absent: none, as agents before it.)
     public var prefetch: Int?
+    /// The agent reads the ACKs carried by JOBS (`JobsMessage.acks`): a coordinator then sends one message
+    /// per agent and flush instead of two. (Absent: ACK messages only, as agents before it.)
+    public var acksInJobs: Bool?
     public init(
         name: String, hostname: String, slots: Int, labels: [String: String], pid: Int32, version: String,
-        running: [RunRef], prefetch: Int? = nil
+        running: [RunRef], prefetch: Int? = nil, acksInJobs: Bool? = nil
     ) {
+        self.acksInJobs = acksInJobs
         self.name = name
         self.hostname = hostname
         self.slots = slots
@@ -406,6 +410,9 @@ public struct Hello: Codable, Sendable {
         self.version = version
         self.running = running
         self.prefetch = prefetch
+    }
+    enum CodingKeys: String, CodingKey {
+        case name, hostname, slots, labels, pid, version, running, prefetch, acksInJobs = "acks_in_jobs"
     }
 }
 
@@ -462,7 +469,13 @@ public struct Assignment: Codable, Sendable, Equatable {
 
 public struct JobsMessage: Codable, Sendable, Equatable {
     public var jobs: [Assignment]
-    public init(jobs: [Assignment]) { self.jobs = jobs }
+    /// Results journaled since the last message, for agents that said `acks_in_jobs` in their HELLO: the
+    /// ACK they would otherwise get as a message of its own (absent: none).
+    public var acks: [RunRef]?
+    public init(jobs: [Assignment], acks: [RunRef]? = nil) {
+        self.jobs = jobs
+        self.acks = acks
+    }
 }
 
 public struct CancelRun: Codable, Sendable, Equatable {
