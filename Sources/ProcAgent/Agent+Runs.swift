@@ -128,7 +128,9 @@ extension Agent {
         // The freed slot goes to a held run first: the bookkeeping below can wait, the slot need not.
         startWaiting()
         runRecords.remove(run.assignment.jobID, run.assignment.attempt)
-        outbox.add(outcome(of: run, status))
+        let result = outcome(of: run, status)
+        prefetchGauge?.ran(seconds: result.finishedAt - result.startedAt)
+        outbox.add(result)
     }
 
     private func outcome(of run: Run, _ status: ExitStatus) -> RunResult {
@@ -177,7 +179,13 @@ extension Agent {
         guard outbox.hasUnsent, dealer != nil, welcomed || stopping else { return }
         // Linked: the coordinator takes them at the start of its flush (`Agent+Link.swift`).
         if linked && !stopping { return }
-        send(.result, WireCoding.bytes(ResultsMessage(results: outbox.takeUnsent())))
+        // A changed prefetch rides on the results (a reconnect's HELLO says it too).
+        var prefetch: Int?
+        if let current = prefetchGauge?.current, current != announcedPrefetch {
+            prefetch = current
+            announcedPrefetch = current
+        }
+        send(.result, WireCoding.bytes(ResultsMessage(results: outbox.takeUnsent(), prefetch: prefetch)))
     }
 }
 

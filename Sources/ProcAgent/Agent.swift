@@ -27,6 +27,10 @@ public final class Agent: @unchecked Sendable {
     var waiting: [Assignment] = []
     /// Results until the coordinator acknowledges them (sent at the end of the loop iteration, batched).
     var outbox: Outbox!
+    /// The prefetch asked for, when it follows the runs' lengths (`configuration.shortRunPrefetch`).
+    var prefetchGauge: PrefetchGauge?
+    /// The prefetch the coordinator was last told (HELLO, or a RESULT's `prefetch`).
+    var announcedPrefetch = 0
     var runRecords: RunRecords!
     var welcomed = false
     var heartbeatMilliseconds: Int
@@ -77,6 +81,9 @@ public final class Agent: @unchecked Sendable {
         self.heartbeatMilliseconds = configuration.heartbeatMilliseconds
         self.liveness = configuration.liveness
         self.reconnectDelay = configuration.reconnectMinMilliseconds
+        prefetchGauge = configuration.shortRunPrefetch.map {
+            PrefetchGauge(base: configuration.prefetch, whileShort: max($0, configuration.prefetch))
+        }
     }
 
     // MARK: lifecycle
@@ -190,6 +197,7 @@ public final class Agent: @unchecked Sendable {
     }
 
     private func sendHello() {
+        announcedPrefetch = prefetchGauge?.current ?? configuration.prefetch
         let hello = Hello(
             name: configuration.name, hostname: AgentConfiguration.hostname(), slots: configuration.slots,
             labels: configuration.labels, pid: getpid(), version: "1",
@@ -197,7 +205,7 @@ public final class Agent: @unchecked Sendable {
             // them for us.
             running: runs.values.map { RunRef(jobID: $0.assignment.jobID, attempt: $0.assignment.attempt) }
                 + waiting.map { RunRef(jobID: $0.jobID, attempt: $0.attempt) } + outbox.refs,
-            prefetch: configuration.prefetch, acksInJobs: true)
+            prefetch: announcedPrefetch, acksInJobs: true)
         send(.hello, WireCoding.bytes(hello))
     }
 

@@ -14,6 +14,11 @@ public struct AgentConfiguration: Sendable {
     /// coordinator in between (docs/performance.md). The coordinator fills every free slot in the
     /// cluster before it fills any agent's prefetch. 0: take only what can start at once.
     public var prefetch: Int = 1
+    /// While the agent's recent runs are all short (`PrefetchGauge`), it asks for this many instead of
+    /// `prefetch` (nil: always `prefetch`). `proc-agent` sets it to `max(4, slots)` unless `--prefetch` is
+    /// given: short runs gain most from held ones (no round trip, commits shared: design note 8), and
+    /// what a held run can wait behind is one of them.
+    public var shortRunPrefetch: Int?
 
     /// The prefetch of the agent inside a single-host coordinator: as many runs as slots, at least 4.
     /// Prefetch costs load balance between agents, and there is usually one; and with two or more held,

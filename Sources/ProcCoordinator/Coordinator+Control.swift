@@ -261,7 +261,9 @@ extension Coordinator {
         do {
             switch command {
             case .result:
-                finished(try WireCoding.decode(ResultsMessage.self, from: body).results, from: agentID)
+                let message = try WireCoding.decode(ResultsMessage.self, from: body)
+                if let prefetch = message.prefetch { state.setPrefetch(min(max(0, prefetch), 1_000), of: agentID) }
+                finished(message.results, from: agentID)
             case .progress:
                 apply(state.progress(try WireCoding.decode(ProgressReport.self, from: body), from: agentID))
             case .heartbeat:

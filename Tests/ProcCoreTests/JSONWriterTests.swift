@@ -132,6 +132,7 @@ import Testing
         try check(CancelRun(jobID: "j1", attempt: 2, graceMilliseconds: 0))
         try check(RunRef(jobID: "j1", attempt: 2))
         try check(AckMessage(runs: [RunRef(jobID: "j1", attempt: 1), RunRef(jobID: "j2", attempt: 9)]))
+        try check(ResultsMessage(results: [], prefetch: 4))
         let output = JobOutput(stdout: Self.awkward, stderr: "", stdoutTruncated: true)
         try check(output)
         let result = RunResult(

@@ -73,6 +73,28 @@ import Testing
         #expect(state.status("j1") == .running && state.status("j2") == .running)
     }
 
+    /// A RESULT may change the prefetch an agent asks for (`setPrefetch`): more is sent at once; less lets
+    /// the runs it holds end before anything more is sent.
+    @Test func anAgentMayAskForMoreOrLessPrefetch() {
+        var state = cluster(prefetching("a1", slots: 1, prefetch: 0))
+        state.add(job("a"), job("b"), job("c"), job("d"), job("e"), job("f"))
+        #expect(state.schedule(now: t0).dispatchedIDs == ["j1"])
+        state.setPrefetch(3, of: "a1")
+        #expect(state.schedule(now: t0).dispatchedIDs == ["j2", "j3", "j4"])
+        #expect(state.agents["a1"]?.info.prefetch == 3 && state.credits("a1") == 0)
+        state.setPrefetch(0, of: "a1")
+        #expect(state.credits("a1") == -3)
+        for id in ["j1", "j2", "j3"] {
+            _ = state.finished(runResult(id), from: "a1")
+            #expect(state.schedule(now: t0).dispatches.isEmpty, "after \(id): it still holds more than it asks for")
+        }
+        _ = state.finished(runResult("j4"), from: "a1")
+        #expect(state.schedule(now: t0).dispatchedIDs == ["j5"])
+        // Unknown agents are ignored.
+        state.setPrefetch(5, of: "nobody")
+        #expect(state.agents["nobody"] == nil)
+    }
+
     @Test func withoutPrefetchNothingIsSentBeyondTheSlots() {
         var state = cluster(agentInfo("a1", slots: 2))
         state.add(job("a"), job("b"), job("c"))

@@ -212,6 +212,16 @@ public struct ClusterState: Sendable {
         return effects
     }
 
+    /// An agent asks for another prefetch (a RESULT's `prefetch`): its credits follow. Below what it
+    /// holds already, its credits go under zero and nothing more is sent until enough runs end.
+    public mutating func setPrefetch(_ prefetch: Int, of agentID: String) {
+        guard let index = agents.index(forKey: agentID) else { return }
+        withAgent(at: index) { agent in
+            agent.credits += prefetch - (agent.info.prefetch ?? 0)
+            agent.info.prefetch = prefetch
+        }
+    }
+
     // MARK: scheduling
 
     /// Fills agents' credits with the best pending jobs. Call after anything that may free a slot or

@@ -645,7 +645,16 @@ extension RunResult: JSONReadable {
 
 extension ResultsMessage: JSONReadable {
     public init(reader: inout JSONReader) throws {
-        self.init(results: try reader.list(in: "results") { try RunResult(reader: &$0) })
+        var results: [RunResult]?, prefetch: Int?
+        try reader.fields { reader, key in
+            switch key {
+            case "results": results = try reader.elements { try RunResult(reader: &$0) }
+            case "prefetch": prefetch = try reader.optional { try $0.int() }
+            default: try reader.skip()
+            }
+        }
+        guard let results else { throw JSONReader.Unexpected() }
+        self.init(results: results, prefetch: prefetch)
     }
 }
 

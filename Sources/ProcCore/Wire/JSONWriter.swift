@@ -466,7 +466,12 @@ extension RunResult: JSONWritable {
 }
 
 extension ResultsMessage: JSONWritable {
-    public func write(to writer: inout JSONWriter) { writer.list(in: "results", results) }
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.field("results", results)
+        writer.field("prefetch", prefetch)
+        writer.endObject()
+    }
 }
 
 extension CancelRun: JSONWritable {

@@ -545,7 +545,13 @@ public struct RunResult: Codable, Sendable, Equatable {
 
 public struct ResultsMessage: Codable, Sendable, Equatable {
     public var results: [RunResult]
-    public init(results: [RunResult]) { self.results = results }
+    /// The agent now asks for this prefetch instead of its HELLO's (absent: unchanged). Its credits
+    /// follow; runs it holds beyond a lower one are not taken back.
+    public var prefetch: Int?
+    public init(results: [RunResult], prefetch: Int? = nil) {
+        self.results = results
+        self.prefetch = prefetch
+    }
 }
 
 /// The results the coordinator has journaled (sent after the commit): the agent may forget them.

@@ -1,0 +1,224 @@
+import Foundation
+import Glibc
+import ProcCore
+import Testing
+import ZeroMQ
+
+extension Integration {
+    /// Performance item 42: a coordinator sends the ACK of an agent's results inside the JOBS it sends that
+    /// agent in the same flush, when the agent's HELLO said it reads them there; to other agents, and when
+    /// there are no JOBS, it sends ACK messages as before. Nothing an agent keeps is forgotten unacknowledged.
+    @Suite struct Acks {
+        static let proto = Array(Wire.agentProtocol.utf8)
+
+        /// A raw DEALER speaking the agent protocol with one slot.
+        final class RawAgent {
+            let socket: ZMQSocket
+            init(context: ZMQContext, endpoint: String, name: String, acksInJobs: Bool?) throws {
+                socket = try ZMQSocket(context: context, type: .dealer)
+                try socket.connect(endpoint)
+                let hello = Hello(name: name, hostname: "raw", slots: 1, labels: ["raw": name], pid: getpid(),
+                                  version: "1", running: [], acksInJobs: acksInJobs)
+                try socket.send([Acks.proto, Array("HELLO".utf8), try WireCoding.encode(hello)])
+            }
+
+            /// The next message other than a WELCOME or a HEARTBEAT: its command and body.
+            func next() throws -> (command: String, body: Frame)? {
+                while let message = try socket.receive(timeoutMilliseconds: 10_000) {
+                    guard message.count == 3 else { continue }
+                    let command = String(decoding: message[1], as: UTF8.self)
+                    if command != "WELCOME" && command != "HEARTBEAT" { return (command, message[2]) }
+                }
+                return nil
+            }
+
+            func finish(_ assignment: Assignment) throws {
+                let now = currentTimestamp()
+                let result = RunResult(jobID: assignment.jobID, attempt: assignment.attempt, status: .completed,
+                                       exitCode: 0, startedAt: now, finishedAt: now)
+                try socket.send([Acks.proto, Array("RESULT".utf8), WireCoding.bytes(ResultsMessage(results: [result]))])
+            }
+        }
+
+        /// Three jobs through one slot: the first two results are acknowledged in the next JOBS (no ACK
+        /// message), the last one, with nothing left to send, by an ACK. An agent that did not say so gets
+        /// JOBS without acks and an ACK for every result.
+        @Test(arguments: [true, false])
+        func acksRideOnJobsOnlyForAgentsThatReadThem(acksInJobs: Bool) throws {
+            let cluster = try TestCluster()
+            defer { cluster.stop() }
+            let context = ZMQContext()
+            defer { context.terminate() }
+            let name = acksInJobs ? "reads-acks" : "older"
+            let agent = try RawAgent(context: context, endpoint: "tcp://\(cluster.control)", name: name,
+                                     acksInJobs: acksInJobs ? true : nil)
+            defer { agent.socket.close() }
+            #expect(try eventually(timeout: 20) { try cluster.agentCount() == 1 })
+            let ids = try (0..<3).map { _ in try cluster.submit("--label", "raw=\(name)", "--", "true") }
+
+            var acked: [String] = [], ackMessages = 0, started: [String] = []
+            while acked.count < 3 {
+                let (command, body) = try #require(try agent.next(), "no message after \(started), acked \(acked)")
+                switch command {
+                case "JOBS":
+                    let message = try WireCoding.decode(JobsMessage.self, from: body)
+                    if acksInJobs {
+                        acked += (message.acks ?? []).map(\.jobID)
+                    } else {
+                        #expect(message.acks == nil)
+                    }
+                    for assignment in message.jobs {
+                        started.append(assignment.jobID)
+                        try agent.finish(assignment)
+                    }
+                case "ACK":
+                    ackMessages += 1
+                    acked += try WireCoding.decode(AckMessage.self, from: body).runs.map(\.jobID)
+                default:
+                    Issue.record("unexpected \(command)")
+                }
+            }
+            #expect(started == ids && acked == ids)
+            // With one slot, each JOBS after the first follows the result that freed it, in the same flush.
+            #expect(ackMessages == (acksInJobs ? 1 : 3))
+            let wait = try cluster.proc("wait", ids[0], ids[1], ids[2])
+            #expect(wait.code == 0, "\(wait.stdout)\(wait.stderr)")
+        }
+
+        /// The agent's side: results acknowledged inside JOBS leave its outbox (they are not in the HELLO of
+        /// its next connection); a result not acknowledged stays and is offered again.
+        @Test func theAgentForgetsResultsAcknowledgedInJobs() throws {
+            let directory = try makeTemporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let context = ZMQContext()
+            defer { context.terminate() }
+            let coordinator = try FakeCoordinator(context: context, directory: directory, name: "acks")
+            defer { coordinator.close() }
+            #expect(try WireCoding.decode(Hello.self, from: try coordinator.receive("HELLO")).acksInJobs == true)
+            try coordinator.welcome("acks")
+            let a1 = FakeCoordinator.job("a1", ["/bin/true"], directory: directory)
+            let a2 = FakeCoordinator.job("a2", ["/bin/true"], directory: directory)
+            try coordinator.send("JOBS", WireCoding.bytes(JobsMessage(jobs: [a1])))
+            let first = try WireCoding.decode(ResultsMessage.self, from: try coordinator.receive("RESULT")).results
+            #expect(first.map(\.jobID) == ["a1"])
+            try coordinator.send("JOBS", WireCoding.bytes(JobsMessage(jobs: [a2], acks: [RunRef(jobID: "a1", attempt: 1)])))
+            let second = try WireCoding.decode(ResultsMessage.self, from: try coordinator.receive("RESULT")).results
+            #expect(second.map(\.jobID) == ["a2"])
+
+            // A coordinator that does not know it any more: the agent introduces itself again, with the
+            // results it still keeps.
+            try coordinator.send("RECONNECT", [])
+            let again = try WireCoding.decode(Hello.self, from: try coordinator.receive("HELLO"))
+            #expect(again.running.map(\.jobID) == ["a2"], "\(again.running)")
+        }
+    }
+}
+
+extension Integration {
+    /// Performance item 43: a `proc-agent` without `--prefetch` asks for max(4, slots) held runs while its
+    /// last 8 runs each took under 10 ms, and for 1 again after a longer one, in the next RESULT. With
+    /// `--prefetch N` it keeps N.
+    @Suite struct AdaptivePrefetch {
+        @Test func itRisesWithShortRunsAndFallsAfterALongOne() throws {
+            let directory = try makeTemporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let context = ZMQContext()
+            defer { context.terminate() }
+            let coordinator = try FakeCoordinator(context: context, directory: directory, name: "adaptive")
+            defer { coordinator.close() }
+            #expect(try WireCoding.decode(Hello.self, from: try coordinator.receive("HELLO")).prefetch == 1)
+            try coordinator.welcome("adaptive")
+
+            // Short runs, one at a time, until the agent asks for more (8 in a row under 10 ms; a loaded
+            // machine may make some longer, so up to 200 are tried).
+            var asked: [Int] = [], shortRuns = 0
+            while asked.isEmpty && shortRuns < 200 {
+                let message = try coordinator.run(["/bin/true"], directory: directory)
+                shortRuns += 1
+                if let prefetch = message.prefetch { asked.append(prefetch) }
+            }
+            #expect(asked == [4], "after \(shortRuns) short runs")
+            #expect(shortRuns >= 8)
+            // Then a long one: back to 1, said once.
+            let long = try coordinator.run(["/bin/sleep", "0.05"], directory: directory)
+            #expect(long.prefetch == 1)
+            let next = try coordinator.run(["/bin/sleep", "0.05"], directory: directory)
+            #expect(next.prefetch == nil)
+        }
+
+        @Test func aGivenPrefetchIsFixed() throws {
+            let directory = try makeTemporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let context = ZMQContext()
+            defer { context.terminate() }
+            let coordinator = try FakeCoordinator(context: context, directory: directory, name: "adaptive", agentArguments: ["--prefetch", "2"])
+            defer { coordinator.close() }
+            #expect(try WireCoding.decode(Hello.self, from: try coordinator.receive("HELLO")).prefetch == 2)
+            try coordinator.welcome("adaptive")
+            var asked: [Int] = []
+            for _ in 0..<20 {
+                if let prefetch = try coordinator.run(["/bin/true"], directory: directory).prefetch { asked.append(prefetch) }
+            }
+            #expect(asked.isEmpty)
+        }
+    }
+}
+
+/// A fake coordinator (a ROUTER in this process) for one real `proc-agent` with 2 slots; `close` ends the
+/// agent by PID.
+final class FakeCoordinator {
+    static let proto = Array(Wire.agentProtocol.utf8)
+    let router: ZMQSocket
+    let agent: TestProcess
+    var route: Frame = []
+    var number = 0
+
+    init(context: ZMQContext, directory: String, name: String, agentArguments: [String] = []) throws {
+        router = try ZMQSocket(context: context, type: .router)
+        try router.bind("tcp://127.0.0.1:*")
+        let port = router.lastEndpoint.split(separator: ":").last!
+        agent = try TestProcess(binary("proc-agent"), [
+            "join", "127.0.0.1:\(port)", "--name", name, "--slots", "2", "--data-dir", directory + "/agent",
+        ] + agentArguments, directory: directory)
+    }
+
+    func close() {
+        agent.terminate()
+        router.close()
+    }
+
+    /// The body of the agent's next `wanted` message (others are dropped); its route is kept for `send`.
+    func receive(_ wanted: String) throws -> Frame {
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            guard let message = try router.receive(timeoutMilliseconds: 1_000) else { continue }
+            if message.count == 4, message[1] == Self.proto, message[2] == Array(wanted.utf8) {
+                route = message[0]
+                return message[3]
+            }
+        }
+        throw TestError("no \(wanted) from the agent: \(agent.stderr)")
+    }
+
+    func send(_ command: String, _ body: [UInt8]) throws {
+        _ = try router.send([route, Self.proto, Array(command.utf8), body])
+    }
+
+    func welcome(_ name: String) throws {
+        try send("WELCOME", Array(#"{"agent_id":"\#(name)","heartbeat_ms":1000,"liveness":5}"#.utf8))
+    }
+
+    static func job(_ id: String, _ argv: [String], directory: String) -> Assignment {
+        Assignment(jobID: id, attempt: 1, argv: argv, env: nil, cwd: directory, timeout: 10, queue: "default",
+                   killGraceMilliseconds: 100)
+    }
+
+    /// Runs `argv` as the next job and returns the RESULT that reports it, ACKed.
+    func run(_ argv: [String], directory: String) throws -> ResultsMessage {
+        number += 1
+        try send("JOBS", WireCoding.bytes(JobsMessage(jobs: [Self.job("p\(number)", argv, directory: directory)])))
+        let message = try WireCoding.decode(ResultsMessage.self, from: try receive("RESULT"))
+        try send("ACK", WireCoding.bytes(AckMessage(runs: message.results.map { RunRef(jobID: $0.jobID, attempt: $0.attempt) })))
+        return message
+    }
+}
