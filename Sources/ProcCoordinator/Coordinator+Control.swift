@@ -122,14 +122,21 @@ extension Coordinator {
                 reply(peer, requestID, command, ResultReply(job: job, output: output))
             case .wait:
                 let request = try WireCoding.decode(WaitRequest.self, from: body)
-                let unknown = request.ids.filter { state.jobs[$0] == nil }
+                // Each job read once, in place (`withJob`): the getter copies the whole record.
+                var unknown: [JobID] = [], notFinal: [JobID] = []
+                for id in request.ids {
+                    switch state.withJob(id, { $0.status.isFinal }) {
+                    case nil: unknown.append(id)
+                    case false?: notFinal.append(id)
+                    case true?: break
+                    }
+                }
                 guard unknown.isEmpty else {
                     return replyError(peer, requestID, .notFound("unknown job id '\(unknown.joined(separator: "', '"))'"))
                 }
-                let notFinal = request.ids.filter { !state.jobs[$0]!.status.isFinal }
                 let timeout = Int64(min(max(request.timeoutMilliseconds, 0), 60_000))
                 let id = waiters.add(route: peer, requestID: requestID, ids: request.ids, notFinal: notFinal,
-                                     deadline: monotonicMilliseconds() + timeout)
+                                     finalOnly: request.finalOnly ?? false, deadline: monotonicMilliseconds() + timeout)
                 if notFinal.isEmpty {
                     waiters.expire(id)
                 } else {

@@ -301,7 +301,7 @@ public final class Coordinator: @unchecked Sendable {
             needsSchedule = false
             apply(state.schedule(now: currentTimestamp()))
         }
-        waiters.collectReplies(state: state, into: &outbound)
+        waiters.collectReplies(state: &state, into: &outbound)
         if holding && mayHoldCommit() { return }
         heldSince = nil
         var linkedJobs: [Assignment] = []

@@ -32,11 +32,14 @@ struct Wait: AsyncParsableCommand {
         let showProgress = !quiet && isatty(STDERR_FILENO) == 1 && ids.count > 1
         let total = ids.count
         try await runClient(connection) { client in
-            let jobs = try await client.wait(ids, timeout: timeout) { jobs in
-                guard showProgress else { return }
-                let done = jobs.filter { $0.status.isFinal }.count
-                FileHandle.standardError.write(Data("\r\(done)/\(total) done".utf8))
+            var progress: (@Sendable ([JobSummary]) -> Void)?
+            if showProgress {
+                progress = { jobs in
+                    let done = jobs.filter { $0.status.isFinal }.count
+                    FileHandle.standardError.write(Data("\r\(done)/\(total) done".utf8))
+                }
             }
+            let jobs = try await client.wait(ids, timeout: timeout, onUpdate: progress)
             if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
             let completed = jobs.filter { $0.status == .completed }.count
             let final = jobs.filter { $0.status.isFinal }.count

@@ -120,6 +120,18 @@ import Testing
         }
     }
 
+    @Test func waitRequests() throws {
+        for request in [WaitRequest(ids: ["j1", "a\"b"], timeoutMilliseconds: 1_000, finalOnly: true),
+                        WaitRequest(ids: [], timeoutMilliseconds: 0)] {
+            let written = request.jsonBytes
+            #expect(try WireCoding.decode(JSONValue.self, from: written)
+                    == WireCoding.decode(JSONValue.self, from: try WireCoding.encode(request)))
+            let read = try JSONReader.read(written) { try WaitRequest(reader: &$0) }
+            #expect(read.ids == request.ids && read.timeoutMilliseconds == request.timeoutMilliseconds
+                    && read.finalOnly == request.finalOnly)
+        }
+    }
+
     @Test func agentMessages() throws {
         var record = JobRecord(id: "j1", number: 1, spec: JobSpec(argv: ["true"]), submittedAt: 1)
         var plain = Assignment(job: record)

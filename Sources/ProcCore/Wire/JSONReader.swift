@@ -509,6 +509,22 @@ extension JobSummary: JSONReadable {
     }
 }
 
+extension WaitRequest: JSONReadable {
+    public init(reader: inout JSONReader) throws {
+        var ids: [String]?, timeout: Int?, finalOnly: Bool?
+        try reader.fields { reader, key in
+            switch key {
+            case "ids": ids = try reader.strings()
+            case "timeout_ms": timeout = try reader.int()
+            case "final_only": finalOnly = try reader.optional { try $0.bool() }
+            default: try reader.skip()
+            }
+        }
+        guard let ids, let timeout else { throw JSONReader.Unexpected() }
+        self.init(ids: ids, timeoutMilliseconds: timeout, finalOnly: finalOnly)
+    }
+}
+
 extension WaitReply: JSONReadable {
     public init(reader: inout JSONReader) throws {
         var jobs: [JobSummary]?, done: Bool?

@@ -362,6 +362,16 @@ extension WaitReply: JSONWritable {
     }
 }
 
+extension WaitRequest: JSONWritable {
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("ids"); writer.strings(ids)
+        writer.key("timeout_ms"); writer.int(timeoutMilliseconds)
+        writer.field("final_only", finalOnly)
+        writer.endObject()
+    }
+}
+
 extension SubmitReply: JSONWritable {
     public func write(to writer: inout JSONWriter) {
         writer.beginObject()

@@ -155,7 +155,7 @@ public struct JobSummary: Codable, Sendable, Equatable {
     public var command: [String]
     public var name: String?
 
-    public init(_ job: JobRecord) {
+    public init(_ job: borrowing JobRecord) {
         id = job.id
         status = job.status
         queue = job.queue
@@ -248,11 +248,16 @@ public struct WaitRequest: Codable, Sendable {
     public var ids: [JobID]
     /// The coordinator answers when all are final, or after this long with where they are.
     public var timeoutMilliseconds: Int
-    public init(ids: [JobID], timeoutMilliseconds: Int) {
+    /// The reply carries only the jobs that are final (absent or false: every job). A client that asks
+    /// again for the rest needs no more: on a big batch, the summaries of jobs still pending were most
+    /// of the coordinator's work for each reply (docs/performance.md, item 44).
+    public var finalOnly: Bool?
+    public init(ids: [JobID], timeoutMilliseconds: Int, finalOnly: Bool? = nil) {
         self.ids = ids
         self.timeoutMilliseconds = timeoutMilliseconds
+        self.finalOnly = finalOnly
     }
-    enum CodingKeys: String, CodingKey { case ids, timeoutMilliseconds = "timeout_ms" }
+    enum CodingKeys: String, CodingKey { case ids, timeoutMilliseconds = "timeout_ms", finalOnly = "final_only" }
 }
 
 public struct WaitReply: Codable, Sendable {
