@@ -58,6 +58,9 @@ final class RunRecords {
 
     private let slots: FileSlots?
     private var slotOf: [RunRef: Int] = [:]
+    /// Slots of runs that ended, still holding their records until `settle`: a run started meanwhile
+    /// writes its record over one (`add`), which spares the write that would have cleared it.
+    private var released: [Int] = []
 
     init(directory: String?) throws {
         slots = try directory.map { try FileSlots(directory: $0 + "/runs") }
@@ -66,11 +69,20 @@ final class RunRecords {
     func add(_ record: Record) {
         guard let slots else { return }
         let ref = RunRef(jobID: record.jobID, attempt: record.attempt)
-        slotOf[ref] = slots.put(WireCoding.bytes(record), over: slotOf[ref])
+        slotOf[ref] = slots.put(WireCoding.bytes(record), over: slotOf[ref] ?? released.popLast())
     }
 
-    func remove(_ jobID: JobID, _ attempt: Int) {
-        if let slot = slotOf.removeValue(forKey: RunRef(jobID: jobID, attempt: attempt)) { slots?.clear(slot) }
+    /// A run ended: its record stays on disk until `settle`, unless a run added before then takes its
+    /// slot. Between the two, a restarted agent would find the record of a run that is over, and end
+    /// nothing: its process is gone (`endLeftovers` checks the start time, so a reused pid is safe).
+    func release(_ jobID: JobID, _ attempt: Int) {
+        if let slot = slotOf.removeValue(forKey: RunRef(jobID: jobID, attempt: attempt)) { released.append(slot) }
+    }
+
+    /// Clears the released slots no run took.
+    func settle() {
+        for slot in released { slots?.clear(slot) }
+        released.removeAll()
     }
 
     /// Ends the leftovers of a previous agent process; returns the records it found.

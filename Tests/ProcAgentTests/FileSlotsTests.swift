@@ -62,13 +62,24 @@ import Testing
         // No start time recorded: nothing is killed, whatever those pids are now.
         records.add(.init(jobID: "j1", attempt: 1, pid: 999_999, startTime: nil))
         records.add(.init(jobID: "j2", attempt: 3, pid: 999_998, startTime: nil))
-        records.remove("j1", 1)
+        // j1 ends and j3 starts in its place: j3's record is written over j1's, in the same file.
+        records.release("j1", 1)
         records.add(.init(jobID: "j3", attempt: 1, pid: 999_997, startTime: nil))
+        records.settle()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: data + "/runs").count == 2)
+        // j2 ends with nothing to take its slot: `settle` clears it.
+        records.release("j2", 3)
+        records.settle()
 
         let next = try RunRecords(directory: data)
         let found = next.endLeftovers()
-        #expect(Set(found.map { RunRef(jobID: $0.jobID, attempt: $0.attempt) })
-                == [RunRef(jobID: "j2", attempt: 3), RunRef(jobID: "j3", attempt: 1)])
+        #expect(found.map { RunRef(jobID: $0.jobID, attempt: $0.attempt) } == [RunRef(jobID: "j3", attempt: 1)])
         #expect(try RunRecords(directory: data).endLeftovers().isEmpty, "the leftovers were cleared")
+        // A record left released (an agent killed before `settle`) is found too, and ends nothing: its
+        // process is gone.
+        let killed = try RunRecords(directory: data)
+        killed.add(.init(jobID: "j4", attempt: 1, pid: 999_996, startTime: 1))
+        killed.release("j4", 1)
+        #expect(try RunRecords(directory: data).endLeftovers().map(\.jobID) == ["j4"])
     }
 }
