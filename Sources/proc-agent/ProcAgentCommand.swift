@@ -26,7 +26,7 @@ struct Join: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp(
         "Jobs held beyond the slots, each started the moment a slot frees (default 1, or max(4, slots) while "
-            + "the last 8 runs each took under 10 ms; 0: none).",
+            + "the last 8 runs each took 10 ms or less; 0: none).",
         discussion: "They count as running from the moment they are sent. The coordinator fills free slots "
             + "anywhere in the cluster before it fills any agent's prefetch. A number given here is fixed."))
     var prefetch: Int?

@@ -116,7 +116,7 @@ extension Integration {
 
 extension Integration {
     /// Performance item 43: a `proc-agent` without `--prefetch` asks for max(4, slots) held runs while its
-    /// last 8 runs each took under 10 ms, and for 1 again after a longer one, in the next RESULT. With
+    /// last 8 runs each took 10 ms or less, and for 1 again after a longer one, in the next RESULT. With
     /// `--prefetch N` it keeps N.
     @Suite struct AdaptivePrefetch {
         @Test func itRisesWithShortRunsAndFallsAfterALongOne() throws {
@@ -129,7 +129,7 @@ extension Integration {
             #expect(try WireCoding.decode(Hello.self, from: try coordinator.receive("HELLO")).prefetch == 1)
             try coordinator.welcome("adaptive")
 
-            // Short runs, one at a time, until the agent asks for more (8 in a row under 10 ms; a loaded
+            // Short runs, one at a time, until the agent asks for more (8 in a row of 10 ms or less; a loaded
             // machine may make some longer, so up to 200 are tried).
             var asked: [Int] = [], shortRuns = 0
             while asked.isEmpty && shortRuns < 200 {
