@@ -7,10 +7,30 @@ extension Agent {
     func launch(_ assignment: Assignment) {
         // Already running or holding this job (a duplicate dispatch): never run it twice at once.
         guard runs[assignment.jobID] == nil, !waiting.contains(where: { $0.jobID == assignment.jobID }) else { return }
-        if runs.count < configuration.slots {
+        if stopping {
+            // Sent before the coordinator read our RETURN: it runs elsewhere.
+            returnRuns([RunRef(jobID: assignment.jobID, attempt: assignment.attempt)])
+        } else if runs.count < configuration.slots {
             spawn(assignment)
         } else {
             waiting.append(assignment)
+        }
+    }
+
+    /// Gives the held runs back to the coordinator and asks for nothing more: the agent is stopping. They run
+    /// elsewhere at once, with no attempt lost (design note 8). Without a connection they stay held, and are
+    /// lost with the agent as before.
+    func returnHeldRuns() {
+        guard welcomed, dealer != nil else { return }
+        let held = waiting.map { RunRef(jobID: $0.jobID, attempt: $0.attempt) }
+        waiting.removeAll()
+        returnRuns(held)
+    }
+
+    private func returnRuns(_ refs: [RunRef]) {
+        send(.returned, WireCoding.bytes(ReturnMessage(runs: refs, stopping: true)))
+        if !refs.isEmpty {
+            logger.info("gave held runs back to the coordinator", metadata: ["runs": .stringConvertible(refs.count)])
         }
     }
 

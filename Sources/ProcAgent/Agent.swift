@@ -118,6 +118,7 @@ public final class Agent: @unchecked Sendable {
         let done = Semaphore()
         loop.execute { [self] in
             stopping = true
+            returnHeldRuns()
             for run in runs.values {
                 run.cancelled = true
                 run.process.signalGroup(SIGTERM)
@@ -139,6 +140,7 @@ public final class Agent: @unchecked Sendable {
     private func shutdownOnLoop(graceMilliseconds: Int) {
         guard !stopping || dealer != nil || !runs.isEmpty else { return }
         stopping = true
+        if !waiting.isEmpty { returnHeldRuns() }
         for run in runs.values {
             run.cancelled = true
             run.process.signalGroup(SIGKILL)
@@ -282,7 +284,7 @@ public final class Agent: @unchecked Sendable {
             break
         case .reconnect:
             sendHello()
-        case .hello, .progress, .result, .bye:
+        case .hello, .progress, .result, .bye, .returned:
             malformed("\(command.rawValue) is not sent by a coordinator")
         }
     }

@@ -275,6 +275,10 @@ extension Coordinator {
                 apply(state.progress(try WireCoding.decode(ProgressReport.self, from: body), from: agentID))
             case .heartbeat:
                 break
+            case .returned:
+                let message = try WireCoding.decode(ReturnMessage.self, from: body)
+                apply(state.returned(message.runs, stopping: message.stopping ?? false, from: agentID))
+                needsSchedule = true
             case .bye:
                 dropAgent(agentID, reason: "agent stopped")
             default:

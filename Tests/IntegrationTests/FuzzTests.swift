@@ -32,6 +32,7 @@ extension Integration {
                 frames(agentProtocol, "HELLO", #"{"name":"fuzz-acks","hostname":"h","slots":1,"labels":{},"pid":1,"version":"1","running":[],"acks_in_jobs":true}"#),
                 frames(agentProtocol, "RESULT", #"{"results":[{"job_id":"j1","attempt":1,"status":"completed","exit_code":0,"output":{"stdout":"","stderr":""},"started_at":1,"finished_at":2}]}"#),
                 frames(agentProtocol, "PROGRESS", #"{"job_id":"j1","attempt":1,"progress":0.5,"message":"m"}"#),
+                frames(agentProtocol, "RETURN", #"{"runs":[{"job_id":"j1","attempt":1}],"stopping":true}"#),
                 frames(agentProtocol, "HEARTBEAT", ""),
                 frames(agentProtocol, "BYE", ""),
             ]

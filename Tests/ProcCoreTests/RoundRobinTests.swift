@@ -95,6 +95,36 @@ import Testing
         #expect(state.agents["nobody"] == nil)
     }
 
+    /// A stopping agent gives back the runs it holds (RETURN): they run elsewhere at once as a new attempt,
+    /// with nothing counted against the job, and the agent gets nothing more.
+    @Test func heldRunsGivenBackRunElsewhereWithNoAttemptLost() {
+        var state = cluster(prefetching("a1", slots: 1, prefetch: 2))
+        state.add(job("a"), job("b"), job("c"), job("d"))
+        #expect(state.schedule(now: t0).dispatchedIDs == ["j1", "j2", "j3"])
+        // Its CANCEL crossed the RETURN on the way: it ends here.
+        _ = state.cancel(["j3"])
+        let effects = state.returned(
+            [RunRef(jobID: "j2", attempt: 1), RunRef(jobID: "j3", attempt: 1), RunRef(jobID: "j1", attempt: 7),
+             RunRef(jobID: "nope", attempt: 1)],
+            stopping: true, from: "a1")
+        #expect(effects.types == [.jobRetrying, .jobCancelled])
+        let retrying = effects.events(.jobRetrying)[0]
+        #expect(retrying.jobID == "j2" && retrying.attempt == 2 && retrying.reason == ClusterState.returnedReason)
+        #expect(state.jobs["j2"]?.status == .pending && state.jobs["j2"]?.lostAttempts == 0
+                && state.jobs["j2"]?.failures == 0)
+        #expect(state.status("j3") == .cancelled)
+        #expect(state.status("j1") == .running, "a run that is not the one given back goes on")
+        #expect(state.queues["default"]?.running == 1 && state.queues["default"]?.pending == 2)
+        #expect(state.schedule(now: t0).dispatches.isEmpty, "a stopping agent gets nothing more")
+        _ = state.agentJoined(agentInfo("a2", slots: 2))
+        let next = state.schedule(now: t0).dispatches
+        #expect(next.map(\.agentID) == ["a2", "a2"])
+        #expect(Set(next.map(\.assignment.jobID)) == ["j2", "j4"])
+        #expect(next.first { $0.assignment.jobID == "j2" }?.assignment.attempt == 2)
+        // From an agent the state does not know: nothing.
+        #expect(state.returned([RunRef(jobID: "j4", attempt: 1)], stopping: true, from: "ghost").isEmpty)
+    }
+
     @Test func withoutPrefetchNothingIsSentBeyondTheSlots() {
         var state = cluster(agentInfo("a1", slots: 2))
         state.add(job("a"), job("b"), job("c"))

@@ -25,6 +25,8 @@ public struct AgentState: Sendable, Equatable {
     /// Restored from the journal after a coordinator restart: the agent has not reconnected yet. Its
     /// runs are kept until it does, or until `expireAwaitingAgents`.
     public var awaitingReconnect = false
+    /// It is stopping (a RETURN said so): nothing more is sent to it.
+    public var stopping = false
 }
 
 /// A queue: its limit of running jobs across the cluster, and counts.
@@ -212,6 +214,51 @@ public struct ClusterState: Sendable {
         return effects
     }
 
+    /// Runs an agent held and will not start (RETURN): each current one goes back to pending at once as a
+    /// new attempt (`job.retrying`, reason `returned`), with nothing counted against the job: it never
+    /// ran. A run that is not the job's current attempt on this agent is ignored. `stopping`: the agent
+    /// gets nothing more.
+    public mutating func returned(_ runs: [RunRef], stopping: Bool, from agentID: String) -> [Effect] {
+        guard let index = agents.index(forKey: agentID) else { return [] }
+        var effects: [Effect] = []
+        for ref in runs {
+            guard var job = jobs[ref.jobID], job.status == .running, job.attempt == ref.attempt,
+                job.agentID == agentID
+            else { continue }
+            withAgent(at: index) { agent in
+                if agent.running.remove(ref.jobID) != nil { agent.credits += 1 }
+            }
+            queues[job.queue]?.running -= 1
+            if job.cancelRequested {
+                // Asked to end while its CANCEL was on the way: it ends here, as a held run's cancel would.
+                job.status = .cancelled
+                job.finishedAt = job.startedAt
+                job.message = "cancelled before it started"
+                jobs[ref.jobID] = job
+                var cancelled = Event.job(.jobCancelled, job)
+                cancelled.message = job.message
+                effects.append(.event(cancelled))
+                continue
+            }
+            job.status = .pending
+            job.attempt += 1
+            job.agentID = nil
+            job.startedAt = nil
+            jobs[ref.jobID] = job
+            enqueue(job)
+            var retrying = Event.job(.jobRetrying, job)
+            retrying.reason = Self.returnedReason
+            retrying.message = "agent \(agentID) is stopping and gave the run back before starting it; attempt "
+                + "\(job.attempt) queued"
+            effects.append(.event(retrying))
+        }
+        if stopping { withAgent(at: index) { $0.stopping = true } }
+        return effects
+    }
+
+    /// The `reason` of a `job.retrying` for a run its agent gave back unstarted.
+    public static let returnedReason = "returned"
+
     /// An agent asks for another prefetch (a RESULT's `prefetch`): its credits follow. Below what it
     /// holds already, its credits go under zero and nothing more is sent until enough runs end.
     public mutating func setPrefetch(_ prefetch: Int, of agentID: String) {
@@ -241,7 +288,8 @@ public struct ClusterState: Sendable {
                     // each of the thousand agents on each pass (item 38).
                     guard let index = agents.index(forKey: agentID),
                         let labels = withAgent(at: index, { agent in
-                            agent.credits > (prefetching ? 0 : max(0, agent.info.prefetch ?? 0)) ? agent.info.labels : nil
+                            agent.credits > (prefetching ? 0 : max(0, agent.info.prefetch ?? 0)) && !agent.stopping
+                                ? agent.info.labels : nil
                         }),
                         let entry = popBest(for: labels)
                     else { continue }

@@ -54,6 +54,8 @@ public enum Wire {
         case replaced = "REPLACED"
         /// coordinator → agent: your key is not (or no longer) authorized as an agent; stop (body: a message).
         case refused = "REFUSED"
+        /// agent → coordinator: held runs it will not start (`ReturnMessage`); they run elsewhere, no attempt lost.
+        case returned = "RETURN"
 
         /// The command frame's bytes, made once: the coordinator sends and reads one per agent message.
         public var frame: [UInt8] { Self.frames.first { $0.command == self }!.frame }
@@ -556,6 +558,17 @@ public struct ResultsMessage: Codable, Sendable, Equatable {
     public init(results: [RunResult], prefetch: Int? = nil) {
         self.results = results
         self.prefetch = prefetch
+    }
+}
+
+/// Runs an agent holds and will not start, because it is stopping (design note 8): each goes back to
+/// pending at once, with no lost attempt counted. `stopping`: send this agent nothing more.
+public struct ReturnMessage: Codable, Sendable, Equatable {
+    public var runs: [RunRef]
+    public var stopping: Bool?
+    public init(runs: [RunRef], stopping: Bool? = nil) {
+        self.runs = runs
+        self.stopping = stopping
     }
 }
 

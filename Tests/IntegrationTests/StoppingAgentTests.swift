@@ -1,0 +1,90 @@
+import Foundation
+import Glibc
+import ProcCore
+import Testing
+import ZeroMQ
+
+extension Integration {
+    /// A stopping agent gives back the runs it holds and has not started (RETURN, design note 8): they run
+    /// elsewhere at once, with no attempt counted as lost, and the coordinator sends it nothing more.
+    @Suite struct StoppingAgent {
+        /// The agent's side, behind a fake coordinator: on SIGTERM it returns its held runs and says it is
+        /// stopping, returns a run that reaches it after that, ends its running ones, and says BYE.
+        @Test func itGivesBackWhatItHoldsAndWhatComesAfter() throws {
+            let directory = try makeTemporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let context = ZMQContext()
+            defer { context.terminate() }
+            // The running jobs ignore SIGTERM, so the agent stays in its 3 s grace while the test talks to it.
+            let coordinator = try FakeCoordinator(context: context, directory: directory, name: "leaving",
+                                                  agentArguments: ["--prefetch", "2", "--stop-grace", "3"])
+            defer { coordinator.close() }
+            _ = try coordinator.receive("HELLO")
+            try coordinator.welcome("leaving")
+            let stubborn = ["/bin/sh", "-c", "trap '' TERM; echo started > \(directory)/$PROC_JOB_ID; sleep 30"]
+            try coordinator.send("JOBS", WireCoding.bytes(JobsMessage(jobs: [
+                FakeCoordinator.job("r1", stubborn, directory: directory),
+                FakeCoordinator.job("r2", stubborn, directory: directory),
+                FakeCoordinator.job("h1", ["/bin/true"], directory: directory),
+                FakeCoordinator.job("h2", ["/bin/true"], directory: directory),
+            ])))
+            #expect(eventually(timeout: 20) {
+                FileManager.default.fileExists(atPath: directory + "/r1") && FileManager.default.fileExists(atPath: directory + "/r2")
+            }, "both slots run: \(coordinator.agent.stderr)")
+
+            kill(coordinator.agent.pid, SIGTERM)
+            let first = try WireCoding.decode(ReturnMessage.self, from: try coordinator.receive("RETURN"))
+            #expect(first.runs == [RunRef(jobID: "h1", attempt: 1), RunRef(jobID: "h2", attempt: 1)])
+            #expect(first.stopping == true)
+            // Sent before the coordinator read that: given back too, never started.
+            try coordinator.send("JOBS", WireCoding.bytes(JobsMessage(jobs: [FakeCoordinator.job("late", ["/bin/true"], directory: directory)])))
+            let second = try WireCoding.decode(ReturnMessage.self, from: try coordinator.receive("RETURN"))
+            #expect(second.runs == [RunRef(jobID: "late", attempt: 1)])
+
+            // After the grace: the running ones are killed and reported, then BYE.
+            var reported: [RunResult] = []
+            while reported.count < 2 {
+                reported += try WireCoding.decode(ResultsMessage.self, from: try coordinator.receive("RESULT")).results
+            }
+            #expect(Set(reported.map(\.jobID)) == ["r1", "r2"])
+            #expect(reported.allSatisfy { $0.status == .cancelled && $0.signal == SIGKILL }, "\(reported)")
+            _ = try coordinator.receive("BYE")
+            #expect(coordinator.agent.waitForExit(timeout: 10) == 0, "\(coordinator.agent.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: directory + "/h1"))
+        }
+
+        /// The whole path: held runs of a stopping agent finish on another agent as their second attempt,
+        /// though the coordinator allows one lost attempt only (`--max-attempts 1`): giving a run back is
+        /// not losing it. Before RETURN they ended `error`/`lost` here.
+        @Test func heldRunsFinishElsewhereWithNoAttemptLost() async throws {
+            let cluster = try TestCluster(
+                agents: [["--name", "leaving", "--slots", "1", "--prefetch", "2", "--stop-grace", "2"]],
+                coordinatorArguments: ["--max-attempts", "1"])
+            defer { cluster.stop() }
+            func summaries(_ ids: [String]) throws -> [JobSummary] {
+                let result = try cluster.procArgs(["status", "--json"] + ids)
+                guard result.code == 0 else { throw TestError("proc status: \(result.stderr)") }
+                return try JSONDecoder().decode(StatusReply.self, from: Data(result.stdout.utf8)).jobs
+            }
+            let long = try cluster.submit("--", "sleep", "30")
+            #expect(try eventually(timeout: 20) { try summaries([long]).first?.status == .running })
+            let held = try (0..<2).map { _ in try cluster.submit("--", "true") }
+            // Sent to the only agent, which holds them behind the long one.
+            #expect(try eventually(timeout: 20) {
+                try summaries(held).allSatisfy { $0.status == .running && $0.agentID == "leaving" }
+            })
+            _ = try cluster.addAgent(["--name", "staying", "--slots", "2"])
+            #expect(try eventually(timeout: 20) { try cluster.agentCount() == 2 })
+
+            #expect(cluster.agents[0].terminate(timeout: 20) == 0, "\(cluster.agents[0].stderr)")
+            let wait = try cluster.procArgs(["wait", "--timeout", "30"] + held)
+            #expect(wait.code == 0, "\(wait.stdout)\(wait.stderr)")
+            for job in try summaries(held) {
+                #expect(job.status == .completed && job.attempt == 2 && job.agentID == "staying", "\(job)")
+            }
+            let retrying = try await cluster.history().filter { $0.type == .jobRetrying && held.contains($0.jobID ?? "") }
+            #expect(retrying.count == 2 && retrying.allSatisfy { $0.reason == ClusterState.returnedReason }, "\(retrying)")
+            #expect(cluster.agents[0].stderr.contains("gave held runs back"), "\(cluster.agents[0].stderr)")
+        }
+    }
+}
