@@ -20,6 +20,29 @@ import ZeroMQ
         #expect(!loop.isInLoop)
     }
 
+    /// Children spawned on the loop signal its thread when they exit. With SIGCHLD blocked there (threads
+    /// inherit the mask of the one that started them, and Swift's pool threads block it), the kernel woke
+    /// another thread for each exit (performance.md, item 46). The loop unblocks it for itself.
+    @Test func theLoopThreadDoesNotBlockSIGCHLD() {
+        var blockChild = sigset_t(), saved = sigset_t()
+        sigemptyset(&blockChild)
+        sigaddset(&blockChild, SIGCHLD)
+        pthread_sigmask(SIG_BLOCK, &blockChild, &saved)
+        let running = RunningLoop()
+        pthread_sigmask(SIG_SETMASK, &saved, nil)
+        defer { running.shutDown() }
+        let blocked = Shared<Int32?>(nil)
+        let done = Semaphore()
+        running.loop.execute {
+            var current = sigset_t()
+            pthread_sigmask(SIG_BLOCK, nil, &current)
+            blocked.set(sigismember(&current, SIGCHLD))
+            done.signal()
+        }
+        #expect(done.wait(timeoutSeconds: 5))
+        #expect(blocked.value == 0, "SIGCHLD is blocked on the loop thread")
+    }
+
     @Test func executeKeepsOrder() {
         let running = RunningLoop()
         defer { running.shutDown() }
