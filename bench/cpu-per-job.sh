@@ -4,6 +4,7 @@
 # busy 2-core machine, so it is what docs/performance.md uses to judge a change to the hot path.
 #   bench/cpu-per-job.sh [standalone|separate] [JOBS]     (after swift build -c release)
 #   PREFETCH=0 bench/cpu-per-job.sh separate              (the agent's --prefetch; default its own)
+#   AGENT_ARGS="--result-hold-ms 0" bench/cpu-per-job.sh separate   (more flags for the agent)
 set -euo pipefail
 mode=${1:-standalone}
 jobs=${2:-2000}
@@ -28,7 +29,7 @@ else
     "$bin/proc-coordinator" start "${common[@]}" >/dev/null &
     coordinator=$!
     "$bin/proc-agent" join "127.0.0.1:$port" --slots 2 ${PREFETCH:+--prefetch "$PREFETCH"} --name bench \
-        --data-dir "$dir/agent" --log-level warning 2>/dev/null &
+        --data-dir "$dir/agent" --log-level warning ${AGENT_ARGS:-} 2>/dev/null &
     agent=$!
 fi
 timeout 10 "$bin/proc" agents >/dev/null 2>&1 || true

@@ -151,7 +151,7 @@ extension Agent {
         startWaiting()
         runRecords.settle()
         let result = outcome(of: run, status)
-        prefetchGauge?.ran(seconds: result.finishedAt - result.startedAt)
+        prefetchGauge.ran(seconds: result.finishedAt - result.startedAt)
         outbox.add(result)
     }
 
@@ -201,14 +201,43 @@ extension Agent {
         guard outbox.hasUnsent, dealer != nil, welcomed || stopping else { return }
         // Linked: the coordinator takes them at the start of its flush (`Agent+Link.swift`).
         if linked && !stopping { return }
+        if holdsResults() { return }
         // A changed prefetch rides on the results (a reconnect's HELLO says it too).
         var prefetch: Int?
-        if let current = prefetchGauge?.current, current != announcedPrefetch {
-            prefetch = current
-            announcedPrefetch = current
+        if prefetchGauge.current != announcedPrefetch {
+            prefetch = prefetchGauge.current
+            announcedPrefetch = prefetchGauge.current
         }
         send(.result, WireCoding.bytes(ResultsMessage(results: outbox.takeUnsent(), prefetch: prefetch)))
     }
+
+    /// Whether unsent results wait for the next ones (docs/performance.md, item 47): up to
+    /// `configuration.resultHoldMilliseconds`, and only while every slot is busy and the recent runs are
+    /// short. Then nothing waits on them to go on here (a freed slot takes a held run, with no round trip),
+    /// and one RESULT carries several: the coordinator reads, commits and answers them together. A result
+    /// waits on disk, as one sent and not yet acknowledged does. Long runs, a free slot or a stop send at once.
+    private func holdsResults() -> Bool {
+        let hold = Int64(configuration.resultHoldMilliseconds)
+        guard hold > 0, !stopping, runs.count >= configuration.slots, prefetchGauge.runsAreShort,
+            outbox.unsentCount < Self.mostResultsHeld
+        else {
+            resultsHeldSince = nil
+            return false
+        }
+        let now = monotonicMilliseconds()
+        guard let since = resultsHeldSince else {
+            resultsHeldSince = now
+            // Wakes the loop then; the iteration ends here again.
+            _ = loop.schedule(afterMilliseconds: hold) {}
+            return true
+        }
+        if now - since < hold { return true }
+        resultsHeldSince = nil
+        return false
+    }
+
+    /// More than this many results go at once, held or not.
+    static let mostResultsHeld = 64
 }
 
 extension AgentConfiguration {

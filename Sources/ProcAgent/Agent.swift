@@ -27,10 +27,13 @@ public final class Agent: @unchecked Sendable {
     var waiting: [Assignment] = []
     /// Results until the coordinator acknowledges them (sent at the end of the loop iteration, batched).
     var outbox: Outbox!
-    /// The prefetch asked for, when it follows the runs' lengths (`configuration.shortRunPrefetch`).
-    var prefetchGauge: PrefetchGauge?
+    /// How long the recent runs took, and so the prefetch asked for: it follows them when
+    /// `configuration.shortRunPrefetch` is set, and is `configuration.prefetch` throughout otherwise.
+    var prefetchGauge: PrefetchGauge
     /// The prefetch the coordinator was last told (HELLO, or a RESULT's `prefetch`).
     var announcedPrefetch = 0
+    /// Since when unsent results wait for the next ones (`holdsResults`).
+    var resultsHeldSince: Int64?
     var runRecords: RunRecords!
     var welcomed = false
     var heartbeatMilliseconds: Int
@@ -81,9 +84,9 @@ public final class Agent: @unchecked Sendable {
         self.heartbeatMilliseconds = configuration.heartbeatMilliseconds
         self.liveness = configuration.liveness
         self.reconnectDelay = configuration.reconnectMinMilliseconds
-        prefetchGauge = configuration.shortRunPrefetch.map {
-            PrefetchGauge(base: configuration.prefetch, whileShort: max($0, configuration.prefetch))
-        }
+        prefetchGauge = PrefetchGauge(
+            base: configuration.prefetch,
+            whileShort: max(configuration.shortRunPrefetch ?? configuration.prefetch, configuration.prefetch))
     }
 
     // MARK: lifecycle
@@ -199,7 +202,7 @@ public final class Agent: @unchecked Sendable {
     }
 
     private func sendHello() {
-        announcedPrefetch = prefetchGauge?.current ?? configuration.prefetch
+        announcedPrefetch = prefetchGauge.current
         let hello = Hello(
             name: configuration.name, hostname: AgentConfiguration.hostname(), slots: configuration.slots,
             labels: configuration.labels, pid: getpid(), version: "1",

@@ -19,6 +19,9 @@ public struct AgentConfiguration: Sendable {
     /// given: short runs gain most from held ones (no round trip, commits shared: design note 8), and
     /// what a held run can wait behind is one of them.
     public var shortRunPrefetch: Int?
+    /// How long a result may wait to go with the next ones in one RESULT, while every slot is busy and the
+    /// recent runs are short (`PrefetchGauge`); 0: never (docs/performance.md, item 47).
+    public var resultHoldMilliseconds: Int = 2
 
     /// The prefetch of the agent inside a single-host coordinator: as many runs as slots, at least 4.
     /// Prefetch costs load balance between agents, and there is usually one; and with two or more held,

@@ -36,6 +36,7 @@ final class Outbox {
     var refs: [RunRef] { Array(pending.keys) }
     var isEmpty: Bool { pending.isEmpty }
     var hasUnsent: Bool { !unsent.isEmpty }
+    var unsentCount: Int { unsent.count }
 
     func add(_ result: RunResult) {
         if let slots {

@@ -22,7 +22,10 @@ struct PrefetchGauge {
     }
 
     /// What the agent asks for now.
-    var current: Int { shortInARow >= Self.window ? whileShort : base }
+    var current: Int { runsAreShort ? whileShort : base }
+
+    /// Whether the last `window` runs each ended within `shortRunSeconds`.
+    var runsAreShort: Bool { shortInARow >= Self.window }
 
     /// A run ended after `seconds` (from its spawn).
     mutating func ran(seconds: Double) {

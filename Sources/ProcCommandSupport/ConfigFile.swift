@@ -32,6 +32,7 @@ public struct ConfigFile: Decodable, Sendable {
         public var name: String?
         public var slots: Int?
         public var prefetch: Int?
+        public var resultHoldMs: Int?
         public var labels: [String: String]?
         public var outputLimit: Int?
         public var dataDir: String?
@@ -39,7 +40,8 @@ public struct ConfigFile: Decodable, Sendable {
         public var coordinatorKey: String?
         public var runAs: String?
         enum CodingKeys: String, CodingKey {
-            case coordinator, name, slots, prefetch, labels, outputLimit = "output_limit", dataDir = "data_dir"
+            case coordinator, name, slots, prefetch, resultHoldMs = "result_hold_ms", labels
+            case outputLimit = "output_limit", dataDir = "data_dir"
             case cert, coordinatorKey = "coordinator_key", runAs = "run_as"
         }
     }

@@ -164,6 +164,54 @@ extension Integration {
     }
 }
 
+extension Integration {
+    /// Performance item 47: while every slot is busy and the recent runs are short, a result waits up to
+    /// `--result-hold-ms` for the next ones, so one RESULT carries several; the last ones go when a slot
+    /// frees. Nothing is left behind.
+    @Suite struct ResultHold {
+        @Test func resultsOfShortRunsShareMessagesAndNoneIsLeft() throws {
+            let directory = try makeTemporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let context = ZMQContext()
+            defer { context.terminate() }
+            // A long hold, so that on a loaded machine the runs still end well within it.
+            let coordinator = try FakeCoordinator(context: context, directory: directory, name: "holding",
+                                                  agentArguments: ["--result-hold-ms", "100"])
+            defer { coordinator.close() }
+            _ = try coordinator.receive("HELLO")
+            try coordinator.welcome("holding")
+            // Until the agent counts its runs as short (it then asks for more prefetch).
+            var shortRuns = 0
+            while shortRuns < 200, try coordinator.run(["/bin/true"], directory: directory).prefetch == nil {
+                shortRuns += 1
+            }
+            #expect(shortRuns < 200, "the runs never counted as short")
+
+            // Twelve short runs at once through two slots: most results wait for the next ones and go
+            // together; the last go when a slot frees. Without the hold, each reap sends what it has (one,
+            // now and then two). A run over 10 ms on a loaded machine ends the hold until 8 short ones
+            // again, so up to five batches are tried.
+            var batches: [[Int]] = []
+            for batch in 1...5 {
+                let jobs = (1...12).map { FakeCoordinator.job("b\(batch)-\($0)", ["/bin/true"], directory: directory) }
+                try coordinator.send("JOBS", WireCoding.bytes(JobsMessage(jobs: jobs)))
+                var sizes: [Int] = []
+                var reported: [String] = []
+                while reported.count < jobs.count {
+                    let message = try WireCoding.decode(ResultsMessage.self, from: try coordinator.receive("RESULT"))
+                    sizes.append(message.results.count)
+                    reported += message.results.map(\.jobID)
+                }
+                #expect(reported.sorted() == jobs.map(\.jobID).sorted(), "every result comes, once")
+                try coordinator.send("ACK", WireCoding.bytes(AckMessage(runs: jobs.map { RunRef(jobID: $0.jobID, attempt: 1) })))
+                batches.append(sizes)
+                if sizes.max()! >= 6 { break }
+            }
+            #expect(batches.last!.max()! >= 6, "results per RESULT: \(batches)")
+        }
+    }
+}
+
 /// A fake coordinator (a ROUTER in this process) for one real `proc-agent` with 2 slots; `close` ends the
 /// agent by PID.
 final class FakeCoordinator {
