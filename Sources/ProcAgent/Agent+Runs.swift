@@ -188,6 +188,11 @@ extension Agent {
             result.status = .cancelled
             result.reason = nil
             result.message = "cancelled"
+        } else if run.endedByStop {
+            // Not the job's doing, nor the user's: the coordinator counts it as a run lost with its agent.
+            result.status = .error
+            result.reason = .lost
+            result.message = "ended when agent \(configuration.name) stopped"
         } else if run.timedOut {
             result.status = .error
             result.reason = .timeout

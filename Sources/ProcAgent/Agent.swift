@@ -68,6 +68,8 @@ public final class Agent: @unchecked Sendable {
         let startedAt: Timestamp
         var result: JSONValue?
         var cancelled = false
+        /// Ended because the agent stopped: reported as lost (`error`/`lost`), so the job runs again elsewhere.
+        var endedByStop = false
         var timedOut = false
         var timeoutTimer: TimerToken?
         init(assignment: Assignment, process: JobProcess, startedAt: Timestamp) {
@@ -115,7 +117,8 @@ public final class Agent: @unchecked Sendable {
         }
     }
 
-    /// Ends every running job (SIGTERM, then SIGKILL after `graceMilliseconds`), reports them, says BYE.
+    /// Gives back the runs it holds, ends every running job (SIGTERM, then SIGKILL after `graceMilliseconds`)
+    /// and reports them as lost with the agent (they run again elsewhere), says BYE.
     /// Blocks until done or `graceMilliseconds` + 2 s have passed.
     public func stop(graceMilliseconds: Int = 5_000) {
         let done = Semaphore()
@@ -123,7 +126,7 @@ public final class Agent: @unchecked Sendable {
             stopping = true
             returnHeldRuns()
             for run in runs.values {
-                run.cancelled = true
+                run.endedByStop = true
                 run.process.signalGroup(SIGTERM)
             }
             let deadline = monotonicMilliseconds() + Int64(graceMilliseconds)
@@ -145,7 +148,7 @@ public final class Agent: @unchecked Sendable {
         stopping = true
         if !waiting.isEmpty { returnHeldRuns() }
         for run in runs.values {
-            run.cancelled = true
+            run.endedByStop = true
             run.process.signalGroup(SIGKILL)
         }
         // Give the kernel a moment to deliver SIGKILL, then collect what we can.

@@ -6,10 +6,12 @@ import ZeroMQ
 
 extension Integration {
     /// A stopping agent gives back the runs it holds and has not started (RETURN, design note 8): they run
-    /// elsewhere at once, with no attempt counted as lost, and the coordinator sends it nothing more.
+    /// elsewhere at once, with no attempt counted as lost, and the coordinator sends it nothing more. The
+    /// runs it ends are reported lost with it: they run again elsewhere too, one lost attempt each.
     @Suite struct StoppingAgent {
         /// The agent's side, behind a fake coordinator: on SIGTERM it returns its held runs and says it is
-        /// stopping, returns a run that reaches it after that, ends its running ones, and says BYE.
+        /// stopping, returns a run that reaches it after that, ends its running ones and reports them lost,
+        /// and says BYE.
         @Test func itGivesBackWhatItHoldsAndWhatComesAfter() throws {
             let directory = try makeTemporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -41,32 +43,32 @@ extension Integration {
             let second = try WireCoding.decode(ReturnMessage.self, from: try coordinator.receive("RETURN"))
             #expect(second.runs == [RunRef(jobID: "late", attempt: 1)])
 
-            // After the grace: the running ones are killed and reported, then BYE.
+            // After the grace: the running ones are killed and reported lost, then BYE.
             var reported: [RunResult] = []
             while reported.count < 2 {
                 reported += try WireCoding.decode(ResultsMessage.self, from: try coordinator.receive("RESULT")).results
             }
             #expect(Set(reported.map(\.jobID)) == ["r1", "r2"])
-            #expect(reported.allSatisfy { $0.status == .cancelled && $0.signal == SIGKILL }, "\(reported)")
+            #expect(reported.allSatisfy { $0.status == .error && $0.reason == .lost && $0.signal == SIGKILL }, "\(reported)")
             _ = try coordinator.receive("BYE")
             #expect(coordinator.agent.waitForExit(timeout: 10) == 0, "\(coordinator.agent.stderr)")
             #expect(!FileManager.default.fileExists(atPath: directory + "/h1"))
         }
 
         /// The whole path: held runs of a stopping agent finish on another agent as their second attempt,
-        /// though the coordinator allows one lost attempt only (`--max-attempts 1`): giving a run back is
-        /// not losing it. Before RETURN they ended `error`/`lost` here.
+        /// with no lost attempt counted: giving a run back is not losing it (before RETURN each counted one).
+        /// The run it ended finishes there too, with one lost attempt, where it used to end `cancelled`.
         @Test func heldRunsFinishElsewhereWithNoAttemptLost() async throws {
             let cluster = try TestCluster(
-                agents: [["--name", "leaving", "--slots", "1", "--prefetch", "2", "--stop-grace", "2"]],
-                coordinatorArguments: ["--max-attempts", "1"])
+                agents: [["--name", "leaving", "--slots", "1", "--prefetch", "2", "--stop-grace", "2"]])
             defer { cluster.stop() }
             func summaries(_ ids: [String]) throws -> [JobSummary] {
                 let result = try cluster.procArgs(["status", "--json"] + ids)
                 guard result.code == 0 else { throw TestError("proc status: \(result.stderr)") }
                 return try JSONDecoder().decode(StatusReply.self, from: Data(result.stdout.utf8)).jobs
             }
-            let long = try cluster.submit("--", "sleep", "30")
+            // Long on its first attempt only.
+            let long = try cluster.submit("--", "sh", "-c", "[ \"$PROC_ATTEMPT\" != 1 ] || exec sleep 30")
             #expect(try eventually(timeout: 20) { try summaries([long]).first?.status == .running })
             let held = try (0..<2).map { _ in try cluster.submit("--", "true") }
             // Sent to the only agent, which holds them behind the long one.
@@ -77,13 +79,20 @@ extension Integration {
             #expect(try eventually(timeout: 20) { try cluster.agentCount() == 2 })
 
             #expect(cluster.agents[0].terminate(timeout: 20) == 0, "\(cluster.agents[0].stderr)")
-            let wait = try cluster.procArgs(["wait", "--timeout", "30"] + held)
+            let wait = try cluster.procArgs(["wait", "--timeout", "30", long] + held)
             #expect(wait.code == 0, "\(wait.stdout)\(wait.stderr)")
-            for job in try summaries(held) {
+            for job in try summaries([long] + held) {
                 #expect(job.status == .completed && job.attempt == 2 && job.agentID == "staying", "\(job)")
             }
-            let retrying = try await cluster.history().filter { $0.type == .jobRetrying && held.contains($0.jobID ?? "") }
-            #expect(retrying.count == 2 && retrying.allSatisfy { $0.reason == ClusterState.returnedReason }, "\(retrying)")
+            for id in [long] + held {
+                let record = try JSONDecoder().decode(
+                    ResultReply.self, from: Data(try cluster.proc("result", id, "--json").stdout.utf8)).job
+                #expect(record.lostAttempts == (id == long ? 1 : 0) && record.failures == 0, "\(id): \(record)")
+            }
+            let retrying = try await cluster.history().filter { $0.type == .jobRetrying }
+            #expect(retrying.filter { held.contains($0.jobID ?? "") }.map(\.reason) == [ClusterState.returnedReason, ClusterState.returnedReason],
+                    "\(retrying)")
+            #expect(retrying.filter { $0.jobID == long }.map(\.reason) == [FailureReason.lost.rawValue], "\(retrying)")
             #expect(cluster.agents[0].stderr.contains("gave held runs back"), "\(cluster.agents[0].stderr)")
         }
     }

@@ -125,6 +125,29 @@ import Testing
         #expect(state.returned([RunRef(jobID: "j4", attempt: 1)], stopping: true, from: "ghost").isEmpty)
     }
 
+    /// A run its agent ended because it stopped comes back `error`/`lost`: the job runs again, as when an
+    /// agent is lost, counted against `--max-attempts`, not `--retries`; the last allowed loss ends it.
+    @Test func aRunEndedByItsAgentsStopIsLostNotFailed() {
+        var settings = ClusterSettings()
+        settings.maxLostAttempts = 2
+        var state = cluster(agentInfo("a1", slots: 1), settings: settings)
+        state.add(job("a"))
+        _ = state.schedule(now: t0)
+        let stopped = runResult("j1", status: .error, reason: .lost, signal: 15, message: "ended when agent a1 stopped")
+        let first = state.finished(stopped, from: "a1")
+        #expect(first.types == [.jobRetrying])
+        #expect(first.events[0].reason == "lost" && first.events[0].attempt == 2)
+        #expect(first.requeues.map(\.milliseconds) == [0])
+        #expect(state.jobs["j1"]?.lostAttempts == 1 && state.jobs["j1"]?.failures == 0 && state.status("j1") == .pending)
+        state.requeue("j1")
+        #expect(state.schedule(now: t0).dispatchedIDs == ["j1"])
+        var again = stopped
+        again.attempt = 2
+        let second = state.finished(again, from: "a1")
+        #expect(second.types == [.jobFailed] && second.events[0].reason == "lost")
+        #expect(state.jobs["j1"]?.status == .error && state.jobs["j1"]?.reason == .lost)
+    }
+
     @Test func withoutPrefetchNothingIsSentBeyondTheSlots() {
         var state = cluster(agentInfo("a1", slots: 2))
         state.add(job("a"), job("b"), job("c"))

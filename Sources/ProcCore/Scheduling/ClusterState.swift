@@ -432,6 +432,35 @@ public struct ClusterState: Sendable {
             var status = run.status
             if job.cancelRequested && status != .completed { status = .cancelled }
             var requeued = false
+            if status == .error && run.reason == .lost {
+                // Ended by its agent's stop: lost with the agent, as if it had gone (`loseRuns`), not failed.
+                job.lostAttempts += 1
+                if job.lostAttempts < settings.maxLostAttempts {
+                    job.status = .pending
+                    job.attempt += 1
+                    job.agentID = nil
+                    requeued = true
+                    var event = Event.job(.jobRetrying, job)
+                    event.reason = FailureReason.lost.rawValue
+                    event.signal = run.signal
+                    event.message = "attempt \(run.attempt) \(run.message ?? "was lost with its agent"); attempt "
+                        + "\(job.attempt) queued"
+                    effects.append(.event(event))
+                    effects.append(.requeueLater(job.id, milliseconds: 0))
+                } else {
+                    job.status = .error
+                    job.reason = .lost
+                    job.message = "\(run.message ?? "lost with its agent"); the run was lost \(job.lostAttempts) times"
+                        + " (at most \(settings.maxLostAttempts))"
+                    var event = Event.job(.jobFailed, job)
+                    event.reason = FailureReason.lost.rawValue
+                    event.signal = run.signal
+                    event.message = job.message
+                    event.duration = duration(from: run.startedAt, to: run.finishedAt)
+                    effects.append(.event(event))
+                }
+                return (job.queue, requeued, effects)
+            }
             switch status {
             case .completed:
                 job.status = .completed
