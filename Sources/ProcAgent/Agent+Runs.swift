@@ -7,9 +7,11 @@ extension Agent {
     func launch(_ assignment: Assignment) {
         // Already running or holding this job (a duplicate dispatch): never run it twice at once.
         guard runs[assignment.jobID] == nil, !waiting.contains(where: { $0.jobID == assignment.jobID }) else { return }
-        if stopping {
+        if stopping && coordinatorTakesReturns {
             // Sent before the coordinator read our RETURN: it runs elsewhere.
             returnRuns([RunRef(jobID: assignment.jobID, attempt: assignment.attempt)])
+        } else if stopping {
+            waiting.append(assignment)  // lost at BYE, as an older coordinator expects
         } else if runs.count < configuration.slots {
             spawn(assignment)
         } else {
@@ -21,7 +23,7 @@ extension Agent {
     /// elsewhere at once, with no attempt lost (design note 8). Without a connection they stay held, and are
     /// lost with the agent as before.
     func returnHeldRuns() {
-        guard welcomed, dealer != nil else { return }
+        guard welcomed, dealer != nil, coordinatorTakesReturns else { return }
         let held = waiting.map { RunRef(jobID: $0.jobID, attempt: $0.attempt) }
         waiting.removeAll()
         returnRuns(held)
@@ -32,6 +34,11 @@ extension Agent {
         if !refs.isEmpty {
             logger.info("gave held runs back to the coordinator", metadata: ["runs": .stringConvertible(refs.count)])
         }
+    }
+
+    /// Collects the runs whose process has exited already: a stop must not take their outcome for its own.
+    func reapExited() {
+        for run in Array(runs.values) { reap(run) }
     }
 
     /// Starts held runs while slots are free.
@@ -188,11 +195,19 @@ extension Agent {
             result.status = .cancelled
             result.reason = nil
             result.message = "cancelled"
-        } else if run.endedByStop {
-            // Not the job's doing, nor the user's: the coordinator counts it as a run lost with its agent.
-            result.status = .error
-            result.reason = .lost
-            result.message = "ended when agent \(configuration.name) stopped"
+        } else if run.endedByStop && result.status != .completed && !run.timedOut {
+            // Not the job's doing, nor the user's: the coordinator counts it as a run lost with its agent. (A
+            // run that still completed keeps its outcome; one that timed out meanwhile is a timeout.) An
+            // older coordinator, which would count it as a failure, gets `cancelled` as before.
+            if coordinatorTakesReturns {
+                result.status = .error
+                result.reason = .lost
+                result.message = "ended when agent \(configuration.name) stopped"
+            } else {
+                result.status = .cancelled
+                result.reason = nil
+                result.message = "cancelled"
+            }
         } else if run.timedOut {
             result.status = .error
             result.reason = .timeout

@@ -36,6 +36,8 @@ public final class Agent: @unchecked Sendable {
     var resultsHeldSince: Int64?
     var runRecords: RunRecords!
     var welcomed = false
+    /// The coordinator's WELCOME said `takes_returns`: RETURN, and runs ended by a stop reported lost.
+    var coordinatorTakesReturns = false
     var heartbeatMilliseconds: Int
     var liveness: Int
     var lastHeard: Int64 = 0
@@ -125,6 +127,7 @@ public final class Agent: @unchecked Sendable {
         loop.execute { [self] in
             stopping = true
             returnHeldRuns()
+            reapExited()
             for run in runs.values {
                 run.endedByStop = true
                 run.process.signalGroup(SIGTERM)
@@ -147,6 +150,7 @@ public final class Agent: @unchecked Sendable {
         guard !stopping || dealer != nil || !runs.isEmpty else { return }
         stopping = true
         if !waiting.isEmpty { returnHeldRuns() }
+        reapExited()
         for run in runs.values {
             run.endedByStop = true
             run.process.signalGroup(SIGKILL)
@@ -246,10 +250,13 @@ public final class Agent: @unchecked Sendable {
         case .welcome:
             guard let welcome = try? WireCoding.decode(Welcome.self, from: body) else { return malformed("invalid WELCOME") }
             welcomed = true
+            coordinatorTakesReturns = welcome.takesReturns == true
             heartbeatMilliseconds = min(max(10, welcome.heartbeatMilliseconds), 600_000)
             liveness = min(max(1, welcome.liveness), 1_000)
             reconnectDelay = configuration.reconnectMinMilliseconds
             outbox.resendAll()
+            // Welcomed again while stopping (a coordinator that had forgotten us): it must send nothing more.
+            if stopping { returnHeldRuns() }
             logger.info("joined the coordinator", metadata: [
                 "agent.id": .string(welcome.agentID), "coordinator": .string(configuration.coordinatorEndpoint),
                 "agent.slots": .stringConvertible(configuration.slots),

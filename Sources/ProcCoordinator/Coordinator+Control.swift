@@ -320,7 +320,7 @@ extension Coordinator {
         apply(state.agentJoined(info, running: hello.running))
         sendToAgent(agentID, .welcome, WireCoding.bytes(Welcome(
             agentID: agentID, heartbeatMilliseconds: configuration.heartbeatMilliseconds,
-            liveness: configuration.liveness)))
+            liveness: configuration.liveness, takesReturns: true)))
         logger.info("agent joined", metadata: [
             "agent.id": .string(agentID), "agent.slots": .stringConvertible(hello.slots),
             "agent.host": .string(hello.hostname),

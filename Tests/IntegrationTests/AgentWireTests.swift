@@ -252,8 +252,22 @@ final class FakeCoordinator {
         _ = try router.send([route, Self.proto, Array(command.utf8), body])
     }
 
-    func welcome(_ name: String) throws {
-        try send("WELCOME", Array(#"{"agent_id":"\#(name)","heartbeat_ms":1000,"liveness":5}"#.utf8))
+    func welcome(_ name: String, takesReturns: Bool = false) throws {
+        let flag = takesReturns ? #","takes_returns":true"# : ""
+        try send("WELCOME", Array(#"{"agent_id":"\#(name)","heartbeat_ms":1000,"liveness":5\#(flag)}"#.utf8))
+    }
+
+    /// Every message of the agent, in order, up to and with the first `last`.
+    func collect(until last: String, timeout: Double = 20) throws -> [(command: String, body: Frame)] {
+        var messages: [(command: String, body: Frame)] = []
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            guard let message = try router.receive(timeoutMilliseconds: 1_000) else { continue }
+            guard message.count == 4, message[1] == Self.proto else { continue }
+            messages.append((String(decoding: message[2], as: UTF8.self), message[3]))
+            if messages.last!.command == last { return messages }
+        }
+        throw TestError("no \(last) from the agent; got \(messages.map(\.command)): \(agent.stderr)")
     }
 
     static func job(_ id: String, _ argv: [String], directory: String) -> Assignment {

@@ -10,23 +10,25 @@ extension Integration {
     /// runs it ends are reported lost with it: they run again elsewhere too, one lost attempt each.
     @Suite struct StoppingAgent {
         /// The agent's side, behind a fake coordinator: on SIGTERM it returns its held runs and says it is
-        /// stopping, returns a run that reaches it after that, ends its running ones and reports them lost,
-        /// and says BYE.
+        /// stopping, returns a run that reaches it after that, ends its running ones and reports them lost
+        /// (one that completes on SIGTERM keeps its outcome), and says BYE.
         @Test func itGivesBackWhatItHoldsAndWhatComesAfter() throws {
             let directory = try makeTemporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let context = ZMQContext()
             defer { context.terminate() }
-            // The running jobs ignore SIGTERM, so the agent stays in its 3 s grace while the test talks to it.
+            // r1 ignores SIGTERM, so the agent stays in its 3 s grace while the test talks to it; r2 finishes
+            // cleanly on SIGTERM, and so completes.
             let coordinator = try FakeCoordinator(context: context, directory: directory, name: "leaving",
                                                   agentArguments: ["--prefetch", "2", "--stop-grace", "3"])
             defer { coordinator.close() }
             _ = try coordinator.receive("HELLO")
-            try coordinator.welcome("leaving")
+            try coordinator.welcome("leaving", takesReturns: true)
             let stubborn = ["/bin/sh", "-c", "trap '' TERM; echo started > \(directory)/$PROC_JOB_ID; sleep 30"]
+            let graceful = ["/bin/sh", "-c", "trap 'exit 0' TERM; echo started > \(directory)/$PROC_JOB_ID; sleep 30 & wait"]
             try coordinator.send("JOBS", WireCoding.bytes(JobsMessage(jobs: [
                 FakeCoordinator.job("r1", stubborn, directory: directory),
-                FakeCoordinator.job("r2", stubborn, directory: directory),
+                FakeCoordinator.job("r2", graceful, directory: directory),
                 FakeCoordinator.job("h1", ["/bin/true"], directory: directory),
                 FakeCoordinator.job("h2", ["/bin/true"], directory: directory),
             ])))
@@ -40,17 +42,48 @@ extension Integration {
             #expect(first.stopping == true)
             // Sent before the coordinator read that: given back too, never started.
             try coordinator.send("JOBS", WireCoding.bytes(JobsMessage(jobs: [FakeCoordinator.job("late", ["/bin/true"], directory: directory)])))
-            let second = try WireCoding.decode(ReturnMessage.self, from: try coordinator.receive("RETURN"))
-            #expect(second.runs == [RunRef(jobID: "late", attempt: 1)])
+            // Then: that one given back; r2 completed; after the grace r1 killed and reported lost; BYE.
+            let rest = try coordinator.collect(until: "BYE")
+            let returned = try rest.filter { $0.command == "RETURN" }.flatMap { try WireCoding.decode(ReturnMessage.self, from: $0.body).runs }
+            #expect(returned == [RunRef(jobID: "late", attempt: 1)], "\(rest.map(\.command))")
+            let reported = try rest.filter { $0.command == "RESULT" }
+                .flatMap { try WireCoding.decode(ResultsMessage.self, from: $0.body).results }
+            #expect(Set(reported.map(\.jobID)) == ["r1", "r2"] && reported.count == 2, "\(reported)")
+            let r1 = reported.first { $0.jobID == "r1" }, r2 = reported.first { $0.jobID == "r2" }
+            #expect(r1?.status == .error && r1?.reason == .lost && r1?.signal == SIGKILL, "\(reported)")
+            #expect(r2?.status == .completed && r2?.exitCode == 0, "a run that completes keeps its outcome: \(reported)")
+            #expect(coordinator.agent.waitForExit(timeout: 10) == 0, "\(coordinator.agent.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: directory + "/h1"))
+        }
 
-            // After the grace: the running ones are killed and reported lost, then BYE.
-            var reported: [RunResult] = []
-            while reported.count < 2 {
-                reported += try WireCoding.decode(ResultsMessage.self, from: try coordinator.receive("RESULT")).results
-            }
-            #expect(Set(reported.map(\.jobID)) == ["r1", "r2"])
-            #expect(reported.allSatisfy { $0.status == .error && $0.reason == .lost && $0.signal == SIGKILL }, "\(reported)")
-            _ = try coordinator.receive("BYE")
+        /// A coordinator from before RETURN (its WELCOME does not say `takes_returns`) gets what it expects:
+        /// no RETURN, the runs the agent ends reported `cancelled`, held runs never started (lost at BYE).
+        @Test func anOlderCoordinatorGetsNoReturn() throws {
+            let directory = try makeTemporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let context = ZMQContext()
+            defer { context.terminate() }
+            let coordinator = try FakeCoordinator(context: context, directory: directory, name: "older",
+                                                  agentArguments: ["--prefetch", "2", "--stop-grace", "1"])
+            defer { coordinator.close() }
+            _ = try coordinator.receive("HELLO")
+            try coordinator.welcome("older")
+            let stubborn = ["/bin/sh", "-c", "trap '' TERM; echo started > \(directory)/$PROC_JOB_ID; sleep 30"]
+            try coordinator.send("JOBS", WireCoding.bytes(JobsMessage(jobs: [
+                FakeCoordinator.job("r1", stubborn, directory: directory),
+                FakeCoordinator.job("r2", stubborn, directory: directory),
+                FakeCoordinator.job("h1", ["/bin/sh", "-c", "echo > \(directory)/h1"], directory: directory),
+            ])))
+            #expect(eventually(timeout: 20) {
+                FileManager.default.fileExists(atPath: directory + "/r1") && FileManager.default.fileExists(atPath: directory + "/r2")
+            }, "both slots run: \(coordinator.agent.stderr)")
+            kill(coordinator.agent.pid, SIGTERM)
+            let messages = try coordinator.collect(until: "BYE")
+            #expect(!messages.contains { $0.command == "RETURN" }, "\(messages.map(\.command))")
+            let reported = try messages.filter { $0.command == "RESULT" }
+                .flatMap { try WireCoding.decode(ResultsMessage.self, from: $0.body).results }
+            #expect(Set(reported.map(\.jobID)) == ["r1", "r2"] && reported.allSatisfy { $0.status == .cancelled },
+                    "\(reported)")
             #expect(coordinator.agent.waitForExit(timeout: 10) == 0, "\(coordinator.agent.stderr)")
             #expect(!FileManager.default.fileExists(atPath: directory + "/h1"))
         }

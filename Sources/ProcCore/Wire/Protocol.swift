@@ -427,13 +427,18 @@ public struct Welcome: Codable, Sendable {
     public var agentID: String
     public var heartbeatMilliseconds: Int
     public var liveness: Int
-    public init(agentID: String, heartbeatMilliseconds: Int, liveness: Int) {
+    /// The coordinator takes RETURN, and a result `error`/`lost` as a run lost with its agent: a stopping
+    /// agent gives its held runs back, and reports the runs it ends so. Without it (an older coordinator)
+    /// it does neither: held runs are lost at BYE, ended runs reported `cancelled`, as before.
+    public var takesReturns: Bool?
+    public init(agentID: String, heartbeatMilliseconds: Int, liveness: Int, takesReturns: Bool? = nil) {
         self.agentID = agentID
         self.heartbeatMilliseconds = heartbeatMilliseconds
         self.liveness = liveness
+        self.takesReturns = takesReturns
     }
     enum CodingKeys: String, CodingKey {
-        case agentID = "agent_id", heartbeatMilliseconds = "heartbeat_ms", liveness
+        case agentID = "agent_id", heartbeatMilliseconds = "heartbeat_ms", liveness, takesReturns = "takes_returns"
     }
 }
 
