@@ -291,6 +291,12 @@ func latency(rate: Int, seconds: Double, standalone: Bool = false) async throws 
     let probe = LatencyProbe(control: "tcp://\(cluster.control)", events: cluster.events, rate: rate,
                              count: Int(Double(rate) * seconds))
     let jobs = try await probe.run()
+    // Each job's submit time and latency, to tell a stall (many late jobs at once) from a spread tail.
+    if let trace = ProcessInfo.processInfo.environment["PROC_BENCH_LATENCY_TRACE"] {
+        let name = trace + (standalone ? ".single-host" : ".separate") + ".\(rate)"
+        let lines = jobs.map { String(format: "%.6f %.3f", $0.submitted, ($0.seen - $0.submitted) * 1e3) }
+        try? (lines.joined(separator: "\n") + "\n").write(toFile: name, atomically: true, encoding: .utf8)
+    }
     var submitToStarted = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
     var publishToReceive = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
     for job in jobs {
