@@ -34,11 +34,14 @@ let package = Package(
         .target(name: "CSpawn"),
         // Jobs, states, events, the wire protocol and the state machines. No I/O.
         .target(name: "ProcCore", dependencies: [.product(name: "Collections", package: "swift-collections")]),
+        // The little of Linux every role needs: a data directory owned by one process, files read with
+        // errors in words.
+        .target(name: "ProcSystem"),
         // The coordinator: queue, scheduler, journal (SQLite WAL), ROUTER + PUB.
         .target(
             name: "ProcCoordinator",
             dependencies: [
-                "ProcCore", "ZeroMQ",
+                "ProcCore", "ProcSystem", "ZeroMQ",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -47,7 +50,7 @@ let package = Package(
         // The agent: slots, labels, a subprocess per job.
         .target(
             name: "ProcAgent",
-            dependencies: ["ProcCore", "ZeroMQ", "CSpawn", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["ProcCore", "ProcSystem", "ZeroMQ", "CSpawn", .product(name: "Logging", package: "swift-log")]
         ),
         // Requests and the event feed, for the CLI, the library and any Swift program.
         .target(name: "ProcClient", dependencies: ["ProcCore", "ZeroMQ"]),
@@ -57,7 +60,7 @@ let package = Package(
         .target(
             name: "ProcCommandSupport",
             dependencies: [
-                "ProcCore", "ProcClient", "ZeroMQ",
+                "ProcCore", "ProcClient", "ProcSystem", "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -85,7 +88,7 @@ let package = Package(
         .executableTarget(
             name: "proc",
             dependencies: [
-                "ProcClient", "ProcCommandSupport", "ProcCore", "ZeroMQ",
+                "ProcClient", "ProcCommandSupport", "ProcCore", "ProcSystem", "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -104,6 +107,8 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ProcCoreTests", dependencies: ["ProcCore"]),
+        .testTarget(name: "ProcSystemTests", dependencies: ["ProcSystem"]),
+        .testTarget(name: "ProcCommandSupportTests", dependencies: ["ProcCommandSupport"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "ProcAgentTests", dependencies: ["ProcAgent", "CSpawn"]),
         .testTarget(

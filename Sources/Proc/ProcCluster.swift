@@ -99,7 +99,10 @@ public final class ProcCluster: Sendable {
 
     /// A queue whose workers run at most `maxWorkers` at once across the cluster.
     public func createQueue(maxWorkers: Int, name: String? = nil) async throws -> WorkQueue {
-        precondition(maxWorkers >= 1, "maxWorkers must be at least 1")
+        guard maxWorkers >= 1 else { throw ProcClientError(.rejected, "maxWorkers must be at least 1, not \(maxWorkers)") }
+        if let name, let problem = JobSpec.nameProblem(name, what: "queue name") {
+            throw ProcClientError(.rejected, problem)
+        }
         let name = name ?? "queue-\(UInt32.random(in: 0...UInt32.max))"
         try await client.setQueueLimit(name, maxRunning: maxWorkers)
         return WorkQueue(cluster: self, name: name, maxWorkers: maxWorkers)
@@ -129,6 +132,13 @@ public final class ProcCluster: Sendable {
         client.close()
         local?.stop()
     }
+
+    /// Released without `shutdown()` (an early return, a thrown error): released all the same.
+    deinit {
+        router.stop()
+        client.close()
+        local?.stop()
+    }
 }
 
 /// A listener registered with `ProcCluster.subscribe`.
@@ -145,6 +155,7 @@ final class LocalCluster: Sendable {
     let agent: Agent
     let inprocEndpoint: String
     private let temporaryDirectory: String?
+    private let stopped = Locked(false)
 
     init(slots: Int, dataDirectory: String?, listen: String?, events: String?, logger: Logger) throws {
         let unique = "\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
@@ -183,7 +194,12 @@ final class LocalCluster: Sendable {
         }
     }
 
+    /// Idempotent.
     func stop() {
+        guard stopped.withLock({ stopped in
+            defer { stopped = true }
+            return !stopped
+        }) else { return }
         agent.stop(graceMilliseconds: 2_000)
         coordinator.stop()
         loop.stop()

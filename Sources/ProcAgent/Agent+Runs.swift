@@ -79,8 +79,8 @@ extension Agent {
             jobSessionOrder.removeFirst(10_000)
         }
         register(run)
-        if let timeout = assignment.timeout, timeout > 0, timeout.isFinite {
-            run.timeoutTimer = loop.schedule(afterMilliseconds: Int64(min(timeout, 1e9) * 1000)) { [weak self, weak run] in
+        if let timeout = assignment.timeout {  // in `Bounds.jobTimeout` (checked when it came)
+            run.timeoutTimer = loop.schedule(afterMilliseconds: Int64((timeout * 1000).rounded())) { [weak self, weak run] in
                 guard let self, let run, runs[run.assignment.jobID] === run else { return }
                 terminate(run, graceMilliseconds: assignment.killGraceMilliseconds ?? 5_000) { $0.timedOut = true }
             }

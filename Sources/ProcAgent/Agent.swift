@@ -2,7 +2,27 @@ import CSpawn
 import Glibc
 import Logging
 import ProcCore
+import ProcSystem
 import ZeroMQ
+
+/// An agent could not start; the message says what to do. A struct wrapping a code, so new codes do not
+/// break users.
+public struct AgentError: Error, CustomStringConvertible {
+    public struct Code: Hashable, Sendable {
+        fileprivate enum Value { case dataDirectoryInUse, dataDirectory, other }
+        fileprivate let value: Value
+        /// Another process owns the data directory (exit 2 in `proc-agent`).
+        public static let dataDirectoryInUse = Code(value: .dataDirectoryInUse)
+        public static let dataDirectory = Code(value: .dataDirectory)
+        public static let other = Code(value: .other)
+    }
+    public let code: Code
+    public let description: String
+    init(_ description: String, code: Code = .other) {
+        self.code = code
+        self.description = description
+    }
+}
 
 /// An agent: joins a coordinator over a DEALER, announces its slots, and runs each job it is sent as a
 /// local subprocess (its own session and process group, fd 3 channel, bounded output).
@@ -35,6 +55,8 @@ public final class Agent: @unchecked Sendable {
     /// Since when unsent results wait for the next ones (`holdsResults`).
     var resultsHeldSince: Int64?
     var runRecords: RunRecords!
+    /// Held from start to stop (with a data directory): a second agent on it is refused.
+    var dataDirectory: DataDirectory?
     var welcomed = false
     /// The coordinator's WELCOME said `takes_returns`: RETURN, and runs ended by a stop reported lost.
     var coordinatorTakesReturns = false
@@ -97,9 +119,20 @@ public final class Agent: @unchecked Sendable {
 
     public func start() throws {
         try loop.sync { [self] in
+            if let path = configuration.dataDirectory {
+                // Before anything in it is read: another agent's run records are its own live runs.
+                dataDirectory = try Self.claim(path)
+            }
+            do {
+                outbox = try Outbox(directory: configuration.dataDirectory)
+                runRecords = try RunRecords(directory: configuration.dataDirectory)
+            } catch {
+                dataDirectory?.release()
+                dataDirectory = nil
+                throw AgentError("--data-dir \(configuration.dataDirectory ?? ""): cannot use it: \(error.localizedDescription)",
+                                 code: .dataDirectory)
+            }
             if configuration.adoptsOrphans { _ = cspawn_set_child_subreaper() }
-            outbox = try Outbox(directory: configuration.dataDirectory)
-            runRecords = try RunRecords(directory: configuration.dataDirectory)
             for leftover in runRecords.endLeftovers() {
                 logger.warning("ended a run left by a previous agent process; the coordinator runs it again", metadata: [
                     "job.id": .string(leftover.jobID), "job.attempt": .stringConvertible(leftover.attempt),
@@ -116,6 +149,14 @@ public final class Agent: @unchecked Sendable {
             timers.append(loop.every(milliseconds: tickMilliseconds) { [unowned self] in tick() })
             loop.onIteration { [unowned self] in flushOutbox() }
             loop.onStop { [unowned self] in shutdownOnLoop(graceMilliseconds: 0) }
+        }
+    }
+
+    private static func claim(_ path: String) throws(AgentError) -> DataDirectory {
+        do {
+            return try DataDirectory.claim(path, option: "--data-dir")
+        } catch {
+            throw AgentError(error.description, code: error.kind == .unusable ? .dataDirectory : .dataDirectoryInUse)
         }
     }
 
@@ -168,6 +209,8 @@ public final class Agent: @unchecked Sendable {
         timers.removeAll()
         closeDealer()
         reapJobOrphans()
+        dataDirectory?.release()
+        dataDirectory = nil
     }
 
     // MARK: connection
@@ -248,11 +291,14 @@ public final class Agent: @unchecked Sendable {
     private func handle(_ command: Wire.AgentCommand, _ body: [UInt8]) {
         switch command {
         case .welcome:
-            guard let welcome = try? WireCoding.decode(Welcome.self, from: body) else { return malformed("invalid WELCOME") }
+            guard let welcome = try? WireCoding.decode(Welcome.self, from: body),
+                Bounds.heartbeatMilliseconds.range.contains(welcome.heartbeatMilliseconds),
+                Bounds.liveness.range.contains(welcome.liveness)
+            else { return malformed("invalid WELCOME") }
             welcomed = true
             coordinatorTakesReturns = welcome.takesReturns == true
-            heartbeatMilliseconds = min(max(10, welcome.heartbeatMilliseconds), 600_000)
-            liveness = min(max(1, welcome.liveness), 1_000)
+            heartbeatMilliseconds = welcome.heartbeatMilliseconds
+            liveness = welcome.liveness
             reconnectDelay = configuration.reconnectMinMilliseconds
             outbox.resendAll()
             // Welcomed again while stopping (a coordinator that had forgotten us): it must send nothing more.
@@ -265,14 +311,16 @@ public final class Agent: @unchecked Sendable {
             guard let message = try? WireCoding.decode(JobsMessage.self, from: body) else { return malformed("invalid JOBS") }
             if let acks = message.acks { outbox.acknowledge(acks) }
             for assignment in message.jobs {
-                guard Self.isUsableJobID(assignment.jobID), assignment.attempt >= 1 else {
-                    malformed("JOBS with an impossible job id or attempt")
+                if let problem = Self.assignmentProblem(assignment) {
+                    malformed("JOBS: \(problem)")
                     continue
                 }
                 launch(assignment)
             }
         case .cancel:
-            guard let cancel = try? WireCoding.decode(CancelRun.self, from: body) else { return malformed("invalid CANCEL") }
+            guard let cancel = try? WireCoding.decode(CancelRun.self, from: body),
+                Bounds.graceMilliseconds.range.contains(cancel.graceMilliseconds)
+            else { return malformed("invalid CANCEL") }
             if let index = waiting.firstIndex(where: { $0.jobID == cancel.jobID && $0.attempt == cancel.attempt }) {
                 let assignment = waiting.remove(at: index)
                 let now = currentTimestamp()
@@ -300,6 +348,17 @@ public final class Agent: @unchecked Sendable {
         case .hello, .progress, .result, .bye, .returned:
             malformed("\(command.rawValue) is not sent by a coordinator")
         }
+    }
+
+    /// Why a run from the coordinator cannot be started as it is (nil: it can).
+    static func assignmentProblem(_ assignment: Assignment) -> String? {
+        guard isUsableJobID(assignment.jobID), assignment.attempt >= 1 else { return "an impossible job id or attempt" }
+        guard !assignment.argv.isEmpty else { return "an empty command" }
+        if let timeout = assignment.timeout, !Bounds.jobTimeout.range.contains(timeout) { return "a timeout out of range" }
+        if let grace = assignment.killGraceMilliseconds, !Bounds.graceMilliseconds.range.contains(grace) {
+            return "a kill grace out of range"
+        }
+        return nil
     }
 
     /// Job ids become file names (outbox, run records): short, printable, no path separators.

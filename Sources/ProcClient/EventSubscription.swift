@@ -57,7 +57,9 @@ public struct EventStream: AsyncSequence, Sendable {
 
 /// One subscriber: a SUB socket plus replay from the journal. Confined to the client's loop.
 final class EventSubscription: @unchecked Sendable {  // confined to the client loop
-    private unowned let client: ProcClient
+    /// Weak: a client released without close() ends its subscriptions from its deinit.
+    private weak var client: ProcClient?
+    private let loop: EventLoop
     private let topics: [String]
     private let continuation: AsyncThrowingStream<[Event], any Error>.Continuation
     /// Events ready for the stream, handed over together at the end of a read or a replay, or every
@@ -82,11 +84,13 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
 
     init(client: ProcClient, topics: [String], continuation: AsyncThrowingStream<[Event], any Error>.Continuation) {
         self.client = client
+        self.loop = client.loop
         self.topics = topics
         self.continuation = continuation
     }
 
     func start(from seq: UInt64?) {
+        guard let client else { return }
         client.sendOnLoop(.info, WireCoding.bytes(Empty()), timeout: client.requestTimeout) { [self] result in
             do {
                 let info = try WireCoding.decode(InfoReply.self, from: try result.get())
@@ -99,7 +103,7 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
                 socket.subscribe("")
                 try socket.connect(endpoint)
                 self.socket = socket
-                token = client.loop.register(socket) { [unowned self] in readLive() }
+                token = client.loop.register(socket) { [weak self] in self?.readLive() }
                 nextSeq = seq ?? (info.lastSeq + 1)
                 // Cover the time the subscription takes to reach the publisher.
                 requestReplay()
@@ -163,12 +167,12 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
     }
 
     private func requestReplay() {
-        guard !replaying, !finished, socket != nil else { return }
+        guard let client, !replaying, !finished, socket != nil else { return }
         replaying = true
         let from = nextSeq
         client.sendOnLoop(.replay, WireCoding.bytes(ReplayRequest(fromSeq: from, limit: 1_000)),
                           timeout: client.requestTimeout) { [weak self] result in
-            guard let self, !finished else { return }
+            guard let self, let client = self.client, !finished else { return }
             replaying = false
             guard let reply = try? WireCoding.decode(ReplayReply.self, from: (try? result.get()) ?? []) else {
                 // Try again on the next live event or gap.
@@ -184,12 +188,14 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
                 nextSeq = lowest
             }
             drain()
-            if reply.events.count == 1_000 { requestReplay() }
+            // More to fetch while the journal holds seqs past what we have: a page ends at its count or
+            // at its bytes, so only the seqs tell.
+            if !reply.events.isEmpty, nextSeq <= reply.lastSeq { requestReplay() }
         }
     }
 
     private func checkAlive() {
-        guard !finished, !checking else { return }
+        guard let client, !finished, !checking else { return }
         if heardSinceCheck {
             heardSinceCheck = false
             return
@@ -219,9 +225,9 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
 
     func close() {
         finished = true
-        if let watchdog { client.loop.cancel(watchdog) }
+        if let watchdog { loop.cancel(watchdog) }
         watchdog = nil
-        if let token { client.loop.unregister(token) }
+        if let token { loop.unregister(token) }
         token = nil
         socket?.close()
         socket = nil

@@ -60,7 +60,9 @@ extension ProcClient {
     ) async throws -> [JobSummary] {
         let start = monotonicSeconds()
         var latest: [JobID: JobSummary] = [:]
-        var remaining = Array(Set(ids))
+        // Each id once, in the order given (an error names the first unknown ones in that order).
+        var seen = Set<JobID>()
+        var remaining = ids.filter { seen.insert($0).inserted }
         var asked = false
         while !remaining.isEmpty {
             var slice = onUpdate == nil ? 10_000 : min(max(1_000, remaining.count / 50), 10_000)

@@ -20,7 +20,7 @@ public final class ProcClient: @unchecked Sendable {
     private var handshakeProblem: String?
     private var failedHandshakes = 0
     private var nextRequestID: UInt64 = 0
-    private var pending: [UInt64: Pending] = [:]
+    private var pending: [UInt64: PendingRequest] = [:]
     private var closed = false
     var subscriptions: [ObjectIdentifier: EventSubscription] = [:]
     /// Events this client's subscriptions fetched with REPLAY instead of from the live feed (gaps, the
@@ -32,7 +32,7 @@ public final class ProcClient: @unchecked Sendable {
         (try? loop.sync { [self] in replayedEvents }) ?? 0
     }
 
-    private struct Pending {
+    struct PendingRequest {
         let completion: (Result<[UInt8], any Error>) -> Void
         let timer: TimerToken
     }
@@ -70,10 +70,20 @@ public final class ProcClient: @unchecked Sendable {
         }
     }
 
+    /// Released without `close()` (an early return or a thrown error in the caller's code): everything is
+    /// closed all the same. With its own loop, the loop is stopped first, so nothing else can touch the
+    /// sockets; on a shared loop, the sockets are closed there.
     deinit {
         if ownsLoop {
             loop.stop()
             loop.join()
+            closeOnLoop()
+            loop.context.terminate()
+        } else if !closed {
+            let leftover = ClientLeftover(
+                loop: loop, token: dealerToken, dealer: dealer, monitor: monitor,
+                subscriptions: Array(subscriptions.values), pending: Array(pending.values))
+            loop.perform { leftover.close() }
         }
     }
 
@@ -94,13 +104,21 @@ public final class ProcClient: @unchecked Sendable {
         dealer.setMaxMessageSize(1 << 30)
         try applySecurity(to: dealer)
         // Without CURVE too: a coordinator that requires it fails the handshake, and the user is told so.
-        monitor = try SocketMonitor(dealer, loop: loop, events: HandshakeOutcome.monitoredEvents) { [unowned self] in
-            if let outcome = HandshakeOutcome($0) { handshake(outcome) }
+        // Weak, not unowned: a client released without close() may still be called until its deinit
+        // has unregistered it.
+        let monitor = try SocketMonitor(dealer, loop: loop, events: HandshakeOutcome.monitoredEvents) { [weak self] in
+            if let self, let outcome = HandshakeOutcome($0) { handshake(outcome) }
         }
-        try dealer.connect(address.controlEndpoint)
+        do {
+            try dealer.connect(address.controlEndpoint)
+        } catch {
+            monitor.close()
+            throw error
+        }
+        self.monitor = monitor
         self.dealer = dealer
-        dealerToken = loop.register(dealer) { [unowned self] in readReplies() }
-        loop.onStop { [unowned self] in closeOnLoop() }
+        dealerToken = loop.register(dealer) { [weak self] in self?.readReplies() }
+        loop.onStop { [weak self] in self?.closeOnLoop() }
     }
 
     private func closeOnLoop() {
@@ -196,15 +214,15 @@ public final class ProcClient: @unchecked Sendable {
         if let handshakeProblem { return completion(.failure(ProcClientError(.unauthorized, handshakeProblem))) }
         nextRequestID += 1
         let id = nextRequestID
-        let timer = loop.schedule(afterMilliseconds: Int64(timeout * 1000)) { [unowned self] in
-            guard let request = pending.removeValue(forKey: id) else { return }
+        let timer = loop.schedule(afterMilliseconds: Int64((timeout * 1000).rounded())) { [weak self] in
+            guard let self, let request = pending.removeValue(forKey: id) else { return }
             request.completion(.failure(ProcClientError(
                 .unreachable,
                 "no answer from the coordinator at \(address) after \(formatSeconds(timeout)) "
                     + "(\(command.rawValue)); is it running there? Set --coordinator HOST[:PORT] or "
                     + "PROC_COORDINATOR")))
         }
-        pending[id] = Pending(completion: completion, timer: timer)
+        pending[id] = PendingRequest(completion: completion, timer: timer)
         let frames: [Frame] = [Wire.clientProtocolBytes, Array(command.rawValue.utf8), requestIDFrame(id), body]
         trySend(id, frames)
     }
@@ -251,6 +269,37 @@ public final class ProcClient: @unchecked Sendable {
     private func requestID(_ frame: Frame) -> UInt64? {
         guard frame.count == 8 else { return nil }
         return frame.reduce(0) { $0 << 8 | UInt64($1) }
+    }
+}
+
+/// The loop-confined parts of a client released without `close()` on a loop it shares.
+private final class ClientLeftover: @unchecked Sendable {
+    let loop: EventLoop
+    let token: EventLoop.RegistrationToken?
+    let dealer: ZMQSocket?
+    let monitor: SocketMonitor?
+    let subscriptions: [EventSubscription]
+    let pending: [(completion: (Result<[UInt8], any Error>) -> Void, timer: TimerToken)]
+
+    init(loop: EventLoop, token: EventLoop.RegistrationToken?, dealer: ZMQSocket?, monitor: SocketMonitor?,
+         subscriptions: [EventSubscription], pending: [ProcClient.PendingRequest]) {
+        self.loop = loop
+        self.token = token
+        self.dealer = dealer
+        self.monitor = monitor
+        self.subscriptions = subscriptions
+        self.pending = pending.map { ($0.completion, $0.timer) }
+    }
+
+    func close() {
+        for subscription in subscriptions { subscription.finish(throwing: nil) }
+        for request in pending {
+            loop.cancel(request.timer)
+            request.completion(.failure(ProcClientError(.closed, "the client was released")))
+        }
+        monitor?.close()
+        if let token { loop.unregister(token) }
+        dealer?.close()
     }
 }
 

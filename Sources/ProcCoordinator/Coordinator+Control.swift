@@ -132,9 +132,10 @@ extension Coordinator {
                     }
                 }
                 guard unknown.isEmpty else {
-                    return replyError(peer, requestID, .notFound("unknown job id '\(unknown.joined(separator: "', '"))'"))
+                    return replyError(peer, requestID, .notFound(Self.unknownIDs(unknown)))
                 }
-                let timeout = Int64(min(max(request.timeoutMilliseconds, 0), 60_000))
+                let timeout = Int64(min(try checked(Bounds.waitRequestMilliseconds, request.timeoutMilliseconds,
+                                                    "timeout_ms"), 60_000))
                 let id = waiters.add(route: peer, requestID: requestID, ids: request.ids, notFinal: notFinal,
                                      finalOnly: request.finalOnly ?? false, deadline: monotonicMilliseconds() + timeout)
                 if notFinal.isEmpty {
@@ -154,7 +155,7 @@ extension Coordinator {
                     let unknown = ids.filter { state.jobs[$0] == nil }
                     guard unknown.isEmpty else {
                         return replyError(
-                            peer, requestID, .notFound("unknown job id '\(unknown.joined(separator: "', '"))'"))
+                            peer, requestID, .notFound(Self.unknownIDs(unknown)))
                     }
                     let (result, _, effects) = state.cancel(ids)
                     apply(effects)
@@ -171,16 +172,15 @@ extension Coordinator {
                         return replyError(peer, requestID, .forbidden(
                             "setting a queue limit is not allowed for the role '\(role.rawValue)' of this key"))
                     }
-                    guard !name.isEmpty, limit >= 0 else {
-                        return replyError(peer, requestID, .badRequest("a queue needs a name and a limit of 0 or more"))
-                    }
+                    if let problem = JobSpec.nameProblem(name, what: "queue name") { throw ErrorReply.badRequest(problem) }
+                    _ = try checked(Bounds.maxRunning, limit, "max_running")
                     apply(state.setQueueLimit(name, maxRunning: limit))
                     batch.queueLimits.append((name, limit))
                 }
                 reply(peer, requestID, command, QueueReply(queues: state.queueInfos()))
             case .replay:
                 let request = try WireCoding.decode(ReplayRequest.self, from: body)
-                let limit = min(max(request.limit, 1), 10_000)
+                let limit = try checked(Bounds.replayLimit, request.limit, "limit")
                 // The journaled bodies, spliced as they are into a ReplayReply: nothing decoded or re-encoded.
                 let bodies = try journal?.eventBodies(from: request.fromSeq, limit: limit, maxBytes: 2 << 20) ?? []
                 var json = Array(#"{"events":["#.utf8)
@@ -195,6 +195,7 @@ extension Coordinator {
                 replyError(peer, requestID, .badRequest("ERROR is a reply, not a request"))
             }
         } catch let error as ErrorReply {
+            if error.code == "bad_request" { reject([peer], "invalid client request", detail: error.message) }
             replyError(peer, requestID, error)
         } catch let error as DecodingError {
             reject([peer], "invalid client request", detail: "\(command.rawValue): \(describe(error))")
@@ -208,12 +209,25 @@ extension Coordinator {
     private func status(_ request: StatusRequest) throws -> StatusReply {
         if let ids = request.ids, !ids.isEmpty {
             let unknown = ids.filter { state.jobs[$0] == nil }
-            guard unknown.isEmpty else { throw ErrorReply.notFound("unknown job id '\(unknown.joined(separator: "', '"))'") }
+            guard unknown.isEmpty else { throw ErrorReply.notFound(Self.unknownIDs(unknown)) }
             return StatusReply(jobs: ids.map { JobSummary(state.jobs[$0]!) }, counts: state.counts(queue: request.queue))
         }
-        let limit = min(max(0, request.limit ?? 50), 10_000)
+        let limit = try checked(Bounds.statusLimit, request.limit ?? 50, "limit")
         let newest = state.newestJobs(limit: limit, queue: request.queue)
         return StatusReply(jobs: newest.map(JobSummary.init), counts: state.counts(queue: request.queue))
+    }
+
+    /// "unknown job id 'j9'", or for many "unknown job ids 'x1', … (and 19990 more)": the first ten, in
+    /// the order asked.
+    static func unknownIDs(_ ids: [JobID]) -> String {
+        let shown = ids.prefix(10).map { "'\($0)'" }.joined(separator: ", ")
+        let more = ids.count > 10 ? " (and \(ids.count - 10) more)" : ""
+        return (ids.count == 1 ? "unknown job id " : "unknown job ids ") + shown + more
+    }
+
+    /// A request's number in its bound, or a bad_request that says what is allowed.
+    private func checked(_ bound: Bound<Int>, _ value: Int, _ name: String) throws -> Int {
+        do { return try bound.check(value, name) } catch { throw ErrorReply.badRequest(error.description) }
     }
 
     func reply<T: Encodable>(_ peer: Frame, _ requestID: Frame, _ command: Wire.ClientCommand, _ body: T) {
@@ -269,7 +283,12 @@ extension Coordinator {
             switch command {
             case .result:
                 let message = try WireCoding.decode(ResultsMessage.self, from: body)
-                if let prefetch = message.prefetch { state.setPrefetch(min(max(0, prefetch), 1_000), of: agentID) }
+                if let prefetch = message.prefetch {
+                    guard Bounds.prefetch.range.contains(prefetch) else {
+                        return reject([peer], "invalid agent message body", detail: "RESULT: prefetch \(prefetch)")
+                    }
+                    state.setPrefetch(prefetch, of: agentID)
+                }
                 finished(message.results, from: agentID)
             case .progress:
                 apply(state.progress(try WireCoding.decode(ProgressReport.self, from: body), from: agentID))
@@ -297,9 +316,8 @@ extension Coordinator {
     }
 
     private func hello(peer: Frame, body: Frame, key: String?) {
-        guard let hello = try? WireCoding.decode(Hello.self, from: body), !hello.name.isEmpty, hello.slots >= 0 else {
-            return reject([peer], "invalid HELLO")
-        }
+        guard let hello = try? WireCoding.decode(Hello.self, from: body) else { return reject([peer], "invalid HELLO") }
+        if let problem = Self.helloProblem(hello) { return reject([peer], "invalid HELLO", detail: problem) }
         let agentID = hello.name
         if let oldRoute = agentLinks[agentID]?.route, oldRoute != peer {
             agentsByRoute[oldRoute] = nil
@@ -316,7 +334,7 @@ extension Coordinator {
         if configuration.security != nil, let key { agentKeys[agentID] = key }
         let info = AgentInfo(id: agentID, hostname: hello.hostname, slots: hello.slots, running: 0,
                              labels: hello.labels, joinedAt: currentTimestamp(), pid: hello.pid,
-                             prefetch: hello.prefetch.map { min(max(0, $0), 1_000) })
+                             prefetch: hello.prefetch)
         apply(state.agentJoined(info, running: hello.running))
         sendToAgent(agentID, .welcome, WireCoding.bytes(Welcome(
             agentID: agentID, heartbeatMilliseconds: configuration.heartbeatMilliseconds,
@@ -326,6 +344,19 @@ extension Coordinator {
             "agent.host": .string(hello.hostname),
         ])
         needsSchedule = true
+    }
+
+    /// What makes a HELLO unusable: a name that is not one, slots or prefetch out of range, bad labels.
+    static func helloProblem(_ hello: Hello) -> String? {
+        if let problem = AgentName.problem(hello.name) { return problem }
+        do {
+            _ = try Bounds.slots.check(hello.slots, "slots")
+            if let prefetch = hello.prefetch { _ = try Bounds.prefetch.check(prefetch, "prefetch") }
+        } catch {
+            return error.description
+        }
+        if let problem = JobSpec.labelProblem(hello.labels) { return problem }
+        return nil
     }
 
     func dropAgent(_ agentID: String, reason: String) {

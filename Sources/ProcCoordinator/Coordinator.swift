@@ -1,5 +1,6 @@
 import Logging
 import ProcCore
+import ProcSystem
 import ZeroMQ
 
 /// The coordinator: holds the queue, journals every change, publishes every event, and sends runs to
@@ -16,6 +17,11 @@ public final class Coordinator: @unchecked Sendable {
 
     var state: ClusterState
     var journal: (any Journal)?
+    /// Held from start to stop: no other process may use the same data directory meanwhile.
+    var dataDirectory: DataDirectory?
+    /// Called once, on the loop thread, when the coordinator stops by itself because it cannot go on
+    /// (its journal cannot be written): the reason. It has stopped serving by then.
+    public var onFailure: (@Sendable (String) -> Void)?
     var control: ZMQSocket?
     var events: ZMQSocket?
     /// Endpoints as bound (wildcard ports resolved).
@@ -107,8 +113,26 @@ public final class Coordinator: @unchecked Sendable {
     }
 
     private func startOnLoop() throws {
-        let journal = try SQLiteJournal(directory: configuration.dataDirectory)
-        let snapshot = try journal.recover()
+        let directory: DataDirectory
+        do {
+            directory = try DataDirectory.claim(configuration.dataDirectory, option: "--data-dir")
+        } catch {
+            throw CoordinatorError(error.description, code: error.kind == .unusable ? .dataDirectory : .dataDirectoryInUse)
+        }
+        let journal: SQLiteJournal
+        let snapshot: JournalSnapshot
+        do {
+            journal = try SQLiteJournal(directory: configuration.dataDirectory)
+            do { snapshot = try journal.recover() } catch {
+                journal.close()
+                throw error
+            }
+        } catch {
+            directory.release()
+            throw CoordinatorError("the journal in \(configuration.dataDirectory) cannot be used: \(describeJournalError(error))",
+                                   code: .journal)
+        }
+        dataDirectory = directory
         self.journal = journal
         lastSeq = snapshot.lastSeq
         state.reserveJobs(Int(snapshot.jobs.last?.number ?? 0))
@@ -122,6 +146,7 @@ public final class Coordinator: @unchecked Sendable {
             do { try startSecurity(security) } catch {
                 journal.close()
                 self.journal = nil
+                releaseDataDirectory()
                 throw error
             }
         }
@@ -156,10 +181,11 @@ public final class Coordinator: @unchecked Sendable {
             journal.close()
             self.journal = nil
             stopSecurity()
+            releaseDataDirectory()
             if error.isAddressInUse {
                 throw CoordinatorError(
                     "\(error.operation): address already in use; is another coordinator running? "
-                        + "Stop it, or choose other ports with --listen and --events")
+                        + "Stop it, or choose other ports with --listen and --events", code: .addressInUse)
             }
             throw CoordinatorError("\(error)")
         }
@@ -223,6 +249,7 @@ public final class Coordinator: @unchecked Sendable {
         self.events = nil
         journal?.close()
         journal = nil
+        releaseDataDirectory()
         logger.info("coordinator stopped", metadata: [
             "seq": .stringConvertible(lastSeq), "commits": .stringConvertible(stats.commits),
         ])
@@ -354,9 +381,10 @@ public final class Coordinator: @unchecked Sendable {
                 try journal?.commit(batch)
                 stats.commits += 1
             } catch {
-                // The journal is the truth: without it nothing may be acknowledged. Stop loudly.
-                logger.critical("journal commit failed; stopping", metadata: ["error": "\(error)"])
-                fatalError("journal commit failed: \(error)")
+                // The journal is the truth: without it nothing may be acknowledged. Nothing of this batch
+                // leaves; the coordinator stops serving and says why.
+                fail("journal commit failed: \(describeJournalError(error))")
+                return
             }
             for event in batch.events {
                 _ = try? events?.send(event.type.topic, event.body)
@@ -380,6 +408,33 @@ public final class Coordinator: @unchecked Sendable {
 }
 
 extension Coordinator {
+    func releaseDataDirectory() {
+        dataDirectory?.release()
+        dataDirectory = nil
+    }
+
+    /// Stops serving at once, without committing or sending anything more, and reports `reason`: what
+    /// is not journaled was never acknowledged, so clients and agents send it again to the next start.
+    func fail(_ reason: String) {
+        logger.critical("stopping: \(reason)")
+        batch = JournalBatch()
+        outbound.removeAll()
+        dispatches.removeAll()
+        acks.removeAll()
+        if let heartbeatTimer { loop.cancel(heartbeatTimer) }
+        if let controlToken { loop.unregister(controlToken) }
+        controlToken = nil
+        control?.close()
+        control = nil
+        events?.close()
+        events = nil
+        stopSecurity()
+        journal?.close()
+        journal = nil
+        releaseDataDirectory()
+        onFailure?(reason)
+    }
+
     /// A job's row as of this commit, encoded where the record lies (`withJob`): the getter would copy
     /// the whole record first.
     private func journalRow(_ jobID: JobID) -> JobRow? {
@@ -417,8 +472,25 @@ extension Coordinator {
     }
 }
 
-/// A coordinator could not start or serve; the message says what to do.
+/// A coordinator could not start or serve; the message says what to do. A struct wrapping a code, so new
+/// codes do not break users.
 public struct CoordinatorError: Error, CustomStringConvertible {
+    public struct Code: Hashable, Sendable {
+        fileprivate enum Value { case dataDirectoryInUse, dataDirectory, addressInUse, journal, other }
+        fileprivate let value: Value
+        /// Another process owns the data directory (exit 2 in `proc-coordinator`).
+        public static let dataDirectoryInUse = Code(value: .dataDirectoryInUse)
+        /// The data directory cannot be created, is not a directory, or cannot be written.
+        public static let dataDirectory = Code(value: .dataDirectory)
+        public static let addressInUse = Code(value: .addressInUse)
+        /// The journal could not be opened, read or written.
+        public static let journal = Code(value: .journal)
+        public static let other = Code(value: .other)
+    }
+    public let code: Code
     public let description: String
-    init(_ description: String) { self.description = description }
+    init(_ description: String, code: Code = .other) {
+        self.code = code
+        self.description = description
+    }
 }

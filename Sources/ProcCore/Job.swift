@@ -97,10 +97,15 @@ public struct JobSpec: Codable, Sendable, Equatable {
         try container.encodeIfPresent(name, forKey: .name)
     }
 
-    /// Checks what the coordinator can check; returns a message saying what is wrong, or nil.
-    public static let maxTimeoutSeconds: Double = 365 * 86_400
-    public static let maxRetries = 1_000
+    /// The keys a job object may have (`proc submit --batch` refuses any other).
+    public static let keys = ["argv", "command", "env", "cwd", "queue", "priority", "timeout", "retries", "labels", "name"]
 
+    public static let maxTimeoutSeconds: Double = Bounds.jobTimeout.range.upperBound
+    public static let maxRetries = Bounds.retries.range.upperBound
+    /// Queue names, label names and values, and job names: at most this many bytes.
+    public static let maxNameBytes = 256
+
+    /// Checks what the coordinator can check; returns a message saying what is wrong, or nil.
     public func validationProblem(maxArgvBytes: Int = 1 << 20) -> String? {
         if argv.isEmpty { return "empty command: a job needs at least a program name" }
         if argv[0].isEmpty { return "empty program name" }
@@ -119,14 +124,50 @@ public struct JobSpec: Codable, Sendable, Equatable {
         if envBytes + labelBytes > maxArgvBytes {
             return "environment and labels too large (over \(maxArgvBytes) bytes)"
         }
-        if let timeout, !(timeout > 0 && timeout <= Self.maxTimeoutSeconds) {
-            return "timeout must be a positive number of seconds, at most \(Int(Self.maxTimeoutSeconds)) (a year)"
+        if let timeout {
+            do { _ = try Bounds.jobTimeout.check(timeout, "timeout") } catch { return error.description }
         }
-        if let retries, !(0...Self.maxRetries).contains(retries) { return "retries must be 0 to \(Self.maxRetries)" }
-        if let cwd, cwd.isEmpty { return "working directory is empty" }
-        if let queue, queue.isEmpty { return "queue name is empty" }
+        if let retries {
+            do { _ = try Bounds.retries.check(retries, "retries") } catch { return error.description }
+        }
+        if let priority {
+            do { _ = try Bounds.priority.check(priority, "priority") } catch { return error.description }
+        }
+        if let cwd {
+            if cwd.isEmpty { return "working directory is empty" }
+            if cwd.utf8.contains(0) { return "working directory contains a NUL byte" }
+        }
+        if let queue, let problem = Self.nameProblem(queue, what: "queue name") { return problem }
+        if let name, let problem = Self.nameProblem(name, what: "job name") { return problem }
         if let env, env.keys.contains(where: { $0.isEmpty || $0.contains("=") }) {
             return "environment variable names must be non-empty and contain no '='"
+        }
+        if let labels, let problem = Self.labelProblem(labels) { return problem }
+        return nil
+    }
+
+    /// Why a queue or job name cannot be used: empty, too long, or holding a control character (a
+    /// newline would break every line-based view of it).
+    public static func nameProblem(_ text: String, what: String) -> String? {
+        if text.isEmpty { return "\(what) is empty" }
+        if text.utf8.count > maxNameBytes { return "\(what) is too long (over \(maxNameBytes) bytes)" }
+        if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            return "\(what) contains a control character (a newline, a tab, …)"
+        }
+        return nil
+    }
+
+    /// Why labels cannot be used: a label needs a name without '=' or control characters, and a value
+    /// without control characters.
+    public static func labelProblem(_ labels: [String: String]) -> String? {
+        for (key, value) in labels.sorted(by: { $0.key < $1.key }) {
+            if key.isEmpty { return "a label needs a name (KEY=VALUE)" }
+            if key.contains("=") { return "label name '\(key)' contains '='" }
+            if let problem = nameProblem(key, what: "label name") { return problem }
+            if value.utf8.count > maxNameBytes { return "label '\(key)' has a value over \(maxNameBytes) bytes" }
+            if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+                return "label '\(key)' has a control character in its value"
+            }
         }
         return nil
     }

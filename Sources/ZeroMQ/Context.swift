@@ -3,6 +3,8 @@ import CZeroMQ
 /// A libzmq context. Thread-safe; one per process is enough.
 public final class ZMQContext: @unchecked Sendable {
     let handle: UnsafeMutableRawPointer
+    private let lock = Mutex()
+    private var terminated = false
 
     public init(ioThreads: Int32 = 1) {
         guard let handle = zmq_ctx_new() else { fatalError("zmq_ctx_new failed: out of memory") }
@@ -12,8 +14,12 @@ public final class ZMQContext: @unchecked Sendable {
         self.handle = handle
     }
 
-    /// Ends the context. Every socket must be closed first (with linger 0), or this blocks.
+    /// Ends the context. Every socket must be closed first (with linger 0), or this blocks. Idempotent.
     public func terminate() {
+        guard lock.withLock({ () -> Bool in
+            defer { terminated = true }
+            return !terminated
+        }) else { return }
         while zmq_ctx_term(handle) != 0 && zmq_errno() == EINTR {}
     }
 

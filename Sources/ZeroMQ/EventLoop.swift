@@ -17,6 +17,8 @@ public final class EventLoop: @unchecked Sendable {
     private let lock = Mutex()
     private var inbox: [@Sendable () -> Void] = []
     private var stopRequested = false
+    /// Whether the loop thread runs (under `lock`): work for a loop that never ran or has ended is done at once.
+    private var running = false
     private let wakeFD: Int32
 
     // Loop-thread state.
@@ -71,6 +73,7 @@ public final class EventLoop: @unchecked Sendable {
         pthread_attr_destroy(&attributes)
         precondition(rc == 0, "pthread_create failed: \(rc)")
         self.thread = thread
+        lock.withLock { running = true }
     }
 
     /// Asks the loop to stop after the current iteration; `onStop` handlers run on the loop first.
@@ -97,6 +100,18 @@ public final class EventLoop: @unchecked Sendable {
     public func execute(_ work: @escaping @Sendable () -> Void) {
         lock.withLock { inbox.append(work) }
         wake()
+    }
+
+    /// Runs `work` on the loop thread: now when called there, or when the loop is not running (nothing
+    /// else can touch its sockets then), else soon. For cleanup from a `deinit`, which may run anywhere.
+    public func perform(_ work: @escaping @Sendable () -> Void) {
+        if isInLoop { return work() }
+        let queued = lock.withLock { () -> Bool in
+            guard running else { return false }
+            inbox.append(work)
+            return true
+        }
+        if queued { wake() } else { work() }
     }
 
     private func wake() {
@@ -261,6 +276,13 @@ public final class EventLoop: @unchecked Sendable {
         for hook in stopHooks { hook() }
         registrations.removeAll()
         registrationOrder.removeAll()
+        // Work handed in from now on is done by its caller (`perform`); what came in before this runs here.
+        let late = lock.withLock { () -> [@Sendable () -> Void] in
+            running = false
+            defer { inbox.removeAll() }
+            return inbox
+        }
+        for work in late { work() }
         finishedSignal.signal()
     }
 
@@ -398,7 +420,8 @@ public func monotonicMilliseconds() -> Int64 {
 }
 
 extension EventLoop {
-    /// Runs `body` on the loop thread and waits for its result (at most `timeoutSeconds`).
+    /// Runs `body` on the loop thread and waits for its result (at most `timeoutSeconds`); on a loop that
+    /// is not running, runs it here.
     /// For setup and teardown from other threads; never call it from async code on a hot path.
     public func sync<T: Sendable>(
         timeoutSeconds: Double = 30, _ body: @escaping @Sendable () throws -> T
@@ -406,7 +429,8 @@ extension EventLoop {
         if isInLoop { return try body() }
         let box = ResultBox<T>()
         let done = Semaphore()
-        execute {
+        // On a loop that is not running (stopped, or not started), at once: nothing else touches its state.
+        perform {
             box.set(Result { try body() })
             done.signal()
         }

@@ -24,7 +24,7 @@ public typealias Frame = [UInt8]
 public final class ZMQSocket {
     let handle: UnsafeMutableRawPointer
     public let type: SocketType
-    private var closed = false
+    public private(set) var isClosed = false
     /// Used since its events were last asked for (`EventLoop`): what it can receive may have changed
     /// without its ZMQ_FD being signalled.
     var needsEventsCheck = true
@@ -47,8 +47,8 @@ public final class ZMQSocket {
     deinit { close() }
 
     public func close() {
-        guard !closed else { return }
-        closed = true
+        guard !isClosed else { return }
+        isClosed = true
         zmq_close(handle)
     }
 

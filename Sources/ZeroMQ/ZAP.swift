@@ -40,7 +40,12 @@ public final class ZAPHandler {
         token = loop.register(socket) { [unowned self] in serve() }
     }
 
-    deinit { precondition(socket == nil, "ZAPHandler dropped without close()") }
+    /// Dropped without `close()` (an error path of its owner): closed on its loop all the same.
+    deinit {
+        guard let socket else { return }
+        let leftover = Leftover(loop: loop, token: token, socket: socket, monitored: nil)
+        loop.perform { leftover.close() }
+    }
 
     public func close() {
         if let token { loop.unregister(token) }
@@ -115,7 +120,13 @@ public final class SocketMonitor {
         }
     }
 
-    deinit { precondition(pair == nil, "SocketMonitor dropped without close()") }
+    /// Dropped without `close()` (its owner failed half-way, or was released on an error path): closed on
+    /// its loop all the same. A library cleans up; it does not trap.
+    deinit {
+        guard let pair else { return }
+        let leftover = Leftover(loop: loop, token: token, socket: pair, monitored: watched)
+        loop.perform { leftover.close() }
+    }
 
     public func close() {
         if let token { loop.unregister(token) }
@@ -123,5 +134,26 @@ public final class SocketMonitor {
         zmq_socket_monitor(watched.handle, nil, 0)
         pair?.close()
         pair = nil
+    }
+}
+
+/// What a dropped ZAP handler or monitor leaves on its loop: its registration and its socket.
+private final class Leftover: @unchecked Sendable {
+    let loop: EventLoop
+    let token: EventLoop.RegistrationToken?
+    let socket: ZMQSocket
+    let monitored: ZMQSocket?
+
+    init(loop: EventLoop, token: EventLoop.RegistrationToken?, socket: ZMQSocket, monitored: ZMQSocket?) {
+        self.loop = loop
+        self.token = token
+        self.socket = socket
+        self.monitored = monitored
+    }
+
+    func close() {
+        if let token { loop.unregister(token) }
+        if let monitored, !monitored.isClosed { zmq_socket_monitor(monitored.handle, nil, 0) }
+        socket.close()
     }
 }

@@ -4,6 +4,7 @@ import Logging
 import ProcAgent
 import ProcClient
 import ProcCommandSupport
+import ProcCore
 import ServiceLifecycle
 import ZeroMQ
 
@@ -72,43 +73,48 @@ struct Join: AsyncParsableCommand {
     var logLevel: String?
 
     func validate() throws {
-        if let slots, slots < 1 { throw ValidationError("--slots must be at least 1") }
-        if let prefetch, !(0...1_000).contains(prefetch) { throw ValidationError("--prefetch must be 0 to 1000") }
-        if let resultHoldMs, !(0...100).contains(resultHoldMs) {
-            throw ValidationError("--result-hold-ms must be between 0 and 100")
-        }
-        if let outputLimit, outputLimit < 0 { throw ValidationError("--output-limit must be 0 or more") }
-        if let reconnectMax, reconnectMax < 0.01 { throw ValidationError("--reconnect-max must be at least 0.01") }
+        try checkFlag(slots, "--slots", Bounds.slots)
+        try checkFlag(prefetch, "--prefetch", Bounds.prefetch)
+        try checkFlag(resultHoldMs, "--result-hold-ms", Bounds.holdMilliseconds)
+        try checkFlag(outputLimit, "--output-limit", Bounds.outputLimit)
+        try checkFlag(stopGrace, "--stop-grace", Bounds.graceSeconds)
+        try checkFlag(reconnectMax, "--reconnect-max", Bounds.reconnectMaxSeconds)
+        if let name, let problem = AgentName.problem(name) { throw ValidationError("--name: \(problem)") }
     }
 
     func run() async throws {
-        _ = bootstrapLogging(level: logLevel)
-        raiseOpenFileLimit()
         let logger = Logger(label: "proc.agent")
         do {
+            try bootstrapLogging(level: logLevel)
+            raiseOpenFileLimit()
             let file = try ConfigFile.load(config)
             guard let target = host ?? ProcessInfo.processInfo.environment["PROC_COORDINATOR"] ?? file.agent?.coordinator
             else { throw CommandError("which coordinator? Give HOST[:PORT] (e.g. proc-agent join 127.0.0.1)") }
             let address: CoordinatorAddress
-            do { address = try CoordinatorAddress(target) } catch { throw CommandError(error.message) }
+            do { address = try CoordinatorAddress(target) } catch { throw CommandError(error.message, exitCode: 64) }
             let defaultName = "\(AgentConfiguration.hostname())-\(getpid())"
+            let agentName = name ?? file.agent?.name ?? defaultName
+            try checkAgentName(agentName, source: name != nil ? "--name" : file.agent?.name != nil ? "[agent] name" : "the host name")
             var configuration = AgentConfiguration(
-                coordinatorEndpoint: address.controlEndpoint, name: name ?? file.agent?.name ?? defaultName,
-                slots: slots ?? file.agent?.slots ?? ProcessInfo.processInfo.activeProcessorCount)
+                coordinatorEndpoint: address.controlEndpoint, name: agentName,
+                slots: slots ?? file.agent?.slots ?? min(ProcessInfo.processInfo.activeProcessorCount, Bounds.slots.range.upperBound))
             configuration.labels = (file.agent?.labels ?? [:]).merging(try parseLabels(labels)) { $1 }
+            if let problem = JobSpec.labelProblem(configuration.labels) {
+                throw CommandError("[agent.labels]: \(problem)", exitCode: 64)
+            }
+            // Numbers from flags were checked by validate(), those from the file when it was read.
             if let prefetch = prefetch ?? file.agent?.prefetch {
-                guard (0...1_000).contains(prefetch) else { throw CommandError("prefetch must be 0 to 1000") }
                 configuration.prefetch = prefetch
             } else {
                 configuration.shortRunPrefetch = AgentConfiguration.linkedPrefetch(slots: configuration.slots)
             }
-            let resultHold = resultHoldMs ?? file.agent?.resultHoldMs ?? configuration.resultHoldMilliseconds
-            guard (0...100).contains(resultHold) else { throw CommandError("result_hold_ms must be between 0 and 100") }
-            configuration.resultHoldMilliseconds = resultHold
+            configuration.resultHoldMilliseconds = resultHoldMs ?? file.agent?.resultHoldMs
+                ?? configuration.resultHoldMilliseconds
             configuration.adoptsOrphans = true
             configuration.dataDirectory = dataDir ?? file.agent?.dataDir ?? "./proc-agent-data/\(configuration.name)"
             if let reconnectMax {
-                configuration.reconnectMaxMilliseconds = Int(reconnectMax * 1000)
+                configuration.reconnectMaxMilliseconds = try milliseconds(reconnectMax, "--reconnect-max",
+                                                                          Bounds.reconnectMaxSeconds)
                 configuration.reconnectMinMilliseconds = min(configuration.reconnectMinMilliseconds,
                                                              configuration.reconnectMaxMilliseconds)
             }
@@ -118,6 +124,7 @@ struct Join: AsyncParsableCommand {
                 coordinatorKey: coordinatorKey ?? environment("PROC_COORDINATOR_KEY") ?? file.agent?.coordinatorKey)
             if let user = runAs ?? file.agent?.runAs { configuration.runAs = try runAsUser(user) }
 
+            let grace = try milliseconds(stopGrace, "--stop-grace", Bounds.graceSeconds)
             let loop = EventLoop(name: "proc-agent", context: ZMQContext())
             loop.start()
             let agent = Agent(configuration: configuration, loop: loop, logger: logger)
@@ -132,10 +139,15 @@ struct Join: AsyncParsableCommand {
                 endedNow.yield()
             }
             logJobUser(configuration.runAs, logger: logger)
-            try agent.start()
+            do {
+                try agent.start()
+            } catch let error as AgentError {
+                loop.stop()
+                loop.join()
+                throw CommandError(error.description, exitCode: error.code == .dataDirectoryInUse ? 2 : 1)
+            }
             print("proc-agent \(configuration.name) joining \(address.controlEndpoint) slots=\(configuration.slots)")
             fflush(nil)
-            let grace = Int(stopGrace * 1000)
             let service = StopOnShutdown(ended: ended) {
                 agent.stop(graceMilliseconds: grace)
                 loop.stop()
@@ -183,11 +195,3 @@ func logJobUser(_ runAs: RunAsUser?, logger: Logger) {
     ])
 }
 
-/// Set when the coordinator told this agent to stop: another one joined under its name, or its key
-/// is refused.
-final class StopReason: @unchecked Sendable {
-    private let lock = NSLock()
-    private var reason: (String, Int32)?
-    func set(_ message: String, exitCode: Int32) { lock.withLock { if reason == nil { reason = (message, exitCode) } } }
-    func get() -> (String, Int32)? { lock.withLock { reason } }
-}

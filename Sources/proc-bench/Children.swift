@@ -148,3 +148,10 @@ func which(_ program: String) -> String? {
     }
     return nil
 }
+
+/// Whether `path` is GNU parallel (Debian's moreutils installs another program of the same name, which
+/// takes other arguments).
+func isGNUParallel(_ path: String) -> Bool {
+    guard let child = try? Child(path, ["--version"]), child.wait(timeout: 10) == 0 else { return false }
+    return child.output.contains("GNU parallel")
+}

@@ -81,7 +81,7 @@ struct ProcBench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        _ = bootstrapLogging(level: "warning")
+        try bootstrapLogging(level: "warning")
         print("proc-bench: \(quick ? "quick (smoke test, not a measurement)" : "\(rounds) rounds"), "
               + "\(ProcessInfo.processInfo.activeProcessorCount) cores, binaries in \(binaryDirectory)")
         if wants("ratios") { try await ratios() }
@@ -184,8 +184,13 @@ struct ProcBench: AsyncParsableCommand {
         let chosen = Self.all.filter { workload.isEmpty || workload.map { $0.uppercased() }.contains($0.name) }
         let rounds = quick ? 1 : self.rounds
         let xargs = peers ? which("xargs") : nil
-        let parallel = peers ? which("parallel") : nil
-        if peers && parallel == nil { print("GNU parallel not found: install it (apt-get install parallel) to compare") }
+        var parallel = peers ? which("parallel") : nil
+        if let found = parallel, !isGNUParallel(found) {
+            print("\(found) is not GNU parallel (moreutils' has the same name): install GNU's (apt-get install parallel) to compare")
+            parallel = nil
+        } else if peers && parallel == nil {
+            print("GNU parallel not found: install it (apt-get install parallel) to compare")
+        }
         var header = ["workload", "floor", "standalone", "ratio", "added/job", "separate", "ratio"]
         if xargs != nil { header += ["xargs -P", "ratio"] }
         if parallel != nil { header += ["parallel", "ratio"] }

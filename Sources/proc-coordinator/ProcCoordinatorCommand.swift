@@ -4,6 +4,7 @@ import Logging
 import ProcAgent
 import ProcCommandSupport
 import ProcCoordinator
+import ProcCore
 import ServiceLifecycle
 import ZeroMQ
 
@@ -73,30 +74,32 @@ struct Start: AsyncParsableCommand {
     var logLevel: String?
 
     func validate() throws {
-        if let slots, slots < 1 { throw ValidationError("--slots must be at least 1") }
+        try checkFlag(slots, "--slots", Bounds.slots)
         if !standalone && slots != nil { throw ValidationError("--slots needs --standalone") }
-        if let heartbeatMs, heartbeatMs < 10 { throw ValidationError("--heartbeat-ms must be at least 10") }
-        if let commitHoldMs, !(0...100).contains(commitHoldMs) {
-            throw ValidationError("--commit-hold-ms must be between 0 and 100")
-        }
-        if let liveness, liveness < 1 { throw ValidationError("--liveness must be at least 1") }
-        if let maxAttempts, maxAttempts < 1 { throw ValidationError("--max-attempts must be at least 1") }
-        if let killGrace, killGrace < 0 { throw ValidationError("--kill-grace must be 0 or more") }
-        if let reconnectGrace, reconnectGrace < 0 { throw ValidationError("--reconnect-grace must be 0 or more") }
+        if !standalone && !labels.isEmpty { throw ValidationError("--label needs --standalone") }
+        try checkFlag(heartbeatMs, "--heartbeat-ms", Bounds.heartbeatMilliseconds)
+        try checkFlag(commitHoldMs, "--commit-hold-ms", Bounds.holdMilliseconds)
+        try checkFlag(liveness, "--liveness", Bounds.liveness)
+        try checkFlag(maxAttempts, "--max-attempts", Bounds.maxAttempts)
+        try checkFlag(killGrace, "--kill-grace", Bounds.graceSeconds)
+        try checkFlag(reconnectGrace, "--reconnect-grace", Bounds.reconnectGraceSeconds)
     }
 
     func run() async throws {
-        _ = bootstrapLogging(level: logLevel)
-        raiseOpenFileLimit()
         let logger = Logger(label: "proc.coordinator")
         do {
+            try bootstrapLogging(level: logLevel)
+            raiseOpenFileLimit()
             try await serve(logger: logger)
         } catch let error as CommandError {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(error.exitCode)
         } catch let error as CoordinatorError {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode(1)
+            throw ExitCode(error.code == .dataDirectoryInUse ? 2 : 1)
+        } catch let error as AgentError {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(error.code == .dataDirectoryInUse ? 2 : 1)
         }
     }
 
@@ -106,22 +109,28 @@ struct Start: AsyncParsableCommand {
         var configuration = CoordinatorConfiguration()
         let givenListen = listen ?? environment["PROC_LISTEN"] ?? file.coordinator?.listen
         let givenEvents = events ?? environment["PROC_EVENTS"] ?? file.coordinator?.events
-        configuration.controlEndpoints = [bindEndpoint(givenListen ?? "tcp://*:5555", defaultPort: 5555)]
-        configuration.eventsEndpoint = bindEndpoint(givenEvents ?? "tcp://*:5556", defaultPort: 5556)
+        configuration.controlEndpoints = [try bindEndpoint(givenListen ?? "tcp://*:5555", defaultPort: 5555,
+                                                           option: "--listen")]
+        configuration.eventsEndpoint = try bindEndpoint(givenEvents ?? "tcp://*:5556", defaultPort: 5556,
+                                                        option: "--events")
         let loopbackOnly = try secure(&configuration, file: file, explicitListen: givenListen != nil,
                                       explicitEvents: givenEvents != nil, logger: logger)
         configuration.dataDirectory = dataDir ?? environment["PROC_DATA_DIR"] ?? file.coordinator?.dataDir ?? "./proc-data"
+        // Numbers from flags were checked by validate(), those from the file when it was read.
         configuration.heartbeatMilliseconds = heartbeatMs ?? file.coordinator?.heartbeatMs ?? 1_000
         configuration.liveness = liveness ?? file.coordinator?.liveness ?? 3
-        let commitHold = commitHoldMs ?? file.coordinator?.commitHoldMs ?? 2
-        guard (0...100).contains(commitHold) else { throw CommandError("commit_hold_ms must be between 0 and 100") }
-        configuration.commitHoldMilliseconds = commitHold
-        configuration.cluster.cancelGraceMilliseconds = Int((killGrace ?? file.coordinator?.killGraceSeconds ?? 5) * 1000)
+        configuration.commitHoldMilliseconds = commitHoldMs ?? file.coordinator?.commitHoldMs ?? 2
+        configuration.cluster.cancelGraceMilliseconds = try milliseconds(
+            killGrace ?? file.coordinator?.killGraceSeconds ?? 5, "--kill-grace", Bounds.graceSeconds)
         configuration.cluster.maxLostAttempts = maxAttempts ?? file.coordinator?.maxAttempts ?? 3
-        configuration.reconnectGraceMilliseconds = Int(
-            (reconnectGrace ?? file.coordinator?.reconnectGraceSeconds ?? 40) * 1000)
-        for (name, queue) in file.queues ?? [:] {
-            if let limit = queue.maxRunning { configuration.queueLimits[name] = limit }
+        configuration.reconnectGraceMilliseconds = try milliseconds(
+            reconnectGrace ?? file.coordinator?.reconnectGraceSeconds ?? 40, "--reconnect-grace",
+            Bounds.reconnectGraceSeconds)
+        for (name, limit) in file.queueLimits {
+            if let problem = JobSpec.nameProblem(name, what: "queue name") {
+                throw CommandError("config file: [queues.\(name)]: \(problem)", exitCode: 64)
+            }
+            configuration.queueLimits[name] = limit
         }
         let inprocEndpoint = "inproc://proc-control"
         if standalone { configuration.controlEndpoints.append(inprocEndpoint) }
@@ -130,7 +139,19 @@ struct Start: AsyncParsableCommand {
         let loop = EventLoop(name: "proc-coord", context: context)
         loop.start()
         let coordinator = Coordinator(configuration: configuration, loop: loop, logger: logger)
-        try coordinator.start()
+        let failure = StopReason()
+        let (failed, failedNow) = AsyncStream<Void>.makeStream()
+        coordinator.onFailure = { reason in
+            failure.set(reason, exitCode: 1)
+            failedNow.yield()
+        }
+        do {
+            try coordinator.start()
+        } catch {
+            loop.stop()
+            loop.join()
+            throw error
+        }
         if loopbackOnly {
             logger.notice(Logger.Message(stringLiteral:
                 "no CURVE keys given: listening on loopback only, so only this host can connect. For agents on "
@@ -156,7 +177,14 @@ struct Start: AsyncParsableCommand {
             let built = Agent(configuration: agentConfiguration, loop: loop, logger: Logger(label: "proc.agent"))
             built.linked = true
             coordinator.attach(.linking(built))
-            try built.start()
+            do {
+                try built.start()
+            } catch {
+                coordinator.stop()
+                loop.stop()
+                loop.join()
+                throw error
+            }
             agent = built
         } else {
             agent = nil
@@ -168,7 +196,7 @@ struct Start: AsyncParsableCommand {
         fflush(nil)
 
         let grace = configuration.cluster.cancelGraceMilliseconds
-        let service = StopOnShutdown {
+        let service = StopOnShutdown(ended: failed) {
             agent?.stop(graceMilliseconds: grace)
             coordinator.stop()
             loop.stop()
@@ -176,7 +204,12 @@ struct Start: AsyncParsableCommand {
         }
         let group = ServiceGroup(
             services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            guard failure.get() != nil else { throw error }
+        }
+        if let (reason, code) = failure.get() { throw CommandError(reason, exitCode: code) }
     }
 
     /// Secure by default (DESIGN §3): CURVE when keys are given; without keys, a network address only

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ProcClient
+import ProcCommandSupport
 import ProcCore
 
 struct Agents: AsyncParsableCommand {
@@ -43,7 +44,8 @@ struct Queue: AsyncParsableCommand {
 
     func validate() throws {
         if name != nil && maxRunning == nil { throw ValidationError("give --max-running N to configure a queue") }
-        if let maxRunning, maxRunning < 0 { throw ValidationError("--max-running must be 0 or more") }
+        try checkFlag(maxRunning, "--max-running", Bounds.maxRunning)
+        if let name, let problem = JobSpec.nameProblem(name, what: "queue name") { throw ValidationError(problem) }
         if maxRunning != nil && name == nil { throw ValidationError("which queue? Give its name") }
     }
 

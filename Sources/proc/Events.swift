@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ProcClient
+import ProcCommandSupport
 import ProcCore
 
 struct Events: AsyncParsableCommand {
@@ -24,6 +25,10 @@ struct Events: AsyncParsableCommand {
     @Flag(help: "Print the journal's events from --from-seq (default 1) up to now, then exit.")
     var noFollow = false
 
+    func validate() throws {
+        try checkFlag(count, "--count", Bound(1...Int.max))
+    }
+
     func run() async throws {
         try await runClient(connection) { client in
             var seen = 0
@@ -33,15 +38,22 @@ struct Events: AsyncParsableCommand {
                 seen += 1
             }
             if noFollow {
-                var from = fromSeq ?? 1
+                // Up to the last seq of the first answer ("now"), page by page: a page is cut short by its
+                // bytes as well as its count, so only the seqs say where the range ends.
+                var from = max(fromSeq ?? 1, 1)
+                var end: UInt64?
                 while true {
                     let reply = try await client.replay(from: from, limit: 1_000)
-                    for event in reply.events where topics.isEmpty || topics.contains(where: event.type.rawValue.hasPrefix) {
-                        try show(event)
-                        if let count, seen >= count { return }
+                    let last = end ?? reply.lastSeq
+                    end = last
+                    for event in reply.events where event.seq <= last {
+                        if topics.isEmpty || topics.contains(where: event.type.rawValue.hasPrefix) {
+                            try show(event)
+                            if let count, seen >= count { return }
+                        }
                     }
-                    guard let last = reply.events.last, reply.events.count == 1_000 else { return }
-                    from = last.seq + 1
+                    guard let next = reply.events.last.map({ $0.seq + 1 }), next <= last else { return }
+                    from = next
                 }
             }
             for try await event in client.events(topics: topics, from: fromSeq) {

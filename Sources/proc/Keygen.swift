@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ProcCommandSupport
 import ProcCore
+import ProcSystem
 import ZeroMQ
 
 struct Keygen: ParsableCommand {
@@ -28,7 +29,9 @@ struct Keygen: ParsableCommand {
         if let role, PeerRole(rawValue: role) == nil {
             throw ValidationError("--role must be agent, client or observer")
         }
-        if name.isEmpty || name.contains("/") { throw ValidationError("NAME must be a plain file name") }
+        if let problem = AgentName.problem(name) {
+            throw ValidationError("NAME must be a plain file name: \(problem.replacingOccurrences(of: "an agent name", with: "it"))")
+        }
     }
 
     func run() throws {
@@ -37,7 +40,7 @@ struct Keygen: ParsableCommand {
             throw ExitCode(1)
         }
         do {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try DataDirectory.makeDirectories(dir, option: "--dir")
             let certificate = try Certificate.generate(metadata: role.map { ["role": $0] } ?? [:])
             let base = dir + "/" + name + ".key"
             try certificate.save(base: base)

@@ -15,6 +15,11 @@ struct ProcCommand: AsyncParsableCommand {
             Submit.self, Status.self, Wait.self, Result.self, Cancel.self, Events.self, Agents.self, Queue.self,
             Keygen.self,
         ])
+
+    /// Long runs of ids or arguments bypass the parser's quadratic handling of positionals (`ArgumentRuns`).
+    static func main() async {
+        await main(ArgumentRuns.compact(Array(CommandLine.arguments.dropFirst())))
+    }
 }
 
 /// Options every client command takes.
@@ -34,17 +39,22 @@ struct ConnectionOptions: ParsableArguments {
     @Option(help: "The coordinator's public key: its .key file or the 40-character key (or PROC_COORDINATOR_KEY).")
     var coordinatorKey: String?
 
+    func validate() throws {
+        try checkFlag(requestTimeout, "--request-timeout", Bounds.requestTimeout)
+    }
+
     func connect() throws -> ProcClient {
         let file = try ConfigFile.load(config)
-        let target = coordinator ?? ProcessInfo.processInfo.environment["PROC_COORDINATOR"] ?? file.client?.coordinator
-            ?? "127.0.0.1:5555"
+        let target = coordinator ?? environment("PROC_COORDINATOR") ?? file.client?.coordinator ?? "127.0.0.1:5555"
+        let source = coordinator != nil ? "--coordinator" : environment("PROC_COORDINATOR") != nil
+            ? "PROC_COORDINATOR" : file.client?.coordinator != nil ? "[client] coordinator" : "the default"
         let security = try loadClientKeys(
             cert: cert ?? environment("PROC_CERT") ?? file.client?.cert,
             coordinatorKey: coordinatorKey ?? environment("PROC_COORDINATOR_KEY") ?? file.client?.coordinatorKey)
         do {
             return try ProcClient(coordinator: target, requestTimeout: requestTimeout, security: security)
         } catch {
-            throw CommandError(error.message)
+            throw CommandError("\(source): \(error.message)", exitCode: error.code == .badAddress ? 64 : 1)
         }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ProcClient
+import ProcCommandSupport
 import ProcCore
 
 struct Status: AsyncParsableCommand {
@@ -20,9 +21,14 @@ struct Status: AsyncParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    func validate() throws {
+        try checkFlag(limit, "--limit", Bounds.statusLimit)
+        if let queue, let problem = JobSpec.nameProblem(queue, what: "--queue") { throw ValidationError(problem) }
+    }
+
     func run() async throws {
         try await runClient(connection) { client in
-            let reply = try await client.status(ids, queue: queue, limit: limit)
+            let reply = try await client.status(ArgumentRuns.expand(ids), queue: queue, limit: limit)
             if json { return try printJSON(reply) }
             let rows = reply.jobs.map { job in
                 [job.id, describeOutcome(status: job.status, reason: job.reason, exitCode: job.exitCode,

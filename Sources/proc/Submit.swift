@@ -3,6 +3,7 @@ import Foundation
 import ProcClient
 import ProcCommandSupport
 import ProcCore
+import ProcSystem
 
 struct Submit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -49,12 +50,20 @@ struct Submit: AsyncParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments, after --.")
     var command: [String] = []
 
+    /// The command after `--`, its long runs of arguments put back (`ArgumentRuns`).
+    private var argv: [String] {
+        ArgumentRuns.expand(command.first == "--" ? Array(command.dropFirst()) : command)
+    }
+
     func validate() throws {
-        let argv = command.first == "--" ? Array(command.dropFirst()) : command
         if batch == nil && argv.isEmpty { throw ValidationError("empty command: give one after --, or use --batch FILE") }
         if batch != nil && !argv.isEmpty { throw ValidationError("give either a command or --batch, not both") }
-        if let timeout, timeout <= 0 { throw ValidationError("--timeout must be a positive number of seconds") }
-        if let retries, retries < 0 { throw ValidationError("--retries must be 0 or more") }
+        try checkFlag(timeout, "--timeout", Bounds.jobTimeout)
+        try checkFlag(retries, "--retries", Bounds.retries)
+        try checkFlag(priority, "--priority", Bounds.priority)
+        if let queue, let problem = JobSpec.nameProblem(queue, what: "--queue") { throw ValidationError(problem) }
+        if let name, let problem = JobSpec.nameProblem(name, what: "--name") { throw ValidationError(problem) }
+        if let cwd, cwd.isEmpty { throw ValidationError("--cwd is empty") }
     }
 
     func run() async throws {
@@ -66,7 +75,8 @@ struct Submit: AsyncParsableCommand {
                 guard !specs.isEmpty else { throw CommandError("the batch '\(batch)' holds no jobs") }
             } else {
                 var spec = defaults
-                spec.argv = command.first == "--" ? Array(command.dropFirst()) : command
+                spec.argv = argv
+                if let problem = spec.validationProblem() { throw CommandError(problem, exitCode: 64) }
                 specs = [spec]
             }
             let ids = try await client.submit(specs)
@@ -87,7 +97,7 @@ struct Submit: AsyncParsableCommand {
             env = [:]
             for pair in environment {
                 guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
-                    throw CommandError("bad --env '\(pair)': expected KEY=VALUE")
+                    throw CommandError("bad --env '\(pair)': expected KEY=VALUE", exitCode: 64)
                 }
                 env![String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
             }
@@ -102,10 +112,11 @@ struct Submit: AsyncParsableCommand {
         if path == "-" {
             data = FileHandle.standardInput.readDataToEndOfFile()
         } else {
-            guard let contents = FileManager.default.contents(atPath: path) else {
-                throw CommandError("cannot read batch file '\(path)'")
+            do {
+                data = Data(try readFileBytes(path, limit: 4 << 30))
+            } catch {
+                throw CommandError("batch file: \(error)", exitCode: 64)
             }
-            data = contents
         }
         var specs: [JobSpec] = []
         let decoder = JSONDecoder()
@@ -117,17 +128,27 @@ struct Submit: AsyncParsableCommand {
             var spec: JobSpec
             do {
                 // The hand-written reader first (a million lines take seconds through Codable alone);
-                // JSONDecoder words the error of a line the reader refuses.
+                // JSONDecoder words the error of a line the reader refuses. Unknown keys are refused: a
+                // typo ("timout") would otherwise run the job without what was asked.
                 let bytes = Array(trimmed)
-                spec = try (try? JSONReader.read(bytes) { try JobSpec(reader: &$0) })
-                    ?? decoder.decode(JobSpec.self, from: Data(bytes))
+                do {
+                    spec = try JSONReader.read(bytes) { try JobSpec(reader: &$0, strict: true) }
+                } catch let unknown as UnknownKey {
+                    throw CommandError("batch line \(lineNumber): unknown key '\(unknown.key)'"
+                        + didYouMean(unknown.key, in: unknown.known) + " (keys: \(unknown.known.joined(separator: ", ")))",
+                        exitCode: 64)
+                } catch {
+                    spec = try decoder.decode(JobSpec.self, from: Data(bytes))
+                }
+            } catch let error as CommandError {
+                throw error
             } catch {
                 let shown = String(decoding: trimmed.prefix(80), as: UTF8.self)
                 if let problem = describeBatchError(error), trimmed.first == UInt8(ascii: "{") {
-                    throw CommandError("batch line \(lineNumber): \(problem): \(shown)")
+                    throw CommandError("batch line \(lineNumber): \(problem): \(shown)", exitCode: 64)
                 }
                 throw CommandError("batch line \(lineNumber): expected a JSON array (the argv) or an object with "
-                                   + "\"argv\": \(shown)")
+                                   + "\"argv\": \(shown)", exitCode: 64)
             }
             spec.env = spec.env ?? defaults.env
             spec.cwd = spec.cwd ?? defaults.cwd
@@ -137,7 +158,9 @@ struct Submit: AsyncParsableCommand {
             spec.retries = spec.retries ?? defaults.retries
             spec.labels = spec.labels ?? defaults.labels
             spec.name = spec.name ?? defaults.name
-            if let problem = spec.validationProblem() { throw CommandError("batch line \(lineNumber): \(problem)") }
+            if let problem = spec.validationProblem() {
+                throw CommandError("batch line \(lineNumber): \(problem)", exitCode: 64)
+            }
             specs.append(spec)
         }
         return specs

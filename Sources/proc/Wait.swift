@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Glibc
 import ProcClient
+import ProcCommandSupport
 import ProcCore
 
 struct Wait: AsyncParsableCommand {
@@ -21,13 +22,18 @@ struct Wait: AsyncParsableCommand {
 
     func validate() throws {
         if ids.isEmpty { throw ValidationError("which jobs? Give job ids (or '-' to read them from stdin)") }
+        try checkFlag(timeout, "--timeout", Bounds.waitTimeout)
     }
 
     func run() async throws {
-        var ids = self.ids
+        var ids = ArgumentRuns.expand(self.ids)
         if ids == ["-"] {
             ids = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
-                .split(whereSeparator: \.isNewline).map(String.init).filter { !$0.isEmpty }
+                .split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            if ids.isEmpty {
+                printError("no job ids on stdin: nothing to wait for (did the submit before it fail?)")
+                throw ExitCode(64)
+            }
         }
         let showProgress = !quiet && isatty(STDERR_FILENO) == 1 && ids.count > 1
         let total = ids.count

@@ -31,8 +31,8 @@ extension Integration {
             let invalid: [(String, String)] = [
                 (#"{"argv": ["true"], "env": {"A": 1}}"#, "wrong type"),
                 (#"{"argv": ["a\u0000b"]}"#, "NUL byte"),
-                (#"{"argv": ["true"], "timeout": -1}"#, "timeout must be a positive number"),
-                (#"{"argv": ["true"], "retries": 100000}"#, "retries must be 0 to"),
+                (#"{"argv": ["true"], "timeout": -1}"#, "timeout must be between"),
+                (#"{"argv": ["true"], "retries": 100000}"#, "retries must be between 0 and 1000"),
                 (#"{"argv": ["true"], "env": {"BIG": "\#(String(repeating: "x", count: 1_100_000))"}}"#, "too large"),
             ]
             for (line, reason) in invalid {

@@ -31,7 +31,11 @@ struct CheckProc: AsyncParsableCommand {
 
     func validate() throws {
         guard pass == 1 || pass == 2 else { throw ValidationError("--pass must be 1 or 2") }
-        guard jobs >= 1, maxWorkers >= 1 else { throw ValidationError("--jobs and --max-workers must be at least 1") }
+        guard (1...100_000).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 100000") }
+        guard (1...1_000).contains(maxWorkers) else { throw ValidationError("--max-workers must be between 1 and 1000") }
+        guard timeout.isFinite, (0.001...365 * 86_400).contains(timeout) else {
+            throw ValidationError("--timeout must be a number of seconds between 0.001 and 31536000; got \(timeout)")
+        }
     }
 
     func run() async throws {

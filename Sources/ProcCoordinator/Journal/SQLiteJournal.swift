@@ -18,6 +18,9 @@ public final class SQLiteJournal: Journal {
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
         configuration.label = "proc.journal"
+        // The checkpoint thread's connection may hold a lock for a moment as a commit begins: wait for it
+        // (a commit that fails stops the coordinator) rather than fail at once, GRDB's default.
+        configuration.busyMode = .timeout(10)
         pool = try DatabasePool(path: path, configuration: configuration)
         try migrator.migrate(pool)
         // The writer only: 32 MiB of page cache instead of 2 MiB. A commit that dispatches and completes
@@ -549,5 +552,27 @@ private func withBlob<R>(
         _ = sqlite3_bind_blob(statement, index, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(raw.count), nil)
         defer { sqlite3_bind_null(statement, index) }
         return try body()
+    }
+}
+
+/// A journal failure in words: SQLite's code and message, and what usually causes it.
+func describeJournalError(_ error: any Error) -> String {
+    guard let error = error as? DatabaseError else { return "\(error)" }
+    let base = "SQLite error \(error.resultCode.rawValue) (\(error.message ?? "no message"))"
+    switch error.resultCode.primaryResultCode {
+    case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_AUTH:
+        return base + ": the data directory must be a writable directory on a local file system"
+    case .SQLITE_READONLY:
+        return base + ": the journal is read-only; check the permissions of the data directory and its files"
+    case .SQLITE_FULL:
+        return base + ": the disk is full"
+    case .SQLITE_IOERR:
+        return base + ": the disk or file system failed"
+    case .SQLITE_NOTADB, .SQLITE_CORRUPT:
+        return base + ": journal.sqlite is not a proc journal, or it is damaged"
+    case .SQLITE_BUSY, .SQLITE_LOCKED:
+        return base + ": another process holds the journal"
+    default:
+        return base
     }
 }

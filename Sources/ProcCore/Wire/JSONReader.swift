@@ -392,8 +392,20 @@ public protocol JSONReadable: Decodable {
 
 // MARK: the hot path's types
 
+/// A key a strict reader does not know (`JobSpec(reader:strict:)`): user input with a typo in it.
+public struct UnknownKey: Error, Sendable {
+    public let key: String
+    public let known: [String]
+}
+
 extension JobSpec: JSONReadable {
     public init(reader: inout JSONReader) throws {
+        try self.init(reader: &reader, strict: false)
+    }
+
+    /// `strict`: an unknown key throws `UnknownKey` instead of being skipped (a batch line a user wrote;
+    /// on the wire, unknown keys are skipped, so that newer clients can talk to older coordinators).
+    public init(reader: inout JSONReader, strict: Bool) throws {
         if try reader.peekIsArray() {
             self.init(argv: try reader.strings())
             return
@@ -412,7 +424,9 @@ extension JobSpec: JSONReadable {
             case "retries": retries = try reader.optional { try $0.int() }
             case "labels": labels = try reader.optional { try $0.stringMap() }
             case "name": name = try reader.optional { try $0.string() }
-            default: try reader.skip()
+            default:
+                if strict { throw UnknownKey(key: key.string, known: JobSpec.keys) }
+                try reader.skip()
             }
         }
         guard let given = argv ?? command else { throw JSONReader.Unexpected() }

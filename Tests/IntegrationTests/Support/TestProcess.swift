@@ -21,8 +21,9 @@ final class TestProcess: @unchecked Sendable {
     let stderrPath: String
     private var exitStatus: Int32?
 
+    /// `directory` holds its output files; `workingDirectory` is where it runs (default: this process's).
     init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], stdin: String? = nil,
-         directory: String = NSTemporaryDirectory()) throws {
+         directory: String = NSTemporaryDirectory(), workingDirectory: String? = nil) throws {
         let unique = UUID().uuidString.prefix(8)
         stdoutPath = directory + "/out-\(unique).txt"
         stderrPath = directory + "/err-\(unique).txt"
@@ -47,7 +48,7 @@ final class TestProcess: @unchecked Sendable {
             cEnv.forEach { free($0) }
         }
         var pid: pid_t = 0
-        let rc = cspawn_spawn(&pid, executable, &cArgv, &cEnv, nil, input, output, errors, channel)
+        let rc = cspawn_spawn(&pid, executable, &cArgv, &cEnv, workingDirectory, input, output, errors, channel)
         guard rc == 0 else { throw TestError("cannot start \(executable): \(String(cString: strerror(rc)))") }
         self.pid = pid
     }
