@@ -32,8 +32,15 @@ let package = Package(
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
         // posix_spawn with a new session, a clean signal mask and fd 3 (the agent only).
         .target(name: "CSpawn"),
-        // Jobs, states, events, the wire protocol and the state machines. No I/O.
-        .target(name: "ProcCore", dependencies: [.product(name: "Collections", package: "swift-collections")]),
+        // The wire schema: every message declared once, and the generator of ProcWire/Generated and
+        // docs/wire.md from it (`swift run proc-wire-gen`). Not linked into anything else.
+        .target(name: "ProcWireSchema"),
+        .executableTarget(name: "proc-wire-gen", dependencies: ["ProcWireSchema"]),
+        // Messages on the wire and on disk (generated), their JSON reader and writer, the protocol's
+        // frames and the ranges of numbers. No I/O.
+        .target(name: "ProcWire"),
+        // Jobs, the scheduler and the protocol's state machines. No I/O.
+        .target(name: "ProcCore", dependencies: ["ProcWire", .product(name: "Collections", package: "swift-collections")]),
         // The little of Linux every role needs: a data directory owned by one process, files read with
         // errors in words.
         .target(name: "ProcSystem"),
@@ -106,6 +113,7 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
+        .testTarget(name: "ProcWireTests", dependencies: ["ProcWire", "ProcWireSchema", "ProcCore"]),
         .testTarget(name: "ProcCoreTests", dependencies: ["ProcCore"]),
         .testTarget(name: "ProcSystemTests", dependencies: ["ProcSystem"]),
         .testTarget(name: "ProcCommandSupportTests", dependencies: ["ProcCommandSupport"]),

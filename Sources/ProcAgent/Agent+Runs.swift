@@ -136,8 +136,8 @@ extension Agent {
             case .message(let text):
                 report(ProgressReport(
                     jobID: run.assignment.jobID, attempt: run.assignment.attempt, progress: nil, message: text))
-            case .result(let json):
-                run.result = try? WireCoding.decode(JSONValue.self, from: Array(json.utf8))
+            case .result(let value):
+                run.result = value
             case .invalid(let line):
                 logger.debug("invalid fd 3 line", metadata: ["job.id": .string(run.assignment.jobID), "line": .string(line)])
             }

@@ -7,24 +7,7 @@ import ProcCore
 /// exit status die with it. A restarted agent finds these records and ends what is left of those runs (SIGKILL to the
 /// group), so no unobserved copy keeps running while the coordinator runs the job again.
 final class RunRecords {
-    struct Record: Codable, JSONWritable {
-        var jobID: JobID
-        var attempt: Int
-        var pid: Int32
-        /// When the process started, in clock ticks since boot (the unit of /proc/PID/stat's starttime):
-        /// tells it from a later process that reuses the pid. Taken from CLOCK_BOOTTIME at the spawn, not
-        /// read from /proc, which cost more than the rest of a launch; so it is compared with a tolerance.
-        var startTime: UInt64?
-
-        func write(to writer: inout JSONWriter) {
-            writer.beginObject()
-            writer.key("jobID"); writer.string(jobID)
-            writer.key("attempt"); writer.int(attempt)
-            writer.key("pid"); writer.int(pid)
-            writer.field("startTime", startTime)
-            writer.endObject()
-        }
-    }
+    typealias Record = RunRecord
 
     /// Clock ticks per second (the unit of /proc/PID/stat's times).
     static let hertz = UInt64(max(1, sysconf(Int32(_SC_CLK_TCK))))

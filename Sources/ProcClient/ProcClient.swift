@@ -169,17 +169,17 @@ public final class ProcClient: @unchecked Sendable {
     // MARK: requests
 
     /// Sends one request and waits for its reply (or `requestTimeout`).
-    public func request<Request: Encodable & Sendable, Reply: Decodable>(
+    public func request<Request: WireWritable & Sendable, Reply: WireReadable>(
         _ command: Wire.ClientCommand, _ body: Request, as reply: Reply.Type, timeout: Double? = nil
     ) async throws -> Reply {
-        try await request(command, encoded: try WireCoding.encode(body), as: reply, timeout: timeout)
+        try await request(command, encoded: body.jsonBytes, as: reply, timeout: timeout)
     }
 
     /// The largest request body sent: the coordinator drops a connection that sends more than its
     /// maximum message size (64 MiB by default) without a word, so the client says it first.
     public static let maxRequestBytes = 32 << 20
 
-    func request<Reply: Decodable>(
+    func request<Reply: WireReadable>(
         _ command: Wire.ClientCommand, encoded: [UInt8], as reply: Reply.Type, timeout: Double? = nil
     ) async throws -> Reply {
         guard encoded.count <= Self.maxRequestBytes else {

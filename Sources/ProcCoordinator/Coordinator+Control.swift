@@ -197,9 +197,9 @@ extension Coordinator {
         } catch let error as ErrorReply {
             if error.code == "bad_request" { reject([peer], "invalid client request", detail: error.message) }
             replyError(peer, requestID, error)
-        } catch let error as DecodingError {
-            reject([peer], "invalid client request", detail: "\(command.rawValue): \(describe(error))")
-            replyError(peer, requestID, .badRequest("invalid \(command.rawValue) request: \(describe(error))"))
+        } catch let error as WireError {
+            reject([peer], "invalid client request", detail: "\(command.rawValue): \(error)")
+            replyError(peer, requestID, .badRequest("invalid \(command.rawValue) request: \(error)"))
         } catch {
             logger.error("request failed", metadata: ["command": .string(command.rawValue), "error": "\(error)"])
             replyError(peer, requestID, ErrorReply(code: "internal", message: "\(error)"))
@@ -230,11 +230,7 @@ extension Coordinator {
         do { return try bound.check(value, name) } catch { throw ErrorReply.badRequest(error.description) }
     }
 
-    func reply<T: Encodable>(_ peer: Frame, _ requestID: Frame, _ command: Wire.ClientCommand, _ body: T) {
-        replyRaw(peer, requestID, command, WireCoding.bytes(body))
-    }
-
-    func reply<T: Encodable & JSONWritable>(_ peer: Frame, _ requestID: Frame, _ command: Wire.ClientCommand, _ body: T) {
+    func reply<T: WireWritable>(_ peer: Frame, _ requestID: Frame, _ command: Wire.ClientCommand, _ body: T) {
         replyRaw(peer, requestID, command, body.jsonBytes)
     }
 
@@ -388,23 +384,5 @@ extension Coordinator {
             return text
         }
         return "<\(frame.count) bytes>"
-    }
-
-    private func describe(_ error: DecodingError) -> String {
-        switch error {
-        case .keyNotFound(let key, let context):
-            return "missing field '\(key.stringValue)'\(path(context))"
-        case .typeMismatch(_, let context), .valueNotFound(_, let context):
-            return "wrong type\(path(context)): \(context.debugDescription)"
-        case .dataCorrupted(let context):
-            return "not valid JSON\(path(context))"
-        @unknown default:
-            return "\(error)"
-        }
-    }
-
-    private func path(_ context: DecodingError.Context) -> String {
-        let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-        return path.isEmpty ? "" : " at \(path)"
     }
 }

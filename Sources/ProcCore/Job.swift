@@ -1,104 +1,8 @@
-/// A job's identifier, as printed by `proc submit` ("j42").
-public typealias JobID = String
+@_exported import ProcWire
 
-/// The five states of DESIGN §2: `pending → running → completed | error | cancelled`.
-public enum JobStatus: String, Codable, Sendable, CaseIterable {
-    case pending, running, completed, error, cancelled
-
-    public var isFinal: Bool { self == .completed || self == .error || self == .cancelled }
-}
-
-/// Why a job ended in `error`.
-public enum FailureReason: String, Codable, Sendable {
-    /// The command exited with a non-zero code.
-    case exit
-    /// The command was killed by a signal it did not ask for.
-    case signal
-    /// The job ran longer than its `--timeout`.
-    case timeout
-    /// The command could not start: not found, not executable, bad working directory.
-    case spawn
-    /// The agent running it was lost and no attempts are left.
-    case lost
-}
-
-/// What a user submits: an argv plus options. A line of `proc submit --batch` is this object, or a
-/// bare JSON array (the argv).
-public struct JobSpec: Codable, Sendable, Equatable {
-    public var argv: [String]
-    public var env: [String: String]?
-    public var cwd: String?
-    public var queue: String?
-    public var priority: Int?
-    /// Seconds; the job is ended as `error`/`timeout` after this long.
-    public var timeout: Double?
-    /// How many times to run the job again when it fails by itself (exit, signal, timeout, spawn).
-    public var retries: Int?
-    /// Labels an agent must carry to run this job (`gpu=1`).
-    public var labels: [String: String]?
-    /// A name for humans; shown by `proc status`.
-    public var name: String?
-
-    public init(
-        argv: [String], env: [String: String]? = nil, cwd: String? = nil, queue: String? = nil,
-        priority: Int? = nil, timeout: Double? = nil, retries: Int? = nil, labels: [String: String]? = nil,
-        name: String? = nil
-    ) {
-        self.argv = argv
-        self.env = env
-        self.cwd = cwd
-        self.queue = queue
-        self.priority = priority
-        self.timeout = timeout
-        self.retries = retries
-        self.labels = labels
-        self.name = name
-    }
-
-    private enum CodingKeys: String, CodingKey {
-        case argv, command, env, cwd, queue, priority, timeout, retries, labels, name
-    }
-
-    public init(from decoder: any Decoder) throws {
-        // A bare array is an argv.
-        if let argv = try? decoder.singleValueContainer().decode([String].self) {
-            self.init(argv: argv)
-            return
-        }
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        let argv = try container.decodeIfPresent([String].self, forKey: .argv)
-            ?? container.decodeIfPresent([String].self, forKey: .command)
-        guard let argv else {
-            throw DecodingError.keyNotFound(
-                CodingKeys.argv, .init(codingPath: container.codingPath, debugDescription: "a job needs \"argv\""))
-        }
-        self.init(
-            argv: argv,
-            env: try container.decodeIfPresent([String: String].self, forKey: .env),
-            cwd: try container.decodeIfPresent(String.self, forKey: .cwd),
-            queue: try container.decodeIfPresent(String.self, forKey: .queue),
-            priority: try container.decodeIfPresent(Int.self, forKey: .priority),
-            timeout: try container.decodeIfPresent(Double.self, forKey: .timeout),
-            retries: try container.decodeIfPresent(Int.self, forKey: .retries),
-            labels: try container.decodeIfPresent([String: String].self, forKey: .labels),
-            name: try container.decodeIfPresent(String.self, forKey: .name))
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(argv, forKey: .argv)
-        try container.encodeIfPresent(env, forKey: .env)
-        try container.encodeIfPresent(cwd, forKey: .cwd)
-        try container.encodeIfPresent(queue, forKey: .queue)
-        try container.encodeIfPresent(priority, forKey: .priority)
-        try container.encodeIfPresent(timeout, forKey: .timeout)
-        try container.encodeIfPresent(retries, forKey: .retries)
-        try container.encodeIfPresent(labels, forKey: .labels)
-        try container.encodeIfPresent(name, forKey: .name)
-    }
-
+extension JobSpec {
     /// The keys a job object may have (`proc submit --batch` refuses any other).
-    public static let keys = ["argv", "command", "env", "cwd", "queue", "priority", "timeout", "retries", "labels", "name"]
+    public static let keys = wireKeys + ["command"]
 
     public static let maxTimeoutSeconds: Double = Bounds.jobTimeout.range.upperBound
     public static let maxRetries = Bounds.retries.range.upperBound
@@ -124,15 +28,9 @@ public struct JobSpec: Codable, Sendable, Equatable {
         if envBytes + labelBytes > maxArgvBytes {
             return "environment and labels too large (over \(maxArgvBytes) bytes)"
         }
-        if let timeout {
-            do { _ = try Bounds.jobTimeout.check(timeout, "timeout") } catch { return error.description }
-        }
-        if let retries {
-            do { _ = try Bounds.retries.check(retries, "retries") } catch { return error.description }
-        }
-        if let priority {
-            do { _ = try Bounds.priority.check(priority, "priority") } catch { return error.description }
-        }
+        if let timeout, let problem = Bounds.jobTimeout.problem(timeout) { return "timeout \(problem)" }
+        if let retries, let problem = Bounds.retries.problem(retries) { return "retries \(problem)" }
+        if let priority, let problem = Bounds.priority.problem(priority) { return "priority \(problem)" }
         if let cwd {
             if cwd.isEmpty { return "working directory is empty" }
             if cwd.utf8.contains(0) { return "working directory contains a NUL byte" }
@@ -173,57 +71,24 @@ public struct JobSpec: Codable, Sendable, Equatable {
     }
 }
 
-/// Everything the coordinator knows of a job (outputs live in the journal, not here).
-public struct JobRecord: Codable, Sendable, Equatable {
-    public let id: JobID
-    /// Submission order, unique per coordinator; also the FIFO key within a priority.
-    public let number: UInt64
-    public var spec: JobSpec
-    public var status: JobStatus
-    /// The current attempt, from 1. A result for another attempt is a late duplicate.
-    public var attempt: Int
-    public var reason: FailureReason?
-    public var exitCode: Int32?
-    public var signal: Int32?
-    public var message: String?
-    public var result: JSONValue?
-    public var agentID: String?
-    public var progress: Double?
-    public var submittedAt: Timestamp
-    public var startedAt: Timestamp?
-    public var finishedAt: Timestamp?
-    /// Set when a cancel was asked for the running attempt; the outcome becomes `cancelled`.
-    public var cancelRequested: Bool
-    /// How many attempts failed by themselves (counted against `spec.retries`).
-    public var failures: Int
-    /// How many attempts were lost with their agent (counted against the cluster's `maxLostAttempts`).
-    public var lostAttempts: Int
-    /// Attempts whose results were recorded: one that comes again (an agent resending what was not
-    /// acknowledged) is a duplicate delivery, not news. (A lost attempt is never recorded: its result,
-    /// if it ever comes, is a late result.)
-    public var recordedAttempts: [Int]
-
-    public var queue: String { spec.queue ?? defaultQueueName }
-
-    public init(id: JobID, number: UInt64, spec: JobSpec, submittedAt: Timestamp) {
-        self.id = id
-        self.number = number
-        self.spec = spec
-        self.status = .pending
-        self.attempt = 1
-        self.submittedAt = submittedAt
-        self.cancelRequested = false
-        self.failures = 0
-        self.lostAttempts = 0
-        self.recordedAttempts = []
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case id, number, spec, status, attempt, reason, exitCode = "exit_code", signal, message, result
-        case agentID = "agent_id", progress, submittedAt = "submitted_at", startedAt = "started_at"
-        case finishedAt = "finished_at", cancelRequested = "cancel_requested", failures
-        case lostAttempts = "lost_attempts", recordedAttempts = "recorded_attempts"
+extension JobSummary {
+    public init(_ job: borrowing JobRecord) {
+        self.init(id: job.id, status: job.status, queue: job.queue, attempt: job.attempt, reason: job.reason,
+                  exitCode: job.exitCode, signal: job.signal, agentID: job.agentID, progress: job.progress,
+                  command: job.spec.argv, name: job.spec.name)
     }
 }
 
-public let defaultQueueName = "default"
+extension ResultReply {
+    public init(job: JobRecord, output: JobOutput?) {
+        self.init(job: job, stdout: output?.stdout, stderr: output?.stderr, stdoutTruncated: output?.stdoutTruncated,
+                  stderrTruncated: output?.stderrTruncated)
+    }
+}
+
+extension Assignment {
+    public init(job: JobRecord, killGraceMilliseconds: Int? = nil) {
+        self.init(jobID: job.id, attempt: job.attempt, argv: job.spec.argv, env: job.spec.env, cwd: job.spec.cwd,
+                  timeout: job.spec.timeout, queue: job.queue, killGraceMilliseconds: killGraceMilliseconds)
+    }
+}

@@ -119,36 +119,19 @@ struct Submit: AsyncParsableCommand {
             }
         }
         var specs: [JobSpec] = []
-        let decoder = JSONDecoder()
         var lineNumber = 0
         for line in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNumber += 1
             let trimmed = line.drop(while: { $0 == 32 || $0 == 9 || $0 == 13 })
             if trimmed.isEmpty || trimmed.first == UInt8(ascii: "#") { continue }
+            // Read strictly: an unknown key is refused (a typo, "timout", would otherwise run the job without
+            // what was asked), and the error names the field.
             var spec: JobSpec
             do {
-                // The hand-written reader first (a million lines take seconds through Codable alone);
-                // JSONDecoder words the error of a line the reader refuses. Unknown keys are refused: a
-                // typo ("timout") would otherwise run the job without what was asked.
-                let bytes = Array(trimmed)
-                do {
-                    spec = try JSONReader.read(bytes) { try JobSpec(reader: &$0, strict: true) }
-                } catch let unknown as UnknownKey {
-                    throw CommandError("batch line \(lineNumber): unknown key '\(unknown.key)'"
-                        + didYouMean(unknown.key, in: unknown.known) + " (keys: \(unknown.known.joined(separator: ", ")))",
-                        exitCode: 64)
-                } catch {
-                    spec = try decoder.decode(JobSpec.self, from: Data(bytes))
-                }
-            } catch let error as CommandError {
-                throw error
+                spec = try WireCoding.decode(JobSpec.self, from: Array(trimmed), strict: true)
             } catch {
-                let shown = String(decoding: trimmed.prefix(80), as: UTF8.self)
-                if let problem = describeBatchError(error), trimmed.first == UInt8(ascii: "{") {
-                    throw CommandError("batch line \(lineNumber): \(problem): \(shown)", exitCode: 64)
-                }
-                throw CommandError("batch line \(lineNumber): expected a JSON array (the argv) or an object with "
-                                   + "\"argv\": \(shown)", exitCode: 64)
+                let shown = trimmed.count > 80 ? "" : ": " + String(decoding: trimmed, as: UTF8.self)
+                throw CommandError("batch line \(lineNumber): \(error)\(shown)", exitCode: 64)
             }
             spec.env = spec.env ?? defaults.env
             spec.cwd = spec.cwd ?? defaults.cwd
@@ -164,26 +147,5 @@ struct Submit: AsyncParsableCommand {
             specs.append(spec)
         }
         return specs
-    }
-}
-
-/// "wrong type at env.A: expected a string" for a JSON object line that is valid JSON but not a job.
-private func describeBatchError(_ error: any Error) -> String? {
-    guard let error = error as? DecodingError else { return nil }
-    func path(_ context: DecodingError.Context) -> String {
-        context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-            .trimmingCharacters(in: CharacterSet(charactersIn: "."))
-    }
-    switch error {
-    case .typeMismatch(let type, let context):
-        return "wrong type at \(path(context)): expected \(type == String.self ? "a string" : "\(type)")"
-    case .valueNotFound(_, let context):
-        return "missing value at \(path(context))"
-    case .keyNotFound(let key, _):
-        return "missing \"\(key.stringValue)\""
-    case .dataCorrupted:
-        return nil
-    @unknown default:
-        return nil
     }
 }

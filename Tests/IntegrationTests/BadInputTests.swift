@@ -29,10 +29,10 @@ extension Integration {
 
             // Invalid job specs, each with its reason.
             let invalid: [(String, String)] = [
-                (#"{"argv": ["true"], "env": {"A": 1}}"#, "wrong type"),
+                (#"{"argv": ["true"], "env": {"A": 1}}"#, "env.A: expected a string, found a number"),
                 (#"{"argv": ["a\u0000b"]}"#, "NUL byte"),
-                (#"{"argv": ["true"], "timeout": -1}"#, "timeout must be between"),
-                (#"{"argv": ["true"], "retries": 100000}"#, "retries must be between 0 and 1000"),
+                (#"{"argv": ["true"], "timeout": -1}"#, "timeout: must be between"),
+                (#"{"argv": ["true"], "retries": 100000}"#, "retries: must be between 0 and 1000"),
                 (#"{"argv": ["true"], "env": {"BIG": "\#(String(repeating: "x", count: 1_100_000))"}}"#, "too large"),
             ]
             for (line, reason) in invalid {
@@ -113,11 +113,11 @@ extension Integration.BadInput {
         }
         let id: Frame = [0, 0, 0, 0, 0, 0, 0, 1]
         #expect(errorMessage(try ask([proto, Array("SUBMIT".utf8), id, Array("{not json".utf8)]))?
-            .contains("not valid JSON") == true)
+            .contains("invalid SUBMIT request: expected a key") == true)
         #expect(errorMessage(try ask([proto, Array("SUBMIT".utf8), id, Array(#"{"jobs": [{"argv": []}]}"#.utf8)]))?
             .contains("empty command") == true)
         #expect(errorMessage(try ask([proto, Array("SUBMIT".utf8), id, Array(#"{"jobs": [{"argv": 5}]}"#.utf8)]))?
-            .contains("wrong type") == true)
+            .contains("jobs[0].argv: expected an array, found a number") == true)
         #expect(errorMessage(try ask([proto, Array("NOPE".utf8), id, []]))?.contains("unknown command") == true)
         #expect(errorMessage(try ask([Array("PROC-CLIENT/9".utf8), Array("INFO".utf8), id, []]))?
             .contains("unsupported protocol") == true)

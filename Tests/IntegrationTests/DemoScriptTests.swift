@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Testing
 
 extension Integration {
@@ -39,5 +40,24 @@ extension Integration.DemoScript {
         for line in ["proc-bench: W1, round 1 of 1…", "proc-bench: 100 simulated agents…"] {
             #expect(result.stderr.contains(line), "missing \(line)")
         }
+    }
+}
+
+extension Integration.DemoScript {
+    /// A `parallel` on PATH that is not GNU parallel (moreutils' has the same name) is skipped with a word,
+    /// instead of failing the run half-way (which used to crash it: the cluster it held was released
+    /// without shutdown).
+    @Test func benchmarkSkipsAParallelThatIsNotGNUs() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "#!/bin/sh\necho 'parallel [OPTIONS] command -- arguments' >&2\nexit 1\n"
+            .write(toFile: directory + "/parallel", atomically: true, encoding: .utf8)
+        chmod(directory + "/parallel", 0o755)
+        let path = directory + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        let result = try run(binary("proc-bench"), ["--quick", "--section", "ratios", "--workload", "W2", "--peers"],
+                             environment: ["PATH": path], timeout: 300)
+        #expect(result.code == 0, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains("\(directory)/parallel is not GNU parallel"), "\(result.stdout)")
+        #expect(result.stdout.contains("xargs -P"), "xargs still runs")
     }
 }

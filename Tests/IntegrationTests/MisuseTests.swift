@@ -130,7 +130,7 @@ extension Integration {
                 (#"{"argv": ["true"], "timout": 5}"#, "unknown key 'timout'; did you mean 'timeout'?"),
                 (#"{"argv": ["true"], "queue": "a\nb"}"#, "queue name contains a control character"),
                 (#"{"argv": ["true"], "name": "x\u0007"}"#, "job name contains a control character"),
-                (#"{"argv": ["true"], "priority": 99999999999}"#, "priority must be between"),
+                (#"{"argv": ["true"], "priority": 99999999999}"#, "priority: must be between"),
                 (#"{"argv": ["true"], "cwd": "a\u0000b"}"#, "NUL byte"),
             ]
             for (line, words) in lines {

@@ -137,7 +137,7 @@ struct ProcAgentTests {
         ])
         let (status, messages) = run(job)
         #expect(status == JobExit.exited(0))
-        #expect(messages == [.progress(0.5, "half"), .result(#"{"n":42}"#), .invalid("bad")])
+        #expect(messages == [.progress(0.5, "half"), .result(.object(["n": .int(42)])), .invalid("bad")])
     }
 
     @Test func channelVariants() throws {
@@ -159,12 +159,12 @@ struct ProcAgentTests {
         #expect(messages == [
             .progress(1, nil),
             .message("hello é😀"),
-            .progress(0.25, nil), .result(#"[1, "a", {"b": null}]"#),
-            .progress(nil, "x"),
+            .progress(0.25, nil), .result(.array([.int(1), .string("a"), .object(["b": .null])])),
+            .message("x"),
             .invalid(#"{"other":1}"#),
             .invalid(#"{"result":1} trailing"#),
             .invalid("[1,2]"),
-            .result("3.10"),
+            .result(.double(3.1)),
         ])
     }
 
@@ -176,14 +176,18 @@ struct ProcAgentTests {
         #expect(messages == [.invalid(String(repeating: "x", count: 1024)), .message("ok")])
     }
 
-    @Test func jsonScanner() {
+    /// Channel lines are read by the wire's reader (`ChannelLine`): one scanner for fd 3 and the wire.
+    @Test func channelLines() {
         func parse(_ s: String) -> [ChannelMessage] { ChannelLineSplitter.parse(Array(s.utf8)) }
-        #expect(parse(#"{"result":"\"q\" \\ \/ \n"}"#) == [.result(#""\"q\" \\ \/ \n""#)])
-        #expect(parse(#"{"message":"\ud800x"}"#) == [.message("\u{FFFD}x")])
+        #expect(parse(#"{"result":"\"q\" \\ \/ \n"}"#) == [.result(.string("\"q\" \\ / \n"))])
+        #expect(parse(#"{"message":"\ud800x"}"#) == [.invalid(#"{"message":"\ud800x"}"#)])
         #expect(parse(#"{"result":01}"#) == [.invalid(#"{"result":01}"#)])
-        #expect(parse(#"{"result":-0.5e+3,"message":"m"}"#) == [.message("m"), .result("-0.5e+3")])
+        #expect(parse(#"{"result":-0.5e+3,"message":"m"}"#) == [.message("m"), .result(.int(-500))])
+        #expect(parse(#"{"progress":0.25,"message":"m","other":[1]}"#) == [.progress(0.25, "m")])
+        #expect(parse(#"{"progress":"half"}"#) == [.invalid(#"{"progress":"half"}"#)])
+        #expect(parse(#"{"other":1}"#) == [.invalid(#"{"other":1}"#)])
         #expect(parse("{\"result\":\"tab\there\"}") == [.invalid("{\"result\":\"tab\there\"}")])
-        let deep = "{\"result\":" + String(repeating: "[", count: 300) + String(repeating: "]", count: 300) + "}"
+        let deep = "{\"result\":" + String(repeating: "[", count: 600) + String(repeating: "]", count: 600) + "}"
         #expect(parse(deep) == [.invalid(String(deep.prefix(1024)))])
         #expect(parse("  \r") == [])
     }

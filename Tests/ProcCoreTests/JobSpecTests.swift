@@ -39,12 +39,12 @@ import Testing
 
     @Test(arguments: [#"{"queue": "q"}"#, #"{}"#, #"{"argv": null}"#])
     func missingArgvIsAnError(json: String) {
-        #expect(throws: DecodingError.self) { try decode(json) }
+        #expect(throws: WireError.self) { try decode(json) }
     }
 
     @Test(arguments: [#"{"argv": "echo hi"}"#, #"42"#, #"[1, 2]"#])
     func wrongShapesAreErrors(json: String) {
-        #expect(throws: DecodingError.self) { try decode(json) }
+        #expect(throws: WireError.self) { try decode(json) }
     }
 
     @Test func encodingRoundTripsAndOmitsNils() throws {

@@ -1,3 +1,4 @@
+import ProcWire
 /// What to run: argv[0] is the program (looked up in `environment["PATH"]` if it has no '/'), the environment is
 /// exactly `environment` (nothing is inherited from the agent), `workingDirectory` nil means the agent's cwd.
 /// `user` nil means the agent's own user; otherwise the program, its PATH lookup and the working directory are
@@ -37,12 +38,12 @@ public enum ExitStatus: Sendable, Equatable {
     case signaled(Int32)
 }
 
-/// One line of the fd-3 channel.
+/// What one line of the fd-3 channel says (`ChannelLine`, read by the wire's reader).
 public enum ChannelMessage: Sendable, Equatable {
-    /// `{"progress": 0.4, "message": "…"}`; either field may be missing (or null / of the wrong type → nil).
-    case progress(Double?, String?)
-    /// `{"result": <any JSON>}`: the value's JSON text exactly as the job wrote it (sliced, not re-serialized).
-    case result(String)
+    /// `{"progress": 0.4, "message": "…"}` (the message may be missing).
+    case progress(Double, String?)
+    /// `{"result": <any JSON>}`.
+    case result(JSONValue)
     /// `{"message": "…"}` without a "progress" key.
     case message(String)
     /// A line that is not a JSON object with a known key (or longer than the line limit): its first 1 KiB.

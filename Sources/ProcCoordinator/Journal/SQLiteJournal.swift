@@ -271,7 +271,7 @@ public final class SQLiteJournal: Journal {
         guard !pending.isEmpty else { return }
         let marker = Array(EventType.jobStarted.rawValue.utf8)
         for body in try eventBodies(from: horizon, limit: .max, maxBytes: .max) where body.contains(marker) {
-            guard let event = try? JSONDecoder().decode(Event.self, from: Data(body)), event.type == .jobStarted,
+            guard let event = try? WireCoding.decode(Event.self, from: body), event.type == .jobStarted,
                   let jobID = event.jobID, let index = pending[jobID], event.seq > rowSeqs[index],
                   event.attempt == jobs[index].attempt, let agentID = event.agentID
             else { continue }
@@ -398,7 +398,7 @@ public final class SQLiteJournal: Journal {
                 db, sql: "SELECT body FROM outputs WHERE job_id = ? ORDER BY attempt DESC LIMIT 1",
                 arguments: [jobID])
             else { return nil }
-            return try JSONDecoder().decode(JobOutput.self, from: data)
+            return try WireCoding.decode(JobOutput.self, from: Array(data))
         }
     }
 

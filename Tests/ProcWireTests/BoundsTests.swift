@@ -1,4 +1,4 @@
-import ProcCore
+import ProcWire
 import Testing
 
 /// The one range check every number from outside goes through (issue 21).
@@ -62,16 +62,16 @@ import Testing
 
 @Suite struct SuggestionTests {
     @Test func aTypoFindsTheKeyMeant() {
-        #expect(nearestWord(to: "timout", in: JobSpec.keys) == "timeout")
-        #expect(nearestWord(to: "tiemout", in: JobSpec.keys) == "timeout")
-        #expect(nearestWord(to: "lables", in: JobSpec.keys) == "labels")
-        #expect(nearestWord(to: "ARGV", in: JobSpec.keys) == "argv")
-        #expect(didYouMean("priorty", in: JobSpec.keys) == "; did you mean 'priority'?")
+        #expect(nearestWord(to: "timout", in: JobSpec.wireKeys) == "timeout")
+        #expect(nearestWord(to: "tiemout", in: JobSpec.wireKeys) == "timeout")
+        #expect(nearestWord(to: "lables", in: JobSpec.wireKeys) == "labels")
+        #expect(nearestWord(to: "ARGV", in: JobSpec.wireKeys) == "argv")
+        #expect(didYouMean("priorty", in: JobSpec.wireKeys) == "; did you mean 'priority'?")
     }
 
     @Test func somethingFarFindsNothing() {
-        #expect(nearestWord(to: "zzzzzz", in: JobSpec.keys) == nil)
-        #expect(nearestWord(to: "x", in: JobSpec.keys) == nil)
+        #expect(nearestWord(to: "zzzzzz", in: JobSpec.wireKeys) == nil)
+        #expect(nearestWord(to: "x", in: JobSpec.wireKeys) == nil)
         #expect(didYouMean("colour", in: ["name"]) == "")
     }
 }

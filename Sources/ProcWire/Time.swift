@@ -1,7 +1,7 @@
 import Glibc
 
-/// Wall-clock time as seconds since the Unix epoch.
-public typealias Timestamp = Double
+
+
 
 /// Now, in whole microseconds: the nearest double to the decimal `seconds.micros`, as a reader of the
 /// six decimals would make it. A double near today's time holds steps of about 0.24 µs, so nanoseconds

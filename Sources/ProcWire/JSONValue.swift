@@ -45,9 +45,12 @@ extension JSONValue: Codable {
 
 extension JSONValue: CustomStringConvertible {
     /// Compact JSON text.
-    public var description: String {
-        (try? String(decoding: WireCoding.encode(self), as: UTF8.self)) ?? "null"
-    }
+    public var description: String { String(decoding: jsonBytes, as: UTF8.self) }
+}
+
+extension JSONValue: WireReadable, WireWritable {
+    public init(reader: inout JSONReader) throws(WireError) { self = try reader.json() }
+    public func write(to writer: inout JSONWriter) { writer.json(self) }
 }
 
 extension JSONValue {
