@@ -52,17 +52,25 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The agent: slots, labels, a subprocess per job.
         .target(
             name: "ProcAgent",
-            dependencies: ["ProcCore", "ProcSystem", "ZeroMQ", "CSpawn", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "ProcCore", "ProcSystem", "ZeroMQ", "CSpawn", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         // Requests and the event feed, for the CLI, the library and any Swift program.
         .target(name: "ProcClient", dependencies: ["ProcCore", "ZeroMQ"]),
         // The original module's API in Swift: workers, queues, callbacks, events.
-        .target(name: "Proc", dependencies: ["ProcClient", "ProcCoordinator", "ProcAgent", "ProcCore", "ZeroMQ"]),
+        .target(name: "Proc", dependencies: [
+            "ProcClient", "ProcCoordinator", "ProcAgent", "ProcCore", "ZeroMQ",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         // What the three executables share: config files (TOML), endpoints, logging, services.
         .target(
             name: "ProcCommandSupport",
@@ -77,7 +85,7 @@ let package = Package(
         .executableTarget(
             name: "proc-coordinator",
             dependencies: [
-                "ProcCoordinator", "ProcAgent", "ProcCommandSupport", "ProcCore", "ZeroMQ",
+                "Proc", "ProcCoordinator", "ProcAgent", "ProcCommandSupport", "ProcCore", "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -67,10 +67,37 @@ public final class ProcCluster: Sendable {
         slots: Int = ProcessInfo.processInfo.activeProcessorCount, dataDirectory: String? = nil,
         listen: String? = nil, events: String? = nil, logger: Logger = Logger(label: "proc.standalone")
     ) async throws -> ProcCluster {
-        let local = try LocalCluster(slots: slots, dataDirectory: dataDirectory, listen: listen, events: events,
-                                     logger: logger)
-        let client = try ProcClient(coordinator: local.inprocEndpoint, loop: local.loop)
-        return ProcCluster(client: client, local: local)
+        guard Bounds.slots.range.contains(slots) else {
+            throw ProcClientError(.rejected, "slots \(Bounds.slots.problem(slots) ?? "")")
+        }
+        let unique = "\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        let inprocEndpoint = "inproc://proc-control-\(unique)"
+        var temporaryDirectory: String?
+        var directory = dataDirectory
+        if directory == nil {
+            let path = NSTemporaryDirectory() + "proc-standalone-\(unique)"
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            directory = path
+            temporaryDirectory = path
+        }
+        var configuration = CoordinatorConfiguration()
+        configuration.controlEndpoints = [inprocEndpoint] + (listen.map { [$0] } ?? [])
+        configuration.eventsEndpoint = events ?? (listen == nil ? "inproc://proc-events-\(unique)" : "tcp://127.0.0.1:*")
+        configuration.dataDirectory = directory!
+        var agent = AgentConfiguration(coordinatorEndpoint: inprocEndpoint,
+                                       name: "\(AgentConfiguration.hostname())-local", slots: slots)
+        agent.prefetch = AgentConfiguration.linkedPrefetch(slots: slots)
+        agent.stopGraceMilliseconds = 2_000
+        let local = LocalCluster(coordinator: configuration, agent: agent, logger: logger,
+                                 temporaryDirectory: temporaryDirectory)
+        try await local.start()
+        do {
+            let client = try ProcClient(coordinator: inprocEndpoint, loop: local.loop)
+            return ProcCluster(client: client, local: local)
+        } catch {
+            await local.stop()
+            throw error
+        }
     }
 
     /// The TCP control endpoint of a standalone cluster started with `listen`.
@@ -130,14 +157,14 @@ public final class ProcCluster: Sendable {
     public func shutdown() async {
         router.stop()
         client.close()
-        local?.stop()
+        await local?.stop()
     }
 
     /// Released without `shutdown()` (an early return, a thrown error): released all the same.
     deinit {
         router.stop()
         client.close()
-        local?.stop()
+        local?.stopBlocking()
     }
 }
 
@@ -146,65 +173,4 @@ public final class EventListener: Sendable {
     private let task: Task<Void, any Error>
     init(task: Task<Void, any Error>) { self.task = task }
     public func cancel() { task.cancel() }
-}
-
-/// The coordinator and agent of a standalone cluster, on one loop thread.
-final class LocalCluster: Sendable {
-    let loop: EventLoop
-    let coordinator: Coordinator
-    let agent: Agent
-    let inprocEndpoint: String
-    private let temporaryDirectory: String?
-    private let stopped = Locked(false)
-
-    init(slots: Int, dataDirectory: String?, listen: String?, events: String?, logger: Logger) throws {
-        let unique = "\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-        inprocEndpoint = "inproc://proc-control-\(unique)"
-        var directory = dataDirectory
-        if directory == nil {
-            let path = NSTemporaryDirectory() + "proc-standalone-\(unique)"
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-            directory = path
-            temporaryDirectory = path
-        } else {
-            temporaryDirectory = nil
-        }
-        var configuration = CoordinatorConfiguration()
-        configuration.controlEndpoints = [inprocEndpoint] + (listen.map { [$0] } ?? [])
-        configuration.eventsEndpoint = events ?? (listen == nil ? "inproc://proc-events-\(unique)" : "tcp://127.0.0.1:*")
-        configuration.dataDirectory = directory!
-        loop = EventLoop(name: "proc-local", context: ZMQContext())
-        loop.start()
-        coordinator = Coordinator(configuration: configuration, loop: loop, logger: logger)
-        var agentConfiguration = AgentConfiguration(
-            coordinatorEndpoint: inprocEndpoint, name: "\(AgentConfiguration.hostname())-local", slots: slots)
-        agentConfiguration.prefetch = AgentConfiguration.linkedPrefetch(slots: slots)
-        agent = Agent(configuration: agentConfiguration, loop: loop, logger: logger)
-        agent.linked = true
-        coordinator.attach(.linking(agent))
-        do {
-            try coordinator.start()
-            try agent.start()
-        } catch {
-            coordinator.stop()
-            loop.stop()
-            loop.join()
-            if let temporaryDirectory { try? FileManager.default.removeItem(atPath: temporaryDirectory) }
-            throw error
-        }
-    }
-
-    /// Idempotent.
-    func stop() {
-        guard stopped.withLock({ stopped in
-            defer { stopped = true }
-            return !stopped
-        }) else { return }
-        agent.stop(graceMilliseconds: 2_000)
-        coordinator.stop()
-        loop.stop()
-        loop.join()
-        loop.context.terminate()
-        if let temporaryDirectory { try? FileManager.default.removeItem(atPath: temporaryDirectory) }
-    }
 }

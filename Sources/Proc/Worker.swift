@@ -87,13 +87,3 @@ public final class Worker: Sendable, CustomStringConvertible {
         callback?(self, status, payload)
     }
 }
-
-/// A value behind a mutex.
-final class Locked<Value>: @unchecked Sendable {
-    private let mutex = ZeroMQ.Mutex()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
-        try mutex.withLock { try body(&value) }
-    }
-}

@@ -11,8 +11,8 @@ public struct AgentConfiguration: Sendable {
     /// Jobs run at once.
     public var slots: Int
     /// Runs held beyond `slots`, each started the moment a slot frees, with no round trip to the
-    /// coordinator in between (docs/performance.md). The coordinator fills every free slot in the
-    /// cluster before it fills any agent's prefetch. 0: take only what can start at once.
+    /// coordinator in between. The coordinator fills every free slot in the cluster before it fills any
+    /// agent's prefetch. 0: take only what can start at once.
     public var prefetch: Int = 1
     /// While the agent's recent runs are all short (`PrefetchGauge`), it asks for this many instead of
     /// `prefetch` (nil: always `prefetch`). `proc-agent` sets it to `max(4, slots)` unless `--prefetch` is
@@ -20,8 +20,10 @@ public struct AgentConfiguration: Sendable {
     /// what a held run can wait behind is one of them.
     public var shortRunPrefetch: Int?
     /// How long a result may wait to go with the next ones in one RESULT, while every slot is busy and the
-    /// recent runs are short (`PrefetchGauge`); 0: never (docs/performance.md, item 47).
+    /// recent runs are short (`ResultHold`); 0: never.
     public var resultHoldMilliseconds: Int = 2
+    /// When the agent stops, how long its running jobs get between SIGTERM and SIGKILL.
+    public var stopGraceMilliseconds: Int = 5_000
 
     /// The prefetch of the agent inside a single-host coordinator: as many runs as slots, at least 4.
     /// Prefetch costs load balance between agents, and there is usually one; and with two or more held,

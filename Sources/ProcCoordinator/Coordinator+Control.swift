@@ -34,7 +34,7 @@ extension Coordinator {
             if let role, role?.mayJoinAsAgent != true {
                 return refuseAgentConnection(peer, role: role)
             }
-            handleAgent(peer: peer, command: message[2], body: message[3], key: userID)
+            handleAgentFrames(peer: peer, command: message[2], body: message[3], key: userID)
         } else if proto == Wire.clientProtocolBytes, message.count == 5 {
             if let role, role == nil {
                 reject(message, "key no longer authorized")
@@ -241,139 +241,6 @@ extension Coordinator {
 
     func replyError(_ peer: Frame, _ requestID: Frame, _ error: ErrorReply) {
         reply(peer, requestID, .error, error)
-    }
-
-    // MARK: agents
-
-    func sendToAgent(_ agentID: String, _ command: Wire.AgentCommand, _ body: [UInt8]) {
-        guard let index = agentLinks.index(forKey: agentID) else { return }
-        outbound.append([agentLinks.values[index].route, Wire.agentProtocolBytes, command.frame, body])
-        agentLinks.values[index].lastSent = monotonicMilliseconds()
-    }
-
-    /// JOBS for an agent, carrying the ACK of its results journaled in this batch when it reads them
-    /// there: one message instead of two, in each process and both ZeroMQ I/O threads.
-    func sendJobs(_ assignments: [Assignment], to agentID: String) {
-        guard let index = agentLinks.index(forKey: agentID) else { return }
-        let runs = agentLinks.values[index].acksInJobs ? acks.removeValue(forKey: agentID) : nil
-        outbound.append([agentLinks.values[index].route, Wire.agentProtocolBytes, Wire.AgentCommand.jobs.frame,
-                         WireCoding.bytes(JobsMessage(jobs: assignments, acks: runs))])
-        agentLinks.values[index].lastSent = monotonicMilliseconds()
-    }
-
-    private func handleAgent(peer: Frame, command: Frame, body: Frame, key: String?) {
-        guard let command = Wire.AgentCommand(frame: command) else {
-            return reject([peer], "unknown agent command")
-        }
-        if command == .hello {
-            return hello(peer: peer, body: body, key: key)
-        }
-        guard let agentID = agentsByRoute[peer] else {
-            // Not (or no longer) known: a coordinator restart, or an agent we declared gone. Ask it to
-            // introduce itself again; it keeps its results until then.
-            outbound.append([peer, Wire.agentProtocolBytes, Array(Wire.AgentCommand.reconnect.rawValue.utf8), []])
-            return
-        }
-        agentLinks[agentID]?.lastHeard = monotonicMilliseconds()
-        do {
-            switch command {
-            case .result:
-                let message = try WireCoding.decode(ResultsMessage.self, from: body)
-                if let prefetch = message.prefetch {
-                    guard Bounds.prefetch.range.contains(prefetch) else {
-                        return reject([peer], "invalid agent message body", detail: "RESULT: prefetch \(prefetch)")
-                    }
-                    state.setPrefetch(prefetch, of: agentID)
-                }
-                finished(message.results, from: agentID)
-            case .progress:
-                apply(state.progress(try WireCoding.decode(ProgressReport.self, from: body), from: agentID))
-            case .heartbeat:
-                break
-            case .returned:
-                let message = try WireCoding.decode(ReturnMessage.self, from: body)
-                apply(state.returned(message.runs, stopping: message.stopping ?? false, from: agentID))
-                needsSchedule = true
-            case .bye:
-                dropAgent(agentID, reason: "agent stopped")
-            default:
-                reject([peer], "unexpected agent command", detail: command.rawValue)
-            }
-        } catch {
-            reject([peer], "invalid agent message body", detail: "\(command.rawValue): \(error)")
-        }
-    }
-
-    /// Results from an agent: recorded, and acknowledged after the commit.
-    func finished(_ results: [RunResult], from agentID: String) {
-        for run in results { apply(state.finished(run, from: agentID)) }
-        acks[agentID, default: []].append(contentsOf: results.lazy.map { RunRef(jobID: $0.jobID, attempt: $0.attempt) })
-        needsSchedule = true
-    }
-
-    private func hello(peer: Frame, body: Frame, key: String?) {
-        guard let hello = try? WireCoding.decode(Hello.self, from: body) else { return reject([peer], "invalid HELLO") }
-        if let problem = Self.helloProblem(hello) { return reject([peer], "invalid HELLO", detail: problem) }
-        let agentID = hello.name
-        if let oldRoute = agentLinks[agentID]?.route, oldRoute != peer {
-            agentsByRoute[oldRoute] = nil
-            // If another process still holds that connection, it must stop: two agents under one name
-            // would take each other's place forever. (If it was this agent's own old connection, it is
-            // closed and this goes nowhere.)
-            outbound.append([oldRoute, Wire.agentProtocolBytes, Array(Wire.AgentCommand.replaced.rawValue.utf8),
-                             Array("another agent named '\(agentID)' joined from \(hello.hostname) (pid \(hello.pid))".utf8)])
-        }
-        if let oldAgent = agentsByRoute[peer], oldAgent != agentID { dropAgent(oldAgent, reason: "renamed") }
-        agentLinks[agentID] = AgentLink(route: peer, lastHeard: monotonicMilliseconds(),
-                                        acksInJobs: hello.acksInJobs ?? false)
-        agentsByRoute[peer] = agentID
-        if configuration.security != nil, let key { agentKeys[agentID] = key }
-        let info = AgentInfo(id: agentID, hostname: hello.hostname, slots: hello.slots, running: 0,
-                             labels: hello.labels, joinedAt: currentTimestamp(), pid: hello.pid,
-                             prefetch: hello.prefetch)
-        apply(state.agentJoined(info, running: hello.running))
-        sendToAgent(agentID, .welcome, WireCoding.bytes(Welcome(
-            agentID: agentID, heartbeatMilliseconds: configuration.heartbeatMilliseconds,
-            liveness: configuration.liveness, takesReturns: true)))
-        logger.info("agent joined", metadata: [
-            "agent.id": .string(agentID), "agent.slots": .stringConvertible(hello.slots),
-            "agent.host": .string(hello.hostname),
-        ])
-        needsSchedule = true
-    }
-
-    /// What makes a HELLO unusable: a name that is not one, slots or prefetch out of range, bad labels.
-    static func helloProblem(_ hello: Hello) -> String? {
-        if let problem = AgentName.problem(hello.name) { return problem }
-        do {
-            _ = try Bounds.slots.check(hello.slots, "slots")
-            if let prefetch = hello.prefetch { _ = try Bounds.prefetch.check(prefetch, "prefetch") }
-        } catch {
-            return error.description
-        }
-        if let problem = JobSpec.labelProblem(hello.labels) { return problem }
-        return nil
-    }
-
-    func dropAgent(_ agentID: String, reason: String) {
-        if let link = agentLinks.removeValue(forKey: agentID) { agentsByRoute[link.route] = nil }
-        agentKeys[agentID] = nil
-        apply(state.agentLeft(agentID, reason: reason))
-        logger.info("agent left", metadata: ["agent.id": .string(agentID), "reason": .string(reason)])
-    }
-
-    /// Every interval: heartbeat agents we have not written to, and drop the ones we stopped hearing.
-    func heartbeat() {
-        let now = monotonicMilliseconds()
-        let interval = Int64(configuration.heartbeatMilliseconds)
-        let window = interval * Int64(configuration.liveness)
-        for (agentID, link) in agentLinks {
-            if now - link.lastHeard > window {
-                dropAgent(agentID, reason: "no heartbeat for \(now - link.lastHeard) ms")
-            } else if now - link.lastSent >= interval {
-                sendToAgent(agentID, .heartbeat, [])
-            }
-        }
     }
 
     /// A frame for a log line: its text when it is short UTF-8, else its size.

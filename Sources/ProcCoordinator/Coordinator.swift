@@ -1,6 +1,7 @@
 import Logging
 import ProcCore
 import ProcSystem
+import ServiceLifecycle
 import ZeroMQ
 
 /// The coordinator: holds the queue, journals every change, publishes every event, and sends runs to
@@ -10,7 +11,7 @@ import ZeroMQ
 /// `ClusterState` machine, and once per loop iteration the effects are journaled in one transaction and
 /// only then published and sent (`flush`). The class is `@unchecked Sendable` because its public methods
 /// hop onto the loop before touching anything.
-public final class Coordinator: @unchecked Sendable {
+public final class Coordinator: @unchecked Sendable, Service {
     public let configuration: CoordinatorConfiguration
     public let loop: EventLoop
     let logger: Logger
@@ -22,6 +23,8 @@ public final class Coordinator: @unchecked Sendable {
     /// Called once, on the loop thread, when the coordinator stops by itself because it cannot go on
     /// (its journal cannot be written): the reason. It has stopped serving by then.
     public var onFailure: (@Sendable (String) -> Void)?
+    /// The same, for `run()`.
+    let failures = AsyncStream<String>.makeStream()
     var control: ZMQSocket?
     var events: ZMQSocket?
     /// Endpoints as bound (wildcard ports resolved).
@@ -29,9 +32,12 @@ public final class Coordinator: @unchecked Sendable {
     public private(set) var boundEventsEndpoint: String = ""
     var lastSeq: UInt64 = 0
 
-    // Agents: routing identity ↔ agent id, and what each connection needs per message.
+    // Agents: their links, and the agent each route belongs to (`Coordinator+Agents.swift`).
     var agentLinks: [String: AgentLink] = [:]
     var agentsByRoute: [Frame: String] = [:]
+    var localAgents: [ObjectIdentifier: String] = [:]
+    /// Messages for agents on this loop, delivered after the commit as socket messages are sent.
+    var localOutbound: [(any LocalAgentEndpoint, CoordinatorMessage)] = []
     var heartbeatTimer: RepeatingTimer?
     var controlToken: EventLoop.RegistrationToken?
 
@@ -52,12 +58,9 @@ public final class Coordinator: @unchecked Sendable {
     /// Results journaled this iteration, acknowledged to their agents after the commit.
     var acks: [String: [RunRef]] = [:]
     var needsSchedule = false
-    /// When the batch now held back began to be held (`mayHoldCommit`).
-    var heldSince: Int64?
-    static let maxHeldEvents = 2_000
+    /// Whether an iteration's changes wait to share the next ones' transaction.
+    var commitHold: CommitHold
     var waiters = WaiterTable()
-    /// Single-host mode: the agent on this loop (see `LocalAgentLink`).
-    var localAgent: LocalAgentLink?
 
     // Security (Coordinator+Security.swift).
     var zap: ZAPHandler?
@@ -83,33 +86,55 @@ public final class Coordinator: @unchecked Sendable {
         public var commits = 0
     }
 
-    /// An agent's connection: everything a message to or from it reads or changes, behind one lookup.
-    struct AgentLink {
-        var route: Frame
-        var lastHeard: Int64
-        var lastSent: Int64 = 0
-        /// Its HELLO said it reads ACKs carried by JOBS (`Hello.acksInJobs`).
-        var acksInJobs: Bool
-    }
-
     public init(configuration: CoordinatorConfiguration, loop: EventLoop, logger: Logger) {
         self.configuration = configuration
         self.loop = loop
         self.logger = logger
         self.state = ClusterState(settings: configuration.cluster)
+        self.commitHold = CommitHold(holdMilliseconds: configuration.commitHoldMilliseconds)
     }
 
     // MARK: lifecycle
 
     /// Opens the journal, recovers, binds the sockets. Throws (with a message saying what to do) when a
     /// port is taken or the data directory cannot be used.
-    public func start() throws {
+    public func start() async throws {
+        try await loop.call { [self] in try startOnLoop() }
+    }
+
+    /// `start` for callers outside async code.
+    public func startNow() throws {
         try loop.sync { [self] in try startOnLoop() }
     }
 
-    /// Closes the sockets and the journal. Safe to call more than once.
-    public func stop() {
+    /// Commits what is held, closes the sockets and the journal. Safe to call more than once.
+    public func stop() async {
+        _ = try? await loop.call { [self] in stopOnLoop() }
+    }
+
+    /// `stop` for a caller that cannot wait asynchronously (a `deinit`): blocks until done.
+    package func stopWaiting() {
         _ = try? loop.sync { [self] in stopOnLoop() }
+    }
+
+    /// Service: starts, serves until a graceful shutdown (SIGTERM/SIGINT in a ServiceGroup), then stops.
+    /// Throws when it cannot start, or when it stopped by itself (`onFailure` says why).
+    public func run() async throws {
+        try await start()
+        let reason = await serveUntilShutdown()
+        await stop()
+        if let reason { throw CoordinatorError(reason, code: .journal) }
+    }
+
+    /// Returns at a graceful shutdown (nil), or when the coordinator stopped by itself (why).
+    public func serveUntilShutdown() async -> String? {
+        await withTaskGroup(of: String?.self) { group in
+            group.addTask { try? await gracefulShutdown(); return nil }
+            group.addTask { [failures] in for await reason in failures.stream { return reason }; return nil }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
     }
 
     private func startOnLoop() throws {
@@ -194,8 +219,7 @@ public final class Coordinator: @unchecked Sendable {
         controlToken = loop.register(control) { [unowned self] in readControl() }
         loop.onIteration { [unowned self] in flush() }
         loop.onStop { [unowned self] in stopOnLoop() }
-        // Ticks at a quarter interval, so a heartbeat goes out at most ~1.25 intervals after the last message.
-        let tick = Int64(max(10, configuration.heartbeatMilliseconds / 4))
+        let tick = PeerLiveness.tickMilliseconds(interval: configuration.heartbeatMilliseconds)
         heartbeatTimer = loop.every(milliseconds: tick) { [unowned self] in
             heartbeat()
         }
@@ -284,7 +308,7 @@ public final class Coordinator: @unchecked Sendable {
             case .dispatch(let agentID, let assignment):
                 dispatches[agentID, default: []].append(assignment)
             case .cancelRun(let agentID, let cancel):
-                sendToAgent(agentID, .cancel, WireCoding.bytes(cancel))
+                sendToAgent(agentID, .cancel(cancel))
             case .requeueLater(let jobID, let milliseconds):
                 loop.schedule(afterMilliseconds: Int64(milliseconds)) { [unowned self] in
                     state.requeue(jobID)
@@ -300,63 +324,33 @@ public final class Coordinator: @unchecked Sendable {
         }
     }
 
-    /// Single-host mode: connects the agent that shares this loop (before or after `start`).
-    public func attach(_ link: LocalAgentLink) {
-        _ = try? loop.sync { [self] in localAgent = link }
-    }
-
-    /// The agent id of the linked agent, while the connection it is known by is the link's.
-    private func linkedAgentID() -> String? {
-        guard let route = localAgent?.route() else { return nil }
-        return agentsByRoute[route]
-    }
-
     /// End of a loop iteration: schedule, commit the batch (one transaction), then publish and send.
     /// Nothing is published, acknowledged or dispatched before it is durable. The commit may wait a
     /// moment for the next iterations' changes while nothing waits on it (`mayHoldCommit`).
     func flush(holding: Bool = true) {
         guard control != nil else { return }
-        let linkedID = linkedAgentID()
-        if let linkedID, let localAgent {
-            for report in localAgent.takeProgress() { apply(state.progress(report, from: linkedID)) }
-        }
-        if let linkedID, let results = localAgent?.takeResults(), !results.isEmpty {
-            agentLinks[linkedID]?.lastHeard = monotonicMilliseconds()
-            finished(results, from: linkedID)
-        }
         if needsSchedule {
             needsSchedule = false
             apply(state.schedule(now: currentTimestamp()))
         }
         waiters.collectReplies(state: &state, into: &outbound)
-        if holding && mayHoldCommit() { return }
-        heldSince = nil
-        var linkedJobs: [Assignment] = []
-        var linkedAcks: [RunRef] = []
-        for (agentID, assignments) in dispatches {
-            if agentID == linkedID {
-                linkedJobs += assignments
-            } else {
-                sendJobs(assignments, to: agentID)
+        if holding {
+            let now = monotonicMilliseconds()
+            switch commitHold.decide(batchShape(), now: now) {
+            case .commit: break
+            case .hold(let wakeAt):
+                // The loop's next iteration after this timer commits, whatever else happens by then.
+                if let wakeAt { loop.schedule(afterMilliseconds: wakeAt - now) {} }
+                return
             }
+        } else {
+            commitHold.committed()
         }
+        for (agentID, assignments) in dispatches { sendJobs(assignments, to: agentID) }
         dispatches.removeAll(keepingCapacity: true)
-        for (agentID, runs) in acks {
-            if agentID == linkedID {
-                linkedAcks += runs
-            } else {
-                sendToAgent(agentID, .ack, WireCoding.bytes(AckMessage(runs: runs)))
-            }
-        }
+        for (agentID, runs) in acks { sendToAgent(agentID, .ack(AckMessage(runs: runs))) }
         acks.removeAll(keepingCapacity: true)
-        defer {
-            // After the commit, like everything else that leaves.
-            if let localAgent {
-                if !linkedJobs.isEmpty { localAgent.deliverJobs(linkedJobs) }
-                if !linkedAcks.isEmpty { localAgent.deliverAck(linkedAcks) }
-            }
-        }
-        // Jobs admitted in this iteration go into a chunk of records, as they are now (item 35).
+        // Jobs admitted in this iteration go into a chunk of records, as they are now.
         for jobID in submittedJobs {
             if !dirtyJobs.isEmpty { dirtyJobs.remove(jobID) }
             rowlessStarts.written(jobID)
@@ -364,7 +358,7 @@ public final class Coordinator: @unchecked Sendable {
         }
         submittedJobs.removeAll(keepingCapacity: true)
         dirtyJobs.formUnion(rowlessStarts.due(lastSeq: lastSeq))
-        // A job that ended goes into a chunk of final records (item 40); the others into rows.
+        // A job that ended goes into a chunk of final records; the others into rows.
         for jobID in dirtyJobs {
             rowlessStarts.written(jobID)
             guard let row = journalRow(jobID) else { continue }
@@ -372,10 +366,10 @@ public final class Coordinator: @unchecked Sendable {
         }
         dirtyJobs.removeAll(keepingCapacity: true)
         // In number order, the table's key: SQLite appends to the b-tree's last page instead of seeking a
-        // place for each row among the others (a set's hash order). 7% fewer bytes written (item 39).
+        // place for each row among the others (a set's hash order).
         batch.jobs.sort { $0.number < $1.number }
         batch.recoveryHorizon = rowlessStarts.horizon(lastSeq: lastSeq)
-        guard !batch.isEmpty || !outbound.isEmpty else { return }
+        guard !batch.isEmpty || !outbound.isEmpty || !localOutbound.isEmpty else { return }
         if !batch.isEmpty {
             do {
                 try journal?.commit(batch)
@@ -404,6 +398,29 @@ public final class Coordinator: @unchecked Sendable {
         outbound.removeAll(keepingCapacity: true)
         outboundBytes = 0
         admitted = 0
+        // Agents on this loop get theirs last: what they do with it (spawning) waits for nothing else.
+        let deliveries = localOutbound
+        localOutbound.removeAll(keepingCapacity: true)
+        for (agent, message) in deliveries { agent.deliver(message) }
+    }
+
+    /// What the iteration's batch waits on, for `CommitHold`.
+    private func batchShape() -> CommitHold.Batch {
+        var agentsCanWait = true
+        for (agentID, assignments) in dispatches {
+            // The agent still holds a run beyond its slots without these: it cannot run dry meanwhile.
+            guard let agent = state.agents[agentID],
+                agent.running.count + agent.foreign.count - assignments.count > agent.info.slots
+            else {
+                agentsCanWait = false
+                break
+            }
+        }
+        return CommitHold.Batch(
+            hasChanges: !batch.isEmpty || !dirtyJobs.isEmpty || !submittedJobs.isEmpty || !dispatches.isEmpty
+                || !acks.isEmpty,
+            hasUrgentSends: !outbound.isEmpty || !localOutbound.isEmpty, events: batch.events.count,
+            agentsCanWait: agentsCanWait)
     }
 }
 
@@ -433,6 +450,7 @@ extension Coordinator {
         journal = nil
         releaseDataDirectory()
         onFailure?(reason)
+        failures.continuation.yield(reason)
     }
 
     /// A job's row as of this commit, encoded where the record lies (`withJob`): the getter would copy
@@ -441,34 +459,6 @@ extension Coordinator {
         state.withJob(jobID) { [lastSeq] job in
             JobRow(number: job.number, id: job.id, status: job.status, record: job.jsonBytes, seq: lastSeq)
         }
-    }
-
-    /// Group commit across iterations. One transaction per loop iteration costs SQLite's fixed work
-    /// (about 60 µs here) for each job when jobs finish one at a time, as /bin/true does: a third of
-    /// the single-host loop (docs/performance.md). So a batch may wait up to `commitHoldMilliseconds`
-    /// for more, but only while nobody waits on it:
-    /// - nothing else is to be sent (a client's reply, a CANCEL, a WELCOME: all wait for the commit);
-    /// - every agent that JOBS are for still has a run held beyond its slots without them (prefetch ≥ 2),
-    ///   so none can run dry in the meantime.
-    /// Results and their ACKs can wait: an agent keeps a result until it is acknowledged.
-    func mayHoldCommit() -> Bool {
-        let hold = Int64(configuration.commitHoldMilliseconds)
-        guard hold > 0, outbound.isEmpty, batch.events.count < Self.maxHeldEvents else { return false }
-        guard !batch.isEmpty || !dirtyJobs.isEmpty || !submittedJobs.isEmpty || !dispatches.isEmpty || !acks.isEmpty
-        else { return false }
-        for (agentID, assignments) in dispatches {
-            guard let agent = state.agents[agentID],
-                  agent.running.count + agent.foreign.count - assignments.count > agent.info.slots
-            else { return false }
-        }
-        let now = monotonicMilliseconds()
-        guard let since = heldSince else {
-            heldSince = now
-            // The loop's next iteration after this timer commits, whatever else happens by then.
-            loop.schedule(afterMilliseconds: hold) {}
-            return true
-        }
-        return now - since < hold
     }
 }
 
@@ -489,7 +479,7 @@ public struct CoordinatorError: Error, CustomStringConvertible {
     }
     public let code: Code
     public let description: String
-    init(_ description: String, code: Code = .other) {
+    public init(_ description: String, code: Code = .other) {
         self.code = code
         self.description = description
     }

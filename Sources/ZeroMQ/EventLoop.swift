@@ -19,6 +19,9 @@ public final class EventLoop: @unchecked Sendable {
     private var stopRequested = false
     /// Whether the loop thread runs (under `lock`): work for a loop that never ran or has ended is done at once.
     private var running = false
+    /// Waiting for the loop to finish (`stopAndWait`), under `lock`.
+    private var finishWaiters: [CheckedContinuation<Void, Never>] = []
+    private var hasFinished = false
     private let wakeFD: Int32
 
     // Loop-thread state.
@@ -90,6 +93,21 @@ public final class EventLoop: @unchecked Sendable {
         pthread_join(thread, nil)
         self.thread = nil
         return true
+    }
+
+    /// Stops the loop and suspends until its thread has finished (its stop hooks have run).
+    public func stopAndWait() async {
+        stop()
+        guard thread != nil, !isInLoop else { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = lock.withLock { () -> Bool in
+                if hasFinished { return true }
+                finishWaiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+        join()
     }
 
     public var isInLoop: Bool { loopThread.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
@@ -283,7 +301,13 @@ public final class EventLoop: @unchecked Sendable {
             return inbox
         }
         for work in late { work() }
+        let waiters = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
+            hasFinished = true
+            defer { finishWaiters.removeAll() }
+            return finishWaiters
+        }
         finishedSignal.signal()
+        for waiter in waiters { waiter.resume() }
     }
 
     private func drainInbox() {
@@ -438,6 +462,16 @@ extension EventLoop {
             throw ZMQError(code: ETIMEDOUT, operation: "waiting for the \(name) loop")
         }
         return try result.get()
+    }
+}
+
+extension EventLoop {
+    /// Runs `body` on the loop thread and returns its result, suspending the caller instead of blocking
+    /// its thread (on a loop that is not running, runs it at once).
+    public func call<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            perform { continuation.resume(with: Result { try body() }) }
+        }
     }
 }
 

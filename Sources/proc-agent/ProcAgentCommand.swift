@@ -124,49 +124,43 @@ struct Join: AsyncParsableCommand {
                 coordinatorKey: coordinatorKey ?? environment("PROC_COORDINATOR_KEY") ?? file.agent?.coordinatorKey)
             if let user = runAs ?? file.agent?.runAs { configuration.runAs = try runAsUser(user) }
 
-            let grace = try milliseconds(stopGrace, "--stop-grace", Bounds.graceSeconds)
+            configuration.stopGraceMilliseconds = try milliseconds(stopGrace, "--stop-grace", Bounds.graceSeconds)
             let loop = EventLoop(name: "proc-agent", context: ZMQContext())
             loop.start()
             let agent = Agent(configuration: configuration, loop: loop, logger: logger)
             let stopReason = StopReason()
-            let (ended, endedNow) = AsyncStream<Void>.makeStream()
             agent.onReplaced = { message in
                 stopReason.set("\(message); this agent stopped (give each agent its own --name)", exitCode: 3)
-                endedNow.yield()
             }
-            agent.onRefused = { message in
-                stopReason.set("\(message); this agent stopped", exitCode: 4)
-                endedNow.yield()
-            }
+            agent.onRefused = { message in stopReason.set("\(message); this agent stopped", exitCode: 4) }
             logJobUser(configuration.runAs, logger: logger)
             do {
-                try agent.start()
+                try await agent.start()
             } catch let error as AgentError {
-                loop.stop()
-                loop.join()
+                await loop.stopAndWait()
                 throw CommandError(error.description, exitCode: error.code == .dataDirectoryInUse ? 2 : 1)
             }
             print("proc-agent \(configuration.name) joining \(address.controlEndpoint) slots=\(configuration.slots)")
             fflush(nil)
-            let service = StopOnShutdown(ended: ended) {
-                agent.stop(graceMilliseconds: grace)
-                loop.stop()
-                loop.join()
-            }
-            do {
-                try await ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-                    .run()
-            } catch {
-                // The service ends early when the coordinator told the agent to stop; the group calls that
-                // "finished unexpectedly". Anything else is a real failure.
-                guard stopReason.get() != nil else { throw error }
-            }
+            // The agent may end by itself (the coordinator told it to stop): that ends the group normally.
+            try await ServiceGroup(configuration: ServiceGroupConfiguration(
+                services: [.init(service: Serving(agent: agent), successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
+            await loop.stopAndWait()
+            loop.context.terminate()
             if let (message, code) = stopReason.get() { throw CommandError(message, exitCode: code) }
         } catch let error as CommandError {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(error.exitCode)
         }
     }
+}
+
+/// A started agent as a Service: runs until SIGTERM/SIGINT (or until the coordinator tells it to stop),
+/// then stops.
+private struct Serving: Service {
+    let agent: Agent
+    func run() async throws { await agent.serve() }
 }
 
 /// `--run-as USER`, looked up once; a user that does not exist, or another user while the agent is not root,

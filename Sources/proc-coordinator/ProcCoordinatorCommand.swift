@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Proc
 import ProcAgent
 import ProcCommandSupport
 import ProcCoordinator
@@ -132,26 +133,20 @@ struct Start: AsyncParsableCommand {
             }
             configuration.queueLimits[name] = limit
         }
-        let inprocEndpoint = "inproc://proc-control"
-        if standalone { configuration.controlEndpoints.append(inprocEndpoint) }
-
-        let context = ZMQContext()
-        let loop = EventLoop(name: "proc-coord", context: context)
-        loop.start()
-        let coordinator = Coordinator(configuration: configuration, loop: loop, logger: logger)
-        let failure = StopReason()
-        let (failed, failedNow) = AsyncStream<Void>.makeStream()
-        coordinator.onFailure = { reason in
-            failure.set(reason, exitCode: 1)
-            failedNow.yield()
+        var agent: AgentConfiguration?
+        if standalone {
+            var agentConfiguration = AgentConfiguration(
+                coordinatorEndpoint: "", name: "\(AgentConfiguration.hostname())-standalone",
+                slots: slots ?? min(ProcessInfo.processInfo.activeProcessorCount, Bounds.slots.range.upperBound))
+            agentConfiguration.labels = try parseLabels(labels)
+            agentConfiguration.adoptsOrphans = true
+            agentConfiguration.prefetch = AgentConfiguration.linkedPrefetch(slots: agentConfiguration.slots)
+            agentConfiguration.stopGraceMilliseconds = configuration.cluster.cancelGraceMilliseconds
+            agent = agentConfiguration
         }
-        do {
-            try coordinator.start()
-        } catch {
-            loop.stop()
-            loop.join()
-            throw error
-        }
+        let cluster = LocalCluster(coordinator: configuration, agent: agent, logger: logger,
+                                   agentLogger: Logger(label: "proc.agent"))
+        try await cluster.start()
         if loopbackOnly {
             logger.notice(Logger.Message(stringLiteral:
                 "no CURVE keys given: listening on loopback only, so only this host can connect. For agents on "
@@ -160,56 +155,22 @@ struct Start: AsyncParsableCommand {
         // SIGHUP: re-read the authorized keys now (they are also re-read within a second of a change).
         signal(SIGHUP, SIG_IGN)
         let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        let coordinator = cluster.coordinator
         hangup.setEventHandler { coordinator.reloadKeys() }
         hangup.resume()
         defer { hangup.cancel() }
 
-        let agent: Agent?
-        if standalone {
-            var agentConfiguration = AgentConfiguration(
-                coordinatorEndpoint: inprocEndpoint, name: "\(AgentConfiguration.hostname())-standalone",
-                slots: slots ?? ProcessInfo.processInfo.activeProcessorCount)
-            agentConfiguration.labels = try parseLabels(labels)
-            agentConfiguration.adoptsOrphans = true
-            agentConfiguration.prefetch = AgentConfiguration.linkedPrefetch(slots: agentConfiguration.slots)
-            agentConfiguration.heartbeatMilliseconds = configuration.heartbeatMilliseconds
-            agentConfiguration.liveness = configuration.liveness
-            let built = Agent(configuration: agentConfiguration, loop: loop, logger: Logger(label: "proc.agent"))
-            built.linked = true
-            coordinator.attach(.linking(built))
-            do {
-                try built.start()
-            } catch {
-                coordinator.stop()
-                loop.stop()
-                loop.join()
-                throw error
-            }
-            agent = built
-        } else {
-            agent = nil
-        }
         let control = coordinator.boundControlEndpoints.filter { !$0.hasPrefix("inproc://") }.joined(separator: ",")
         print("proc-coordinator ready control=\(control) events=\(coordinator.boundEventsEndpoint)"
               + " security=\(configuration.securityMode)"
-              + (standalone ? " standalone slots=\(slots ?? ProcessInfo.processInfo.activeProcessorCount)" : ""))
+              + (agent.map { " standalone slots=\($0.slots)" } ?? ""))
         fflush(nil)
-
-        let grace = configuration.cluster.cancelGraceMilliseconds
-        let service = StopOnShutdown(ended: failed) {
-            agent?.stop(graceMilliseconds: grace)
-            coordinator.stop()
-            loop.stop()
-            loop.join()
-        }
-        let group = ServiceGroup(
-            services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         do {
-            try await group.run()
-        } catch {
-            guard failure.get() != nil else { throw error }
+            try await ServiceGroup(services: [Serving(cluster: cluster)], gracefulShutdownSignals: [.sigterm, .sigint],
+                                   logger: logger).run()
+        } catch let error as CoordinatorError {
+            throw CommandError(error.description, exitCode: 1)
         }
-        if let (reason, code) = failure.get() { throw CommandError(reason, exitCode: code) }
     }
 
     /// Secure by default (DESIGN §3): CURVE when keys are given; without keys, a network address only
@@ -258,4 +219,10 @@ struct Start: AsyncParsableCommand {
     private func loopback(_ endpoint: String) -> String {
         endpoint.hasPrefix("tcp://*:") ? "tcp://127.0.0.1:" + endpoint.dropFirst("tcp://*:".count) : endpoint
     }
+}
+
+/// A started cluster as a Service: serves until SIGTERM/SIGINT, then stops its agent and coordinator.
+private struct Serving: Service {
+    let cluster: LocalCluster
+    func run() async throws { try await cluster.serve() }
 }

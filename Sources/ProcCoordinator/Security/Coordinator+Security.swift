@@ -110,10 +110,7 @@ extension Coordinator {
 
     /// Tells an agent's connection it may not take part, and forgets the agent.
     func refuseAgent(_ agentID: String, because reason: String) {
-        if let route = agentLinks[agentID]?.route {
-            outbound.append([route, Wire.agentProtocolBytes, Array(Wire.AgentCommand.refused.rawValue.utf8),
-                             Array(reason.utf8)])
-        }
+        sendToAgent(agentID, .refused(reason))
         dropAgent(agentID, reason: reason)
     }
 

@@ -177,41 +177,90 @@ public struct ClusterState: Sendable {
         for jobID in jobIDs {
             guard var job = jobs[jobID], job.status == .running, job.agentID == agentID else { continue }
             queues[job.queue]?.running -= 1
-            if job.cancelRequested {
-                job.status = .cancelled
-                job.finishedAt = job.startedAt
-                job.message = "agent \(agentID) lost while cancelling"
-                jobs[jobID] = job
-                var cancelled = Event.job(.jobCancelled, job)
-                cancelled.reason = "lost"
-                cancelled.message = job.message
-                effects.append(.event(cancelled))
-            } else if job.lostAttempts + 1 < settings.maxLostAttempts {
-                job.lostAttempts += 1
-                job.status = .pending
-                job.attempt += 1
-                job.agentID = nil
-                job.startedAt = nil
-                jobs[jobID] = job
-                enqueue(job)
-                var retrying = Event.job(.jobRetrying, job)
-                retrying.reason = FailureReason.lost.rawValue
-                retrying.message = "agent \(agentID) lost (\(reason)); attempt \(job.attempt) queued"
-                effects.append(.event(retrying))
-            } else {
-                job.lostAttempts += 1
-                job.status = .error
-                job.reason = .lost
-                job.message = "agent \(agentID) lost (\(reason)); the run was lost \(job.lostAttempts) times"
-                    + " (at most \(settings.maxLostAttempts))"
-                jobs[jobID] = job
-                var failed = Event.job(.jobFailed, job)
-                failed.reason = FailureReason.lost.rawValue
-                failed.message = job.message
-                effects.append(.event(failed))
-            }
+            effects.append(.event(Self.settleLostRun(&job, .agentGone(agentID: agentID, reason: reason), settings: settings)))
+            jobs[jobID] = job
+            if job.status == .pending { enqueue(job) }
         }
         return effects
+    }
+
+    /// How a run ended that did not end by itself.
+    enum LostRun {
+        /// Its agent is gone (heartbeats stopped, BYE, replaced, or a restart it did not come back from).
+        case agentGone(agentID: String, reason: String)
+        /// Its agent ended it because the agent was stopping (a result `error`/`lost`).
+        case endedByStop(RunResult, agentID: String)
+        /// Its agent gave it back before starting it (RETURN).
+        case returned(agentID: String)
+    }
+
+    /// The one place a run that did not end by itself is decided, on the job's record: a cancel asked
+    /// meanwhile wins (`cancelled`); a run given back unstarted goes back to pending with nothing counted
+    /// against the job; a run lost with its agent goes back to pending as the next attempt while the job
+    /// has lost fewer than `maxLostAttempts`, and ends `error`/`lost` after that. Returns the event;
+    /// `job.status` is `.pending` when the caller must queue the job again.
+    static func settleLostRun(_ job: inout JobRecord, _ loss: LostRun, settings: ClusterSettings) -> Event {
+        if job.cancelRequested {
+            job.status = .cancelled
+            job.finishedAt = job.startedAt
+            switch loss {
+            case .agentGone(let agentID, _): job.message = "agent \(agentID) lost while cancelling"
+            case .endedByStop(let run, _):
+                job.finishedAt = run.finishedAt
+                job.message = "cancelled"
+            case .returned: job.message = "cancelled before it started"
+            }
+            var event = Event.job(.jobCancelled, job)
+            if case .agentGone = loss { event.reason = FailureReason.lost.rawValue }
+            if case .endedByStop(let run, _) = loss {
+                event.signal = run.signal
+                event.duration = duration(from: run.startedAt, to: run.finishedAt)
+            }
+            event.message = job.message
+            return event
+        }
+        let attempt = job.attempt
+        if case .returned(let agentID) = loss {
+            job.status = .pending
+            job.attempt += 1
+            job.agentID = nil
+            job.startedAt = nil
+            var event = Event.job(.jobRetrying, job)
+            event.reason = returnedReason
+            event.message = "agent \(agentID) is stopping and gave the run back before starting it; attempt "
+                + "\(job.attempt) queued"
+            return event
+        }
+        job.lostAttempts += 1
+        let why: String
+        var signal: Int32?
+        switch loss {
+        case .agentGone(let agentID, let reason): why = "agent \(agentID) lost (\(reason))"
+        case .endedByStop(let run, _):
+            why = "attempt \(attempt) \(run.message ?? "was lost with its agent")"
+            signal = run.signal
+        case .returned: preconditionFailure("handled above")
+        }
+        if job.lostAttempts < settings.maxLostAttempts {
+            job.status = .pending
+            job.attempt += 1
+            job.agentID = nil
+            job.startedAt = nil
+            var event = Event.job(.jobRetrying, job)
+            event.reason = FailureReason.lost.rawValue
+            event.signal = signal
+            event.message = "\(why); attempt \(job.attempt) queued"
+            return event
+        }
+        job.status = .error
+        job.reason = .lost
+        job.message = "\(why); the run was lost \(job.lostAttempts) times (at most \(settings.maxLostAttempts))"
+        var event = Event.job(.jobFailed, job)
+        event.reason = FailureReason.lost.rawValue
+        event.signal = signal
+        event.message = job.message
+        if case .endedByStop(let run, _) = loss { event.duration = duration(from: run.startedAt, to: run.finishedAt) }
+        return event
     }
 
     /// Runs an agent held and will not start (RETURN): each current one goes back to pending at once as a
@@ -229,28 +278,9 @@ public struct ClusterState: Sendable {
                 if agent.running.remove(ref.jobID) != nil { agent.credits += 1 }
             }
             queues[job.queue]?.running -= 1
-            if job.cancelRequested {
-                // Asked to end while its CANCEL was on the way: it ends here, as a held run's cancel would.
-                job.status = .cancelled
-                job.finishedAt = job.startedAt
-                job.message = "cancelled before it started"
-                jobs[ref.jobID] = job
-                var cancelled = Event.job(.jobCancelled, job)
-                cancelled.message = job.message
-                effects.append(.event(cancelled))
-                continue
-            }
-            job.status = .pending
-            job.attempt += 1
-            job.agentID = nil
-            job.startedAt = nil
+            effects.append(.event(Self.settleLostRun(&job, .returned(agentID: agentID), settings: settings)))
             jobs[ref.jobID] = job
-            enqueue(job)
-            var retrying = Event.job(.jobRetrying, job)
-            retrying.reason = Self.returnedReason
-            retrying.message = "agent \(agentID) is stopping and gave the run back before starting it; attempt "
-                + "\(job.attempt) queued"
-            effects.append(.event(retrying))
+            if job.status == .pending { enqueue(job) }
         }
         if stopping { withAgent(at: index) { $0.stopping = true } }
         return effects
@@ -433,31 +463,11 @@ public struct ClusterState: Sendable {
             if job.cancelRequested && status != .completed { status = .cancelled }
             var requeued = false
             if status == .error && run.reason == .lost {
-                // Ended by its agent's stop: lost with the agent, as if it had gone (`loseRuns`), not failed.
-                job.lostAttempts += 1
-                if job.lostAttempts < settings.maxLostAttempts {
-                    job.status = .pending
-                    job.attempt += 1
-                    job.agentID = nil
+                // Ended by its agent's stop: lost with the agent, as if it had gone, not failed.
+                effects.append(.event(Self.settleLostRun(&job, .endedByStop(run, agentID: agentID), settings: settings)))
+                if job.status == .pending {
                     requeued = true
-                    var event = Event.job(.jobRetrying, job)
-                    event.reason = FailureReason.lost.rawValue
-                    event.signal = run.signal
-                    event.message = "attempt \(run.attempt) \(run.message ?? "was lost with its agent"); attempt "
-                        + "\(job.attempt) queued"
-                    effects.append(.event(event))
                     effects.append(.requeueLater(job.id, milliseconds: 0))
-                } else {
-                    job.status = .error
-                    job.reason = .lost
-                    job.message = "\(run.message ?? "lost with its agent"); the run was lost \(job.lostAttempts) times"
-                        + " (at most \(settings.maxLostAttempts))"
-                    var event = Event.job(.jobFailed, job)
-                    event.reason = FailureReason.lost.rawValue
-                    event.signal = run.signal
-                    event.message = job.message
-                    event.duration = duration(from: run.startedAt, to: run.finishedAt)
-                    effects.append(.event(event))
                 }
                 return (job.queue, requeued, effects)
             }

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import ProcAgent
+import ProcCore
 
 /// The prefetch an agent asks for follows its runs' lengths (design note 8): more while the last runs
 /// were all short, its configured prefetch again after one long run.

@@ -1,4 +1,4 @@
-import ProcCore
+
 
 /// How many runs an agent asks to hold beyond its slots, from how long its recent runs took
 /// (design note 8). While the last `window` runs each ended within `shortRunSeconds`, it asks for
@@ -6,29 +6,29 @@ import ProcCore
 ///
 /// Why: a held run starts the moment a slot frees, with no round trip, and two or more held let the
 /// coordinator share one commit among several jobs (design note 9). On W1 as separate processes that is
-/// 12–15% of the wall time and a quarter of the coordinator's CPU per job (docs/performance.md, item 43).
+/// 12–15% of the wall time and a quarter of the coordinator's CPU per job.
 /// The cost is that a held run may wait behind a run on its agent while a slot frees elsewhere: while the
 /// runs are short, that wait is one short run.
-struct PrefetchGauge {
-    static let window = 8
-    static let shortRunSeconds = 0.010
-    let base: Int
-    let whileShort: Int
+public struct PrefetchGauge: Sendable, Equatable {
+    public static let window = 8
+    public static let shortRunSeconds = 0.010
+    public let base: Int
+    public let whileShort: Int
     private var shortInARow = 0
 
-    init(base: Int, whileShort: Int) {
+    public init(base: Int, whileShort: Int) {
         self.base = base
         self.whileShort = whileShort
     }
 
     /// What the agent asks for now.
-    var current: Int { runsAreShort ? whileShort : base }
+    public var current: Int { runsAreShort ? whileShort : base }
 
     /// Whether the last `window` runs each ended within `shortRunSeconds`.
-    var runsAreShort: Bool { shortInARow >= Self.window }
+    public var runsAreShort: Bool { shortInARow >= Self.window }
 
     /// A run ended after `seconds` (from its spawn).
-    mutating func ran(seconds: Double) {
+    public mutating func ran(seconds: Double) {
         shortInARow = seconds <= Self.shortRunSeconds ? min(shortInARow + 1, Self.window) : 0
     }
 }

@@ -1,0 +1,283 @@
+import Glibc
+
+/// How a run's process ended, as waitpid tells it.
+public enum RunExit: Sendable, Equatable {
+    case exited(Int32)
+    case signaled(Int32)
+}
+
+/// An agent's runs, as a machine: which run takes a slot, which waits (prefetch), how each ends and what
+/// is reported. It decides; the agent's I/O code carries out its actions (spawning, signals, timers,
+/// results) and tells it what happened. Times are given by the caller: seconds since 1970 for what is
+/// reported, nothing read here.
+///
+/// - A run sent to the agent starts at once while a slot is free, else it is held and starts the moment
+///   one frees (before the ended run's result is reported).
+/// - Cancel and timeout end a run in steps: SIGTERM to its process group, SIGKILL after the grace.
+/// - A stop gives the held runs back (when the coordinator takes them), SIGTERMs the running ones and
+///   reports them as lost with the agent; a run that completes meanwhile keeps its outcome.
+public struct AgentRuns: Sendable {
+    public struct Run: Sendable, Equatable {
+        public let assignment: Assignment
+        /// Its process (and process group); nil until the spawn is done.
+        public internal(set) var pid: Int32?
+        public internal(set) var startedAt: Timestamp
+        /// The result it set on fd 3 (the last one wins).
+        public internal(set) var result: JSONValue?
+        public internal(set) var cancelled = false
+        /// Ended because the agent stopped: reported lost, so the job runs again elsewhere.
+        public internal(set) var endedByStop = false
+        public internal(set) var timedOut = false
+
+        public var ref: RunRef { RunRef(jobID: assignment.jobID, attempt: assignment.attempt) }
+    }
+
+    public enum Action: Sendable, Equatable {
+        /// Start this run's process, then say `started` or `spawnFailed`.
+        case spawn(Assignment)
+        /// A signal to a run's process group.
+        case signal(pid: Int32, signal: Int32)
+        /// SIGKILL to the process group after the grace (also if its leader has exited by then: children
+        /// that ignored SIGTERM die too).
+        case killLater(pid: Int32, afterMilliseconds: Int)
+        /// Call `timedOut` for this run after this long.
+        case timeoutLater(RunRef, afterMilliseconds: Int)
+        /// Send (and keep until acknowledged) this result.
+        case report(RunResult)
+        /// Give these held runs back to the coordinator (RETURN, stopping).
+        case giveBack([RunRef])
+    }
+
+    public let slots: Int
+    public let agentName: String
+    /// Between SIGTERM and SIGKILL when an assignment names no grace.
+    public static let defaultGraceMilliseconds = 5_000
+
+    public private(set) var running: [JobID: Run] = [:]
+    /// Runs sent beyond the slots, in order.
+    public private(set) var held: [Assignment] = []
+    public private(set) var stopping = false
+    /// The coordinator's WELCOME said `takes_returns`: held runs are given back at a stop, and runs a stop
+    /// ends are reported lost. An older coordinator gets neither (held runs are lost at BYE, ended runs
+    /// reported `cancelled`).
+    public var coordinatorTakesReturns = false
+    /// How long the recent runs took, and so the prefetch asked for.
+    public private(set) var gauge: PrefetchGauge
+    /// Runs started, in all.
+    public private(set) var started = 0
+
+    public init(slots: Int, agentName: String, gauge: PrefetchGauge) {
+        self.slots = slots
+        self.agentName = agentName
+        self.gauge = gauge
+    }
+
+    public var isIdle: Bool { running.isEmpty }
+    public var slotsBusy: Bool { running.count >= slots }
+    /// Every run the agent has, running or held, for HELLO.
+    public var refs: [RunRef] {
+        running.values.map(\.ref) + held.map { RunRef(jobID: $0.jobID, attempt: $0.attempt) }
+    }
+
+    // MARK: inputs
+
+    /// A run sent by the coordinator.
+    public mutating func assigned(_ assignment: Assignment, now: Timestamp) -> [Action] {
+        // Already running or holding this job (a duplicate dispatch): never run it twice at once.
+        guard running[assignment.jobID] == nil, !held.contains(where: { $0.jobID == assignment.jobID }) else { return [] }
+        if stopping && coordinatorTakesReturns {
+            // Sent before the coordinator read our RETURN: it runs elsewhere.
+            return [.giveBack([RunRef(jobID: assignment.jobID, attempt: assignment.attempt)])]
+        }
+        if stopping || running.count >= slots {
+            held.append(assignment)  // while stopping, lost at BYE, as an older coordinator expects
+            return []
+        }
+        return [startRun(assignment, now: now)]
+    }
+
+    private mutating func startRun(_ assignment: Assignment, now: Timestamp) -> Action {
+        running[assignment.jobID] = Run(assignment: assignment, pid: nil, startedAt: now)
+        started += 1
+        return .spawn(assignment)
+    }
+
+    /// The spawn asked for was done.
+    public mutating func spawned(_ jobID: JobID, pid: Int32) -> [Action] {
+        guard running[jobID] != nil else { return [] }
+        running[jobID]!.pid = pid
+        let run = running[jobID]!
+        guard let timeout = run.assignment.timeout else { return [] }
+        return [.timeoutLater(run.ref, afterMilliseconds: Int((timeout * 1000).rounded()))]
+    }
+
+    /// The spawn asked for failed before a process existed: reported at once, and the slot goes to the
+    /// next held run.
+    public mutating func spawnFailed(_ jobID: JobID, message: String, now: Timestamp) -> [Action] {
+        guard let run = running.removeValue(forKey: jobID) else { return [] }
+        let result = RunResult(
+            jobID: run.assignment.jobID, attempt: run.assignment.attempt, status: run.cancelled ? .cancelled : .error,
+            reason: run.cancelled ? nil : .spawn, message: run.cancelled ? "cancelled" : message,
+            startedAt: run.startedAt, finishedAt: now)
+        return startHeld(now: now) + [.report(result)]
+    }
+
+    /// A CANCEL from the coordinator. A held run ends at once (it never starts); a running one in steps.
+    public mutating func cancel(_ cancel: CancelRun, now: Timestamp) -> [Action] {
+        if let index = held.firstIndex(where: { $0.jobID == cancel.jobID && $0.attempt == cancel.attempt }) {
+            let assignment = held.remove(at: index)
+            return [.report(RunResult(jobID: assignment.jobID, attempt: assignment.attempt, status: .cancelled,
+                                      message: "cancelled before it started", startedAt: now, finishedAt: now))]
+        }
+        guard running[cancel.jobID]?.assignment.attempt == cancel.attempt else { return [] }
+        running[cancel.jobID]!.cancelled = true
+        return terminate(cancel.jobID, graceMilliseconds: cancel.graceMilliseconds)
+    }
+
+    /// A run's timeout passed.
+    public mutating func timedOut(_ ref: RunRef) -> [Action] {
+        guard let run = running[ref.jobID], run.assignment.attempt == ref.attempt else { return [] }
+        running[ref.jobID]!.timedOut = true
+        return terminate(ref.jobID, graceMilliseconds: run.assignment.killGraceMilliseconds ?? Self.defaultGraceMilliseconds)
+    }
+
+    private func terminate(_ jobID: JobID, graceMilliseconds: Int) -> [Action] {
+        guard let pid = running[jobID]?.pid else { return [] }
+        return [.signal(pid: pid, signal: SIGTERM),
+                .killLater(pid: pid, afterMilliseconds: min(max(0, graceMilliseconds), 86_400_000))]
+    }
+
+    /// What the run wrote as its result on fd 3.
+    public mutating func setResult(_ jobID: JobID, _ value: JSONValue) {
+        running[jobID]?.result = value
+    }
+
+    /// A run's process was reaped, with its output and, if the child could not exec after all, why. The
+    /// freed slot goes to a held run first; then the result is reported.
+    public mutating func exited(
+        _ jobID: JobID, _ exit: RunExit, output: JobOutput, spawnFailure: String?, now: Timestamp
+    ) -> [Action] {
+        guard let run = running.removeValue(forKey: jobID) else { return [] }
+        let next = startHeld(now: now)
+        let result = Self.outcome(of: run, exit, output: output, spawnFailure: spawnFailure, now: now,
+                                  takesReturns: coordinatorTakesReturns, agentName: agentName)
+        gauge.ran(seconds: result.finishedAt - result.startedAt)
+        return next + [.report(result)]
+    }
+
+    private mutating func startHeld(now: Timestamp) -> [Action] {
+        var actions: [Action] = []
+        while !stopping, running.count < slots, !held.isEmpty { actions.append(startRun(held.removeFirst(), now: now)) }
+        return actions
+    }
+
+    /// The agent stops: its held runs go back when it can give them back (welcomed by a coordinator that
+    /// takes them); its running ones get SIGTERM and are reported lost (or as they really end).
+    public mutating func stop(canGiveBack: Bool) -> [Action] {
+        stopping = true
+        var actions: [Action] = []
+        if canGiveBack, coordinatorTakesReturns { actions += giveBackHeld() }
+        for jobID in running.keys.sorted() {
+            running[jobID]!.endedByStop = true
+            if let pid = running[jobID]!.pid { actions.append(.signal(pid: pid, signal: SIGTERM)) }
+        }
+        return actions
+    }
+
+    /// Held runs given back now (a stopping agent welcomed again, or one that stops).
+    public mutating func giveBackHeld() -> [Action] {
+        guard coordinatorTakesReturns else { return [] }
+        let refs = held.map { RunRef(jobID: $0.jobID, attempt: $0.attempt) }
+        held.removeAll()
+        return [.giveBack(refs)]
+    }
+
+    /// The last step of a stop: SIGKILL to what still runs.
+    public mutating func kill() -> [Action] {
+        stopping = true
+        var actions: [Action] = []
+        for jobID in running.keys.sorted() {
+            running[jobID]!.endedByStop = true
+            if let pid = running[jobID]!.pid { actions.append(.signal(pid: pid, signal: SIGKILL)) }
+        }
+        return actions
+    }
+
+    // MARK: outcome
+
+    /// How a run ended, as reported: its exit, then what was done to it (a cancel, the agent's stop, a
+    /// timeout), in that order of precedence.
+    public static func outcome(
+        of run: Run, _ exit: RunExit, output: JobOutput, spawnFailure: String?, now: Timestamp, takesReturns: Bool,
+        agentName: String
+    ) -> RunResult {
+        let (jobID, attempt) = (run.assignment.jobID, run.assignment.attempt)
+        if let spawnFailure {
+            // The child could not exec (its report came after the spawn returned): as if the spawn had failed.
+            return RunResult(jobID: jobID, attempt: attempt, status: run.cancelled ? .cancelled : .error,
+                             reason: run.cancelled ? nil : .spawn, message: run.cancelled ? "cancelled" : spawnFailure,
+                             startedAt: run.startedAt, finishedAt: now)
+        }
+        var result = RunResult(jobID: jobID, attempt: attempt, status: .completed, result: run.result, output: output,
+                               startedAt: run.startedAt, finishedAt: now)
+        switch exit {
+        case .exited(let code):
+            result.exitCode = code
+            if code != 0 {
+                result.status = .error
+                result.reason = .exit
+                result.message = "exited with code \(code)"
+            }
+        case .signaled(let signal):
+            result.signal = signal
+            result.status = .error
+            result.reason = .signal
+            result.message = "killed by signal \(signal) (\(signalName(signal)))"
+        }
+        if run.cancelled {
+            result.status = .cancelled
+            result.reason = nil
+            result.message = "cancelled"
+        } else if run.endedByStop && result.status != .completed && !run.timedOut {
+            // Not the job's doing, nor the user's: the coordinator counts it as a run lost with its agent. (A
+            // run that still completed keeps its outcome; one that timed out meanwhile is a timeout.) An
+            // older coordinator, which would count it as a failure, gets `cancelled`.
+            if takesReturns {
+                result.status = .error
+                result.reason = .lost
+                result.message = "ended when agent \(agentName) stopped"
+            } else {
+                result.status = .cancelled
+                result.reason = nil
+                result.message = "cancelled"
+            }
+        } else if run.timedOut {
+            result.status = .error
+            result.reason = .timeout
+            result.message = "timed out after \(run.assignment.timeout ?? 0) s"
+        }
+        return result
+    }
+}
+
+/// "SIGTERM" for 15; "signal 40" for one without a name here.
+public func signalName(_ signal: Int32) -> String {
+    switch signal {
+    case SIGHUP: "SIGHUP"
+    case SIGINT: "SIGINT"
+    case SIGQUIT: "SIGQUIT"
+    case SIGABRT: "SIGABRT"
+    case SIGKILL: "SIGKILL"
+    case SIGSEGV: "SIGSEGV"
+    case SIGPIPE: "SIGPIPE"
+    case SIGALRM: "SIGALRM"
+    case SIGTERM: "SIGTERM"
+    case SIGBUS: "SIGBUS"
+    case SIGFPE: "SIGFPE"
+    case SIGILL: "SIGILL"
+    case SIGUSR1: "SIGUSR1"
+    case SIGUSR2: "SIGUSR2"
+    case SIGTRAP: "SIGTRAP"
+    default: "signal \(signal)"
+    }
+}
