@@ -268,7 +268,7 @@ static char **exec_candidates(const char *file, char *const envp[], const char *
 // glibc's posix_spawn does the same, but maps a fresh stack for each child and unmaps it afterwards: in perf
 // of the agent on W1 that mmap and munmap showed as about 13% of its samples. Here each thread that spawns
 // maps one stack, with a guard page, the first time, and keeps it until it exits. What it bought is smaller
-// than that profile suggested (docs/performance.md, item 20). It also tells which step failed.
+// than that profile suggested. It also tells which step failed.
 #define CSPAWN_STACK_SIZE (256 * 1024)
 static pthread_key_t stack_key;
 static pthread_once_t stack_once = PTHREAD_ONCE_INIT;
@@ -342,8 +342,7 @@ out:
 
 // With CLONE_VFORK the calling thread sleeps until the child has exec'd, and wakes wherever the scheduler
 // puts it: on W1 nearly half of the time a slot stood empty began while the loop was in that wait, and it
-// often woke queued behind another job on the busy core while the other one idled (docs/performance.md,
-// item 30). Here the child
+// often woke queued behind another job on the busy core while the other one idled. Here the child
 // gets an arena of its own: a stack, and a copy of everything it reads. It shares our memory until execve,
 // while this thread runs on, so it must not write anything of ours: it makes raw system calls (glibc's
 // wrappers would set errno, which lives in this thread's TLS), and reports a failure into the caller's

@@ -16,7 +16,7 @@ public struct AgentConfiguration: Sendable {
     public var prefetch: Int = 1
     /// While the agent's recent runs are all short (`PrefetchGauge`), it asks for this many instead of
     /// `prefetch` (nil: always `prefetch`). `proc-agent` sets it to `max(4, slots)` unless `--prefetch` is
-    /// given: short runs gain most from held ones (no round trip, commits shared: design note 8), and
+    /// given: short runs gain most from held ones (no round trip, commits shared: docs/design-notes.md, note 8), and
     /// what a held run can wait behind is one of them.
     public var shortRunPrefetch: Int?
     /// How long a result may wait to go with the next ones in one RESULT, while every slot is busy and the
@@ -27,7 +27,7 @@ public struct AgentConfiguration: Sendable {
 
     /// The prefetch of the agent inside a single-host coordinator: as many runs as slots, at least 4.
     /// Prefetch costs load balance between agents, and there is usually one; and with two or more held,
-    /// the coordinator may hold a commit back to share it with the next jobs (design note 9): on W1,
+    /// the coordinator may hold a commit back to share it with the next jobs (docs/design-notes.md, note 9): on W1,
     /// 4 held runs took 2,000 jobs from about 1,400 commits to 480.
     public static func linkedPrefetch(slots: Int) -> Int { max(4, slots) }
     /// Jobs that require labels run only on agents that carry them all.

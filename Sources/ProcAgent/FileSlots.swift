@@ -8,7 +8,7 @@ import Glibc
 /// Why: the agent keeps a run record and an outbox entry per job. Creating and unlinking a file is an
 /// inode allocated and freed (ext4_create, evict: 20% of a separate agent's samples on W1), and
 /// truncating one costs more still; writing over 200 bytes of an existing file costs a third as much
-/// (docs/performance.md).
+///.
 ///
 /// No fsync: these files must outlive the agent *process* (a crash, kill -9, an upgrade), which the page
 /// cache does; a host that loses power loses its running jobs anyway, and the coordinator runs them

@@ -65,7 +65,7 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
     /// Events ready for the stream, handed over together at the end of a read or a replay, or every
     /// `maxHandOver` of them. Kept small: an array handed over cannot be reused, and a new one of a few
     /// thousand events (about 300 bytes each) came from fresh pages that the kernel had to zero, a quarter
-    /// of ten subscribers' time in the feed benchmark (docs/performance.md, item 34).
+    /// of ten subscribers' time in the feed benchmark.
     private var ready: [Event] = []
     private static let maxHandOver = 256
     private var socket: ZMQSocket?

@@ -54,7 +54,7 @@ extension ProcClient {
     /// once a second, less often for a big batch (every `remaining / 50` ms, at most 10 s). Without it,
     /// the coordinator answers every 10 s or when all are final: each answer makes it look at every job
     /// still waited for, and on a batch of 200,000 a one-second cycle took a third of its core
-    /// (docs/performance.md, item 44).
+    ///.
     public func wait(
         _ ids: [JobID], timeout: Double? = nil, onUpdate: (@Sendable ([JobSummary]) -> Void)? = nil
     ) async throws -> [JobSummary] {

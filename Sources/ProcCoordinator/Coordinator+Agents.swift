@@ -50,11 +50,13 @@ extension Coordinator {
             if let prefetch = results.prefetch { state.setPrefetch(prefetch, of: agentID) }
             finished(results.results, from: agentID)
         case .progress(let report):
-            apply(state.progress(report, from: agentID))
+            let now = currentTimestamp()
+            apply(state.progress(report, from: agentID, now: now), at: now)
         case .heartbeat:
             break
         case .returned(let returned):
-            apply(state.returned(returned.runs, stopping: returned.stopping ?? false, from: agentID))
+            let now = currentTimestamp()
+            apply(state.returned(returned.runs, stopping: returned.stopping ?? false, from: agentID, now: now), at: now)
             needsSchedule = true
         case .bye:
             dropAgent(agentID, reason: "agent stopped")
@@ -65,7 +67,8 @@ extension Coordinator {
 
     /// Results from an agent: recorded, and acknowledged after the commit.
     func finished(_ results: [RunResult], from agentID: String) {
-        for run in results { apply(state.finished(run, from: agentID)) }
+        let now = currentTimestamp()
+        for run in results { apply(state.finished(run, from: agentID, now: now), at: now) }
         acks[agentID, default: []].append(contentsOf: results.lazy.map(\.ref))
         needsSchedule = true
     }
@@ -99,7 +102,7 @@ extension Coordinator {
         let info = AgentInfo(id: agentID, hostname: hello.hostname, slots: hello.slots, running: 0,
                              labels: hello.labels, joinedAt: currentTimestamp(), pid: hello.pid,
                              prefetch: hello.prefetch)
-        apply(state.agentJoined(info, running: hello.running))
+        apply(state.agentJoined(info, running: hello.running, now: info.joinedAt), at: info.joinedAt)
         sendToAgent(agentID, .welcome(Welcome(
             agentID: agentID, heartbeatMilliseconds: configuration.heartbeatMilliseconds,
             liveness: configuration.liveness, takesReturns: true)))
@@ -134,7 +137,8 @@ extension Coordinator {
     func dropAgent(_ agentID: String, reason: String) {
         if let link = agentLinks.removeValue(forKey: agentID) { forget(link.route) }
         agentKeys[agentID] = nil
-        apply(state.agentLeft(agentID, reason: reason))
+        let now = currentTimestamp()
+        apply(state.agentLeft(agentID, reason: reason, now: now), at: now)
         logger.info("agent left", metadata: ["agent.id": .string(agentID), "reason": .string(reason)])
     }
 

@@ -104,8 +104,9 @@ extension Coordinator {
                     }
                 }
                 admitted += request.jobs.count
-                let (ids, effects) = state.submit(request.jobs, now: currentTimestamp())
-                apply(effects)
+                let now = currentTimestamp()
+                let (ids, effects) = state.submit(request.jobs, now: now)
+                apply(effects, at: now)
                 // Sent after the batch is committed: a submit is acknowledged only once durable.
                 reply(peer, requestID, command, SubmitReply(ids: ids))
             case .status:
@@ -116,8 +117,8 @@ extension Coordinator {
                 guard let job = state.jobs[request.id] else {
                     return replyError(peer, requestID, .notFound("unknown job id '\(request.id)'"))
                 }
-                let pending = batch.outputs.last { $0.jobID == request.id }?.output
-                var output = try pending ?? (job.status.isFinal ? journal?.output(of: request.id) : nil)
+                let pending = batch.outputs.last { $0.number == job.number }?.output
+                var output = try pending ?? (job.status.isFinal ? journal?.output(of: job.number) : nil)
                 if output == nil && job.status.isFinal && !job.recordedAttempts.isEmpty { output = .empty }
                 reply(peer, requestID, command, ResultReply(job: job, output: output))
             case .wait:
@@ -146,8 +147,9 @@ extension Coordinator {
             case .cancel:
                 let request = try WireCoding.decode(CancelRequest.self, from: body)
                 if let queue = request.queue {
-                    let (result, effects) = state.cancel(queue: queue)
-                    apply(effects)
+                    let now = currentTimestamp()
+                    let (result, effects) = state.cancel(queue: queue, now: now)
+                    apply(effects, at: now)
                     reply(peer, requestID, command, result)
                 } else {
                     let ids = request.ids ?? []
@@ -157,9 +159,9 @@ extension Coordinator {
                         return replyError(
                             peer, requestID, .notFound(Self.unknownIDs(unknown)))
                     }
-                    let (result, _, effects) = state.cancel(ids)
-                    apply(effects)
-                    dirtyJobs.formUnion(result.cancelled)
+                    let now = currentTimestamp()
+                    let (result, _, effects) = state.cancel(ids, now: now)
+                    apply(effects, at: now)
                     reply(peer, requestID, command, result)
                 }
             case .agents:
@@ -174,20 +176,21 @@ extension Coordinator {
                     }
                     if let problem = JobSpec.nameProblem(name, what: "queue name") { throw ErrorReply.badRequest(problem) }
                     _ = try checked(Bounds.maxRunning, limit, "max_running")
-                    apply(state.setQueueLimit(name, maxRunning: limit))
+                    apply(state.setQueueLimit(name, maxRunning: limit), at: currentTimestamp())
                     batch.queueLimits.append((name, limit))
                 }
                 reply(peer, requestID, command, QueueReply(queues: state.queueInfos()))
             case .replay:
                 let request = try WireCoding.decode(ReplayRequest.self, from: body)
                 let limit = try checked(Bounds.replayLimit, request.limit, "limit")
-                // The journaled bodies, spliced as they are into a ReplayReply: nothing decoded or re-encoded.
-                let bodies = try journal?.eventBodies(from: request.fromSeq, limit: limit, maxBytes: 2 << 20) ?? []
+                // The journaled bodies, spliced as they are into a ReplayReply (nothing decoded or re-encoded),
+                // each with its job's command put back where it was taken out to be stored.
+                let stored = try journal?.events(from: request.fromSeq, limit: limit, maxBytes: 2 << 20) ?? []
                 var json = Array(#"{"events":["#.utf8)
-                json.reserveCapacity(bodies.reduce(64) { $0 + $1.count + 1 })
-                for (index, body) in bodies.enumerated() {
+                json.reserveCapacity(stored.reduce(64) { $0 + $1.body.count + 1 })
+                for (index, event) in stored.enumerated() {
                     if index > 0 { json.append(UInt8(ascii: ",")) }
-                    json.append(contentsOf: body)
+                    json.append(contentsOf: published(event))
                 }
                 json.append(contentsOf: Array(#"],"last_seq":\#(lastSeq)}"#.utf8))
                 replyRaw(peer, requestID, command, json)
@@ -215,6 +218,14 @@ extension Coordinator {
         let limit = try checked(Bounds.statusLimit, request.limit ?? 50, "limit")
         let newest = state.newestJobs(limit: limit, queue: request.queue)
         return StatusReply(jobs: newest.map(JobSummary.init), counts: state.counts(queue: request.queue))
+    }
+
+    /// An event's body as it was published: the stored body with its job's command put back.
+    private func published(_ event: StoredEvent) -> [UInt8] {
+        guard event.seq > commandsStoredThrough, let jobID = EventBodies.commandJob(event.body),
+            let command = state.withJob(jobID, { $0.spec.argv })
+        else { return event.body }
+        return EventBodies.withCommand(event.body, command)
     }
 
     /// "unknown job id 'j9'", or for many "unknown job ids 'x1', … (and 19990 more)": the first ten, in

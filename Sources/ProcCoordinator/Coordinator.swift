@@ -43,11 +43,12 @@ public final class Coordinator: @unchecked Sendable, Service {
 
     // What this iteration changed, committed and sent by `flush`.
     var batch = JournalBatch()
-    var dirtyJobs: Set<JobID> = []
-    /// Jobs admitted in this iteration, in number order: journaled as a chunk, without rows.
+    /// Jobs admitted in this iteration, in number order: their admissions go into the batch at the flush.
     var submittedJobs: [JobID] = []
-    /// Jobs started since their row was written: a start is journaled by its event alone.
-    var rowlessStarts = RowlessStarts()
+    /// The bodies to publish once the batch is committed (with their commands: `EventBodies`).
+    var publishing: [(type: EventType, body: [UInt8])] = []
+    /// Events up to this seq were journaled with their commands (before version 6): replayed as they are.
+    var commandsStoredThrough: UInt64 = 0
     var outbound: [[Frame]] = []
     var outboundBytes = 0
     static let maxOutboundBytes = 8 << 20
@@ -160,6 +161,7 @@ public final class Coordinator: @unchecked Sendable, Service {
         dataDirectory = directory
         self.journal = journal
         lastSeq = snapshot.lastSeq
+        commandsStoredThrough = snapshot.commandsStoredThrough
         state.reserveJobs(Int(snapshot.jobs.last?.number ?? 0))
         for job in snapshot.jobs { state.restore(job) }
         for (name, limit) in snapshot.queueLimits.merging(configuration.queueLimits, uniquingKeysWith: { $1 }) {
@@ -245,15 +247,14 @@ public final class Coordinator: @unchecked Sendable, Service {
     private func recoverRunningJobs() {
         let running = state.jobs.values.filter { $0.status == .running }
         guard !running.isEmpty else { return }
-        // Some of them may be running only by their job.started event (`RowlessStarts`): the first commit
-        // writes their rows, since the horizon it records knows nothing of the starts before the restart.
-        dirtyJobs.formUnion(running.map(\.id))
         for (agentID, jobs) in Dictionary(grouping: running, by: { $0.agentID ?? "" }) {
             state.awaitReconnect(of: agentID, jobs: jobs.map(\.id))
         }
         let grace = configuration.reconnectGraceMilliseconds
         loop.schedule(afterMilliseconds: Int64(grace)) { [unowned self] in
-            apply(state.expireAwaitingAgents(reason: "did not reconnect within \(grace) ms of the coordinator restart"))
+            let now = currentTimestamp()
+            apply(state.expireAwaitingAgents(reason: "did not reconnect within \(grace) ms of the coordinator restart",
+                                             now: now), at: now)
         }
         logger.info("waiting for agents to reconnect", metadata: [
             "jobs.running": .stringConvertible(running.count), "grace.ms": .stringConvertible(grace),
@@ -283,8 +284,7 @@ public final class Coordinator: @unchecked Sendable, Service {
 
     /// Applies effects from the state machine: events are numbered and queued for the journal, runs and
     /// cancels for their agents.
-    func apply(_ effects: [Effect]) {
-        let now = currentTimestamp()
+    func apply(_ effects: [Effect], at now: Timestamp) {
         let time = rfc3339(now)
         for effect in effects {
             switch effect {
@@ -293,15 +293,11 @@ public final class Coordinator: @unchecked Sendable, Service {
                 lastSeq += 1
                 event.seq = lastSeq
                 event.time = time
-                batch.events.append(EventRow(event))
+                let (stored, published) = EventBodies.encode(event)
+                batch.events.append(StoredEvent(seq: lastSeq, body: stored))
+                publishing.append((event.type, published ?? stored))
                 if let jobID = event.jobID {
-                    if event.type == .jobStarted {
-                        rowlessStarts.started(jobID, seq: event.seq)
-                    } else if event.type == .jobSubmitted {
-                        submittedJobs.append(jobID)
-                    } else {
-                        dirtyJobs.insert(jobID)
-                    }
+                    if event.type == .jobSubmitted { submittedJobs.append(jobID) }
                     if let status = event.status, status.isFinal { waiters.finished(jobID) }
                 }
                 needsSchedule = true
@@ -316,10 +312,11 @@ public final class Coordinator: @unchecked Sendable, Service {
                 }
             case .storeOutput(let jobID, let attempt, let output):
                 // A first attempt that printed nothing has no row: RESULT answers an empty output for a
-                // job with a recorded attempt and none stored (one insert in five of a /bin/true job).
-                // A later attempt always stores one, so it hides an earlier attempt's output.
+                // job with a recorded attempt and none stored. A later attempt always stores one, so it
+                // hides an earlier attempt's output.
                 if attempt == 1 && output == JobOutput.empty { break }
-                batch.outputs.append((jobID, attempt, output))
+                guard let number = JobTable.number(of: jobID) else { break }
+                batch.outputs.append((number, attempt, output))
             }
         }
     }
@@ -331,7 +328,8 @@ public final class Coordinator: @unchecked Sendable, Service {
         guard control != nil else { return }
         if needsSchedule {
             needsSchedule = false
-            apply(state.schedule(now: currentTimestamp()))
+            let now = currentTimestamp()
+            apply(state.schedule(now: now), at: now)
         }
         waiters.collectReplies(state: &state, into: &outbound)
         if holding {
@@ -350,29 +348,17 @@ public final class Coordinator: @unchecked Sendable, Service {
         dispatches.removeAll(keepingCapacity: true)
         for (agentID, runs) in acks { sendToAgent(agentID, .ack(AckMessage(runs: runs))) }
         acks.removeAll(keepingCapacity: true)
-        // Jobs admitted in this iteration go into a chunk of records, as they are now.
+        // Jobs admitted in this iteration: their specs, once.
         for jobID in submittedJobs {
-            if !dirtyJobs.isEmpty { dirtyJobs.remove(jobID) }
-            rowlessStarts.written(jobID)
-            if let row = journalRow(jobID) { batch.submitted.append(row) }
+            if let row = state.withJob(jobID, { AdmittedRow(number: $0.number, body: $0.admission.jsonBytes) }) {
+                batch.admitted.append(row)
+            }
         }
         submittedJobs.removeAll(keepingCapacity: true)
-        dirtyJobs.formUnion(rowlessStarts.due(lastSeq: lastSeq))
-        // A job that ended goes into a chunk of final records; the others into rows.
-        for jobID in dirtyJobs {
-            rowlessStarts.written(jobID)
-            guard let row = journalRow(jobID) else { continue }
-            if row.status.isFinal { batch.finals.append(row) } else { batch.jobs.append(row) }
-        }
-        dirtyJobs.removeAll(keepingCapacity: true)
-        // In number order, the table's key: SQLite appends to the b-tree's last page instead of seeking a
-        // place for each row among the others (a set's hash order).
-        batch.jobs.sort { $0.number < $1.number }
-        batch.recoveryHorizon = rowlessStarts.horizon(lastSeq: lastSeq)
         guard !batch.isEmpty || !outbound.isEmpty || !localOutbound.isEmpty else { return }
         if !batch.isEmpty {
             do {
-                try journal?.commit(batch)
+                try journal?.append(batch)
                 stats.commits += 1
             } catch {
                 // The journal is the truth: without it nothing may be acknowledged. Nothing of this batch
@@ -380,10 +366,11 @@ public final class Coordinator: @unchecked Sendable, Service {
                 fail("journal commit failed: \(describeJournalError(error))")
                 return
             }
-            for event in batch.events {
-                _ = try? events?.send(event.type.topic, event.body)
+            for (type, body) in publishing {
+                _ = try? events?.send(type.topic, body)
             }
-            stats.eventsPublished += batch.events.count
+            stats.eventsPublished += publishing.count
+            publishing.removeAll(keepingCapacity: true)
             batch = JournalBatch()
         }
         for message in outbound {
@@ -417,8 +404,7 @@ public final class Coordinator: @unchecked Sendable, Service {
             }
         }
         return CommitHold.Batch(
-            hasChanges: !batch.isEmpty || !dirtyJobs.isEmpty || !submittedJobs.isEmpty || !dispatches.isEmpty
-                || !acks.isEmpty,
+            hasChanges: !batch.isEmpty || !submittedJobs.isEmpty || !dispatches.isEmpty || !acks.isEmpty,
             hasUrgentSends: !outbound.isEmpty || !localOutbound.isEmpty, events: batch.events.count,
             agentsCanWait: agentsCanWait)
     }
@@ -435,6 +421,7 @@ extension Coordinator {
     func fail(_ reason: String) {
         logger.critical("stopping: \(reason)")
         batch = JournalBatch()
+        publishing.removeAll()
         outbound.removeAll()
         dispatches.removeAll()
         acks.removeAll()
@@ -453,13 +440,6 @@ extension Coordinator {
         failures.continuation.yield(reason)
     }
 
-    /// A job's row as of this commit, encoded where the record lies (`withJob`): the getter would copy
-    /// the whole record first.
-    private func journalRow(_ jobID: JobID) -> JobRow? {
-        state.withJob(jobID) { [lastSeq] job in
-            JobRow(number: job.number, id: job.id, status: job.status, record: job.jsonBytes, seq: lastSeq)
-        }
-    }
 }
 
 /// A coordinator could not start or serve; the message says what to do. A struct wrapping a code, so new

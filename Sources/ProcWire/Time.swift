@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 
 
@@ -6,7 +7,7 @@ import Glibc
 /// Now, in whole microseconds: the nearest double to the decimal `seconds.micros`, as a reader of the
 /// six decimals would make it. A double near today's time holds steps of about 0.24 µs, so nanoseconds
 /// only added digits; in microseconds a timestamp is written from its digits (`JSONWriter.double`)
-/// instead of through `description`'s String (docs/performance.md, item 41), and reads back the same.
+/// instead of through `description`'s String, and reads back the same.
 public func currentTimestamp() -> Timestamp {
     var now = timespec()
     clock_gettime(CLOCK_REALTIME, &now)
@@ -73,9 +74,13 @@ public func parseRFC3339(_ text: String) -> Timestamp? {
     parts.tm_hour = fields[3]
     parts.tm_min = fields[4]
     parts.tm_sec = fields[5]
-    let whole = Double(timegm(&parts))
-    guard let dot = text.firstIndex(of: "."), let zed = text.lastIndex(of: "Z"), dot < zed,
-        let fraction = Double("0" + text[dot..<zed])
-    else { return whole }
-    return whole + fraction
+    let whole = Int64(timegm(&parts))
+    guard let dot = text.firstIndex(of: "."), let zed = text.lastIndex(of: "Z"), dot < zed else { return Double(whole) }
+    let digits = text[text.index(after: dot)..<zed]
+    guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return Double(whole) }
+    if digits.count <= 6, let micros = Int64(digits.padding(toLength: 6, withPad: "0", startingAt: 0)) {
+        // As `currentTimestamp` makes a reading: the same double, not one a rounding away.
+        return Double(whole * 1_000_000 + micros) / 1e6
+    }
+    return Double(whole) + (Double("0." + digits) ?? 0)
 }

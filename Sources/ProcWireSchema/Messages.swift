@@ -79,6 +79,8 @@ public let procWireSchema = WireSchema([
             ("jobFailed", "job.failed", "A job ended `error`."),
             ("jobCancelled", "job.cancelled", "A job ended `cancelled`."),
             ("jobRetrying", "job.retrying", "An attempt was lost or failed; the next one is queued."),
+            ("jobCancelRequested", "job.cancel_requested",
+             "A cancel was asked for a running job: its process group gets SIGTERM, the grace, SIGKILL; job.cancelled follows."),
             ("jobLateResult", "job.late_result",
              "A result for an attempt the coordinator had already given up on. Never changes the outcome."),
             ("agentJoined", "agent.joined", "An agent joined (or came back)."),
@@ -329,6 +331,37 @@ public let procWireSchema = WireSchema([
             .optional("progress", .double, "0 to 1."),
             .optional("message", .string, "In words."),
             .optional("result", .json, "The job's result (the last one written wins)."),
+        ])),
+    ]),
+    Group("Journal", doc: "What the coordinator's journal keeps besides the events: each job's spec, once.", [
+        .message(Message("AdmittedJob", """
+            A job as admitted: its number, when, and its spec. The rest of its record is the fold of its \
+            events (`JobRecord.apply`).
+            """, [
+            .required("number", .uint64, "Its number (its id is \"j\" and the number)."),
+            .required("submittedAt", .double, swift: "Timestamp", "When it was accepted, in seconds since 1970."),
+            .required("spec", .message("JobSpec"), "What was submitted."),
+        ])),
+        .message(Message("JobState", """
+            A job's record without its spec, as of a snapshot's seq: recovery starts from it instead of from \
+            the job's admission (a data directory upgraded from before version 6, or history pruned).
+            """, [
+            .required("number", .uint64, "The job."),
+            .required("status", .enumeration("JobStatus"), "Where it is."),
+            .required("attempt", .int, "Its attempt."),
+            .optional("reason", .enumeration("FailureReason"), "Why it ended in `error`."),
+            .optional("exitCode", .int32, "The last run's exit code."),
+            .optional("signal", .int32, "The signal that ended the last run."),
+            .optional("message", .string, "What happened, in words."),
+            .optional("result", .json, "Its result."),
+            .optional("agentID", .string, "Its agent."),
+            .optional("progress", .double, "Its last progress."),
+            .optional("startedAt", .double, swift: "Timestamp", "When its attempt started."),
+            .optional("finishedAt", .double, swift: "Timestamp", "When it ended."),
+            .required("cancelRequested", .bool, "A cancel was asked."),
+            .required("failures", .int, "Attempts that failed by themselves."),
+            .required("lostAttempts", .int, "Attempts lost with their agent."),
+            .required("recordedAttempts", .array(.int), "Attempts whose results were recorded."),
         ])),
     ]),
     Group("AgentFiles", doc: "What an agent keeps on disk while it runs.", [

@@ -225,7 +225,7 @@ public final class EventLoop: @unchecked Sendable {
     private func run() {
         loopThread = pthread_self()
         proc_set_thread_name(String(name.prefix(15)))
-        // Children spawned here signal this thread when they exit (performance.md, item 46).
+        // Children spawned here signal this thread when they exit.
         _ = proc_unblock_child_signal()
         let wakeToken = register(fd: wakeFD) { [unowned self] in drainInbox() }
         _ = wakeToken

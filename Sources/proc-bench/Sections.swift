@@ -313,7 +313,7 @@ func latency(rate: Int, seconds: Double, standalone: Bool = false) async throws 
 /// Before, the load came through the Swift client (a hop onto its loop thread, a timer and a continuation
 /// per request, a Task.sleep per job) and the events through its subscription: that cost this process
 /// about 0.6 ms of CPU per job, as much as the coordinator and the agent together on the same two cores,
-/// and the queue it made was the benchmark's own (docs/performance.md). The Swift subscriber's own cost
+/// and the queue it made was the benchmark's own. The Swift subscriber's own cost
 /// is the feed section's.
 final class LatencyProbe: @unchecked Sendable {
     struct Job {
@@ -547,7 +547,7 @@ final class AgentHarness: @unchecked Sendable {
         }
         // One epoll over the sockets' ZMQ_FDs: zmq_poll asks all 1,000 sockets on every pass (getsockopt
         // and poll(2) over every one), which took 60% of this thread and a tenth of the two cores that the
-        // coordinator under test shares (docs/performance.md, item 37). A ZMQ_FD is readable while libzmq has
+        // coordinator under test shares. A ZMQ_FD is readable while libzmq has
         // news for its socket.
         let epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epoll >= 0 else { return }

@@ -19,10 +19,10 @@ extension Integration {
                 var batch = JournalBatch()
                 for index in 1...500 {
                     let number = UInt64(chunk * 500 + index)
-                    batch.jobs.append(JobRow(JobRecord(id: "j\(number)", number: number, spec: JobSpec(argv: argv),
-                                                       submittedAt: 1_795_147_070)))
+                    batch.admitted.append(AdmittedRow(AdmittedJob(number: number, submittedAt: 1_795_147_070,
+                                                                  spec: JobSpec(argv: argv))))
                 }
-                try journal.commit(batch)
+                try journal.append(batch)
             }
             // Nothing else will write: only the checkpoint thread can make the database file grow.
             let deadline = Date().addingTimeInterval(10)
@@ -57,9 +57,9 @@ extension Integration {
             var largest = 0
             for number in UInt64(1)...30_000 {
                 var batch = JournalBatch()
-                batch.jobs.append(JobRow(JobRecord(id: "j\(number)", number: number, spec: JobSpec(argv: argv),
-                                                   submittedAt: 1_795_147_070)))
-                try journal.commit(batch)
+                batch.admitted.append(AdmittedRow(AdmittedJob(number: number, submittedAt: 1_795_147_070,
+                                                              spec: JobSpec(argv: argv))))
+                try journal.append(batch)
                 if number % 100 == 0 { largest = max(largest, try fileSize(directory + "/journal.sqlite-wal")) }
             }
             // 30,000 commits of a frame or two each (a WAL page is 4 KiB and a 24-byte header): without

@@ -3,9 +3,9 @@ import ProcCore
 import Testing
 
 extension Integration {
-    /// The journal's schema changed (v2: one b-tree per table; v3: events in chunks; both for speed). A
-    /// journal written by the first version must open with nothing lost: jobs, outputs, the event history
-    /// and its seq.
+    /// The journal's schema changed (v2: one b-tree per table; v3–v5: events and jobs in chunks, for speed;
+    /// v6: admissions and events, one truth). A journal written by an earlier version must open with
+    /// nothing lost: jobs, outputs, the event history and its seq.
     @Suite struct JournalUpgrade {
         @Test func aVersion1JournalIsMigrated() async throws {
             let parent = try makeTemporaryDirectory()
@@ -78,7 +78,92 @@ extension Integration {
             #expect(!schema.stdout.contains("events_job"), "\(schema.stdout)")
             let tables = try run("/usr/bin/sqlite3", [data + "/journal.sqlite", "SELECT name FROM sqlite_master WHERE type = 'table'"])
             let names = tables.stdout.split(separator: "\n").map(String.init)
-            #expect(names.contains("event_chunks") && !names.contains("events"), "\(tables.stdout)")
+            #expect(names.contains("events") && names.contains("specs") && !names.contains("event_chunks")
+                    && !names.contains("jobs"), "\(tables.stdout)")
+        }
+
+        /// Version 5 (jobs admitted in chunks, ended in chunks, rows for the changes between, starts journaled
+        /// by their events alone) becomes version 6 (admissions and events): every job comes back as it was,
+        /// the history replays as it was published, and the cluster goes on from there.
+        @Test func aVersion5JournalIsMigrated() async throws {
+            let parent = try makeTemporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: parent) }
+            let data = parent + "/data"
+            try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+            func hex(_ bytes: [UInt8]) -> String { "X'" + bytes.map { String(format: "%02x", $0) }.joined() + "'" }
+            func lines(_ values: [[UInt8]]) -> String { hex(Array(values.joined(separator: [0x0A]))) }
+            func job(_ number: UInt64) -> JobRecord {
+                JobRecord(id: "j\(number)", number: number, spec: JobSpec(argv: ["sh", "-c", "echo \(number)"]),
+                          submittedAt: 1_795_147_070)
+            }
+            var done = job(1)
+            done.status = .completed
+            done.exitCode = 0
+            done.agentID = "old-agent"
+            done.startedAt = 1_795_147_071
+            done.finishedAt = 1_795_147_072
+            done.recordedAttempts = [1]
+            var retrying = job(3)
+            retrying.attempt = 2
+            retrying.lostAttempts = 1
+            func event(_ seq: UInt64, _ type: EventType, _ record: JobRecord, agent: String? = nil) -> [UInt8] {
+                var event = Event.job(type, record)
+                event.seq = seq
+                event.time = "2026-11-26T00:00:0\(seq).000000Z"
+                event.agentID = agent
+                if type == .jobSubmitted || type == .jobStarted { event.command = record.spec.argv }
+                if type == .jobStarted { event.status = .running }
+                return event.jsonBytes
+            }
+            let events = [
+                event(1, .jobSubmitted, job(1)), event(2, .jobSubmitted, job(2)), event(3, .jobSubmitted, job(3)),
+                event(4, .jobSubmitted, job(4)), event(5, .jobStarted, job(2), agent: "gone-agent"),
+                event(6, .jobRetrying, retrying), event(7, .jobCompleted, done),
+            ]
+            let sql = """
+                CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
+                INSERT INTO grdb_migrations VALUES ('v1'), ('v2'), ('v3'), ('v4'), ('v5');
+                CREATE TABLE jobs (number INTEGER PRIMARY KEY, id TEXT NOT NULL, status TEXT NOT NULL, record BLOB NOT NULL,
+                                   seq INTEGER NOT NULL DEFAULT 0);
+                CREATE TABLE outputs (job_id TEXT NOT NULL, attempt INTEGER NOT NULL, body BLOB NOT NULL,
+                                      PRIMARY KEY (job_id, attempt)) WITHOUT ROWID;
+                CREATE TABLE queues (name TEXT PRIMARY KEY, max_running INTEGER NOT NULL);
+                CREATE TABLE event_chunks (first_seq INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL,
+                                           horizon INTEGER NOT NULL, bodies BLOB NOT NULL);
+                CREATE TABLE job_chunks (first_number INTEGER PRIMARY KEY, last_number INTEGER NOT NULL,
+                                         seq INTEGER NOT NULL, records BLOB NOT NULL);
+                CREATE TABLE final_chunks (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, records BLOB NOT NULL);
+                INSERT INTO job_chunks VALUES (1, 4, 4, \(lines((1...4).map { job($0).jsonBytes })));
+                INSERT INTO jobs VALUES (3, 'j3', 'pending', \(hex(retrying.jsonBytes)), 6);
+                INSERT INTO final_chunks VALUES (0, 7, \(lines([done.jsonBytes])));
+                INSERT INTO event_chunks VALUES (1, 7, 5, \(lines(events)));
+                INSERT INTO outputs VALUES ('j1', 1, \(hex(JobOutput(stdout: "one from v5\n", stderr: "").jsonBytes)));
+                INSERT INTO queues VALUES ('slow', 2);
+                """
+            let made = try run("/usr/bin/sqlite3", [data + "/journal.sqlite"], stdin: sql)
+            try #require(made.code == 0, "sqlite3: \(made.stderr)")
+
+            // j2 was running on an agent that is gone: after the reconnect grace it is lost and runs again.
+            let cluster = try TestCluster(standaloneSlots: 2, coordinatorArguments: ["--reconnect-grace", "1"],
+                                          dataDirectory: data)
+            defer { cluster.stop() }
+            let result = try cluster.proc("result", "j1")
+            #expect(result.stdout.contains("one from v5") && result.stdout.contains("old-agent"), "\(result.stdout)")
+            let waited = try cluster.proc("wait", "j2", "j3", "j4", "--timeout", "30")
+            #expect(waited.code == 0, "\(waited.stdout) \(waited.stderr)")
+            let j3 = try JSONDecoder().decode(ResultReply.self, from: Data(try cluster.proc("result", "j3", "--json").stdout.utf8))
+            #expect(j3.job.attempt == 2 && j3.job.lostAttempts == 1 && j3.stdout == "3\n")
+            #expect(try cluster.submit("--", "true") == "j5")
+            #expect(try cluster.proc("queue").stdout.contains("slow"))
+            let history = try await cluster.history()
+            #expect(history.map(\.seq) == Array(1...UInt64(history.count)))
+            #expect(history.prefix(7).map { $0.jsonBytes } == events.map { try! WireCoding.decode(Event.self, from: $0).jsonBytes },
+                    "the old history replays as it was")
+            // Starts after the upgrade carry their commands, put back from the admissions.
+            let started = history.dropFirst(7).filter { $0.type == .jobStarted }
+            #expect(!started.isEmpty && started.allSatisfy { $0.command?.first == "sh" || $0.command == ["true"] })
+            let tables = try run("/usr/bin/sqlite3", [data + "/journal.sqlite", "SELECT name FROM sqlite_master WHERE type = 'table'"])
+            #expect(!tables.stdout.contains("final_chunks") && tables.stdout.contains("snapshots"), "\(tables.stdout)")
         }
     }
 }

@@ -33,9 +33,10 @@ import Testing
         let (reply, unknown, effects) = state.cancel(["j1"])
         #expect(reply.cancelled == ["j1"])
         #expect(unknown.isEmpty)
-        #expect(effects.events.isEmpty)  // the outcome waits for the agent
+        // The outcome waits for the agent; that it was asked is journaled (and published) at once.
+        #expect(effects.types == [.jobCancelRequested] && effects.events.first?.status == .running)
         let cancel = try #require(effects.cancelRuns.first)
-        #expect(effects.count == 1)
+        #expect(effects.count == 2)
         #expect(cancel.agentID == "a1")
         #expect(cancel.cancel == CancelRun(jobID: "j1", attempt: 1, graceMilliseconds: 1_234))
         #expect(state.status("j1") == .running)

@@ -28,7 +28,7 @@ import Testing
     @Test(arguments: [0, 1])
     func aGoneAgentsRunIsRetriedUntilItWasLostTooOften(lostBefore: Int) {
         var job = running(lost: lostBefore)
-        let event = ClusterState.settleLostRun(&job, .agentGone(agentID: "a1", reason: "no heartbeat"), settings: settings)
+        let event = ClusterState.settleLostRun(&job, .agentGone(agentID: "a1", reason: "no heartbeat"), settings: settings, now: t0 + 3.5)
         #expect(job.lostAttempts == lostBefore + 1)
         if lostBefore == 0 {
             #expect(job.status == .pending && job.attempt == 2 && job.agentID == nil && job.startedAt == nil)
@@ -43,18 +43,18 @@ import Testing
 
     @Test func aRunEndedByAStoppingAgentCountsAsLostNotFailed() {
         var job = running()
-        let event = ClusterState.settleLostRun(&job, .endedByStop(stopped, agentID: "a1"), settings: settings)
+        let event = ClusterState.settleLostRun(&job, .endedByStop(stopped, agentID: "a1"), settings: settings, now: t0 + 3.5)
         #expect(job.status == .pending && job.failures == 0 && job.lostAttempts == 1)
         #expect(event.type == .jobRetrying && event.signal == 15)
         #expect(event.message == "attempt 1 ended when agent a1 stopped; attempt 2 queued")
         var last = running(attempt: 2, lost: 1)
-        let failed = ClusterState.settleLostRun(&last, .endedByStop(stopped, agentID: "a1"), settings: settings)
+        let failed = ClusterState.settleLostRun(&last, .endedByStop(stopped, agentID: "a1"), settings: settings, now: t0 + 3.5)
         #expect(last.status == .error && failed.type == .jobFailed && failed.duration == 2.5)
     }
 
     @Test func aRunGivenBackCountsAgainstNothing() {
         var job = running(lost: 1)
-        let event = ClusterState.settleLostRun(&job, .returned(agentID: "a1"), settings: settings)
+        let event = ClusterState.settleLostRun(&job, .returned(agentID: "a1"), settings: settings, now: t0 + 3.5)
         #expect(job.status == .pending && job.attempt == 2 && job.lostAttempts == 1 && job.failures == 0)
         #expect(event.type == .jobRetrying && event.reason == ClusterState.returnedReason)
     }
@@ -67,7 +67,7 @@ import Testing
         ]
         for (loss, message) in losses {
             var job = running(lost: 1, cancelRequested: true)
-            let event = ClusterState.settleLostRun(&job, loss, settings: settings)
+            let event = ClusterState.settleLostRun(&job, loss, settings: settings, now: t0 + 3.5)
             #expect(job.status == .cancelled && job.attempt == 1 && job.lostAttempts == 1)
             #expect(event.type == .jobCancelled && event.message == message)
         }

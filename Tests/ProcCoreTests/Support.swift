@@ -62,3 +62,24 @@ extension Array where Element == Effect {
         compactMap { if case .requeueLater(let id, let ms) = $0 { (id, ms) } else { nil } }
     }
 }
+
+/// The machine's calls at the fixed clock: a result is taken as the coordinator would take it the moment
+/// the run ended (`finishedAt`), everything else at `t0`.
+extension ClusterState {
+    mutating func finished(_ run: RunResult, from agentID: String) -> [Effect] {
+        finished(run, from: agentID, now: run.finishedAt)
+    }
+    mutating func agentJoined(_ info: AgentInfo, running: [RunRef] = []) -> [Effect] {
+        agentJoined(info, running: running, now: t0)
+    }
+    mutating func agentLeft(_ agentID: String, reason: String) -> [Effect] { agentLeft(agentID, reason: reason, now: t0) }
+    mutating func cancel(_ ids: [JobID]) -> (reply: CancelReply, unknown: [JobID], effects: [Effect]) { cancel(ids, now: t0) }
+    mutating func cancel(queue: String) -> (reply: CancelReply, effects: [Effect]) { cancel(queue: queue, now: t0) }
+    mutating func progress(_ report: ProgressReport, from agentID: String) -> [Effect] {
+        progress(report, from: agentID, now: t0)
+    }
+    mutating func returned(_ runs: [RunRef], stopping: Bool, from agentID: String) -> [Effect] {
+        returned(runs, stopping: stopping, from: agentID, now: t0)
+    }
+    mutating func expireAwaitingAgents(reason: String) -> [Effect] { expireAwaitingAgents(reason: reason, now: t0) }
+}

@@ -55,7 +55,7 @@ struct cspawn_report {
 };
 
 /// cspawn_spawn_as without a user, returning as soon as the child exists instead of once it has exec'd: the
-/// calling thread goes on while the child prepares and execs (docs/performance.md, item 30). The child
+/// calling thread goes on while the child prepares and execs. The child
 /// shares our memory until its execve, on a stack and a copy of its arguments of its own (an arena, reused
 /// once the kernel has cleared the child's tid at its exec or exit), and makes raw system calls only, so it
 /// touches nothing of ours, not even errno. A failure before the child exists (the PATH lookup, memory,

@@ -5,7 +5,7 @@ import GRDBSQLite
 ///
 /// SQLite's automatic checkpoint runs inside the commit that crosses 1,000 WAL pages, on the writer's
 /// thread, which is the coordinator's loop: 6% of the loop's samples while a million jobs are submitted
-/// (docs/performance.md). Here the writer's WAL hook only asks; this thread runs a PASSIVE checkpoint,
+///. Here the writer's WAL hook only asks; this thread runs a PASSIVE checkpoint,
 /// which never blocks the writer. Should the WAL still grow past `inlinePages` (the checkpoint cannot
 /// keep up, or a reader holds old frames), the writer checkpoints in the hook itself, as SQLite would,
 /// so the file stays bounded.
@@ -14,7 +14,7 @@ import GRDBSQLite
 /// next commit came, which under steady commits it rarely does: each try syncs the WAL and the database
 /// and copies the few frames committed meanwhile, and then the next commit asks again. Checkpointing back
 /// to back like that from 1,000 pages on cost a third of the coordinator's CPU when jobs were submitted
-/// one at a time (docs/performance.md). So below `catchUpPages` the thread pauses `pause` between
+/// one at a time. So below `catchUpPages` the thread pauses `pause` between
 /// checkpoints, copying what accumulated; from there on it goes back to back until the WAL starts over.
 final class Checkpointer: @unchecked Sendable {
     static let requestPages: Int32 = 1_000

@@ -1,11 +1,11 @@
 
 
 /// How many runs an agent asks to hold beyond its slots, from how long its recent runs took
-/// (design note 8). While the last `window` runs each ended within `shortRunSeconds`, it asks for
+/// (docs/design-notes.md, note 8). While the last `window` runs each ended within `shortRunSeconds`, it asks for
 /// `whileShort`; after a longer one, for `base` again, until `window` short runs in a row have ended.
 ///
 /// Why: a held run starts the moment a slot frees, with no round trip, and two or more held let the
-/// coordinator share one commit among several jobs (design note 9). On W1 as separate processes that is
+/// coordinator share one commit among several jobs (docs/design-notes.md, note 9). On W1 as separate processes that is
 /// 12–15% of the wall time and a quarter of the coordinator's CPU per job.
 /// The cost is that a held run may wait behind a run on its agent while a slot frees elsewhere: while the
 /// runs are short, that wait is one short run.

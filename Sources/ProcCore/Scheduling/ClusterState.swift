@@ -121,7 +121,7 @@ public struct ClusterState: Sendable {
 
     /// An agent said HELLO. `running` is what it is still running (after a reconnect): runs that are
     /// still this agent's current attempts are kept; the rest hold slots until their (late) results come.
-    public mutating func agentJoined(_ info: AgentInfo, running: [RunRef] = []) -> [Effect] {
+    public mutating func agentJoined(_ info: AgentInfo, running: [RunRef] = [], now: Timestamp) -> [Effect] {
         var keep = Set<JobID>()
         var foreign = Set<RunRef>()
         for ref in running {
@@ -136,7 +136,7 @@ public struct ClusterState: Sendable {
         if let previous = agents.removeValue(forKey: info.id) {
             // The same agent again (a reconnect or a restart): what it no longer runs is lost.
             effects += loseRuns(previous.running.subtracting(keep).sorted(), of: info.id,
-                                reason: "not running on the agent after it reconnected")
+                                reason: "not running on the agent after it reconnected", now: now)
         } else {
             agentOrder.append(info.id)
         }
@@ -162,22 +162,23 @@ public struct ClusterState: Sendable {
 
     /// The agent is gone (heartbeats stopped, said BYE, or was replaced). Its runs are lost: each job
     /// runs again elsewhere while it has attempts left, else ends `error`/`lost`.
-    public mutating func agentLeft(_ agentID: String, reason: String) -> [Effect] {
+    public mutating func agentLeft(_ agentID: String, reason: String, now: Timestamp) -> [Effect] {
         guard let agent = agents.removeValue(forKey: agentID) else { return [] }
         agentOrder.removeAll { $0 == agentID }
         var event = Event(type: .agentLeft)
         event.agentID = agentID
         event.reason = reason
         event.hostname = agent.info.hostname
-        return [.event(event)] + loseRuns(agent.running.sorted(), of: agentID, reason: reason)
+        return [.event(event)] + loseRuns(agent.running.sorted(), of: agentID, reason: reason, now: now)
     }
 
-    private mutating func loseRuns(_ jobIDs: [JobID], of agentID: String, reason: String) -> [Effect] {
+    private mutating func loseRuns(_ jobIDs: [JobID], of agentID: String, reason: String, now: Timestamp) -> [Effect] {
         var effects: [Effect] = []
         for jobID in jobIDs {
             guard var job = jobs[jobID], job.status == .running, job.agentID == agentID else { continue }
             queues[job.queue]?.running -= 1
-            effects.append(.event(Self.settleLostRun(&job, .agentGone(agentID: agentID, reason: reason), settings: settings)))
+            effects.append(.event(Self.settleLostRun(&job, .agentGone(agentID: agentID, reason: reason), settings: settings,
+                                                     now: now)))
             jobs[jobID] = job
             if job.status == .pending { enqueue(job) }
         }
@@ -194,80 +195,65 @@ public struct ClusterState: Sendable {
         case returned(agentID: String)
     }
 
-    /// The one place a run that did not end by itself is decided, on the job's record: a cancel asked
-    /// meanwhile wins (`cancelled`); a run given back unstarted goes back to pending with nothing counted
-    /// against the job; a run lost with its agent goes back to pending as the next attempt while the job
-    /// has lost fewer than `maxLostAttempts`, and ends `error`/`lost` after that. Returns the event;
-    /// `job.status` is `.pending` when the caller must queue the job again.
-    static func settleLostRun(_ job: inout JobRecord, _ loss: LostRun, settings: ClusterSettings) -> Event {
+    /// The one place a run that did not end by itself is decided: a cancel asked meanwhile wins
+    /// (`cancelled`); a run given back unstarted goes back to pending with nothing counted against the job;
+    /// a run lost with its agent goes back to pending as the next attempt while the job has lost fewer than
+    /// `maxLostAttempts`, and ends `error`/`lost` after that. Returns the event, applied to `job`
+    /// (`job.status` is `.pending` when the caller must queue the job again).
+    static func settleLostRun(_ job: inout JobRecord, _ loss: LostRun, settings: ClusterSettings, now: Timestamp) -> Event {
+        var run: RunResult?
+        if case .endedByStop(let result, _) = loss { run = result }
+        func event(_ type: EventType) -> Event {
+            run.map { Event.ending(type, job, run: $0) } ?? Event.job(type, job)
+        }
+        var result: Event
         if job.cancelRequested {
-            job.status = .cancelled
-            job.finishedAt = job.startedAt
+            result = event(.jobCancelled)
+            result.status = .cancelled
             switch loss {
-            case .agentGone(let agentID, _): job.message = "agent \(agentID) lost while cancelling"
-            case .endedByStop(let run, _):
-                job.finishedAt = run.finishedAt
-                job.message = "cancelled"
-            case .returned: job.message = "cancelled before it started"
+            case .agentGone(let agentID, _):
+                result.reason = FailureReason.lost.rawValue
+                result.message = "agent \(agentID) lost while cancelling"
+            case .endedByStop: result.message = "cancelled"
+            case .returned: result.message = "cancelled before it started"
             }
-            var event = Event.job(.jobCancelled, job)
-            if case .agentGone = loss { event.reason = FailureReason.lost.rawValue }
-            if case .endedByStop(let run, _) = loss {
-                event.signal = run.signal
-                event.duration = duration(from: run.startedAt, to: run.finishedAt)
+        } else if case .returned(let agentID) = loss {
+            result = event(.jobRetrying)
+            result.status = .pending
+            result.attempt = job.attempt + 1
+            result.agentID = nil
+            result.reason = returnedReason
+            result.message = "agent \(agentID) is stopping and gave the run back before starting it; attempt "
+                + "\(job.attempt + 1) queued"
+        } else {
+            let why: String = switch loss {
+            case .agentGone(let agentID, let reason): "agent \(agentID) lost (\(reason))"
+            case .endedByStop(let run, _): "attempt \(job.attempt) \(run.message ?? "was lost with its agent")"
+            case .returned: ""
             }
-            event.message = job.message
-            return event
+            if job.lostAttempts + 1 < settings.maxLostAttempts {
+                result = event(.jobRetrying)
+                result.status = .pending
+                result.attempt = job.attempt + 1
+                result.agentID = nil
+                result.message = "\(why); attempt \(job.attempt + 1) queued"
+            } else {
+                result = event(.jobFailed)
+                result.status = .error
+                result.message = "\(why); the run was lost \(job.lostAttempts + 1) times (at most \(settings.maxLostAttempts))"
+            }
+            result.reason = FailureReason.lost.rawValue
         }
-        let attempt = job.attempt
-        if case .returned(let agentID) = loss {
-            job.status = .pending
-            job.attempt += 1
-            job.agentID = nil
-            job.startedAt = nil
-            var event = Event.job(.jobRetrying, job)
-            event.reason = returnedReason
-            event.message = "agent \(agentID) is stopping and gave the run back before starting it; attempt "
-                + "\(job.attempt) queued"
-            return event
-        }
-        job.lostAttempts += 1
-        let why: String
-        var signal: Int32?
-        switch loss {
-        case .agentGone(let agentID, let reason): why = "agent \(agentID) lost (\(reason))"
-        case .endedByStop(let run, _):
-            why = "attempt \(attempt) \(run.message ?? "was lost with its agent")"
-            signal = run.signal
-        case .returned: preconditionFailure("handled above")
-        }
-        if job.lostAttempts < settings.maxLostAttempts {
-            job.status = .pending
-            job.attempt += 1
-            job.agentID = nil
-            job.startedAt = nil
-            var event = Event.job(.jobRetrying, job)
-            event.reason = FailureReason.lost.rawValue
-            event.signal = signal
-            event.message = "\(why); attempt \(job.attempt) queued"
-            return event
-        }
-        job.status = .error
-        job.reason = .lost
-        job.message = "\(why); the run was lost \(job.lostAttempts) times (at most \(settings.maxLostAttempts))"
-        var event = Event.job(.jobFailed, job)
-        event.reason = FailureReason.lost.rawValue
-        event.signal = signal
-        event.message = job.message
-        if case .endedByStop(let run, _) = loss { event.duration = duration(from: run.startedAt, to: run.finishedAt) }
-        return event
+        if let value = job.result { result.result = value }
+        job.apply(result, at: now)
+        return result
     }
 
     /// Runs an agent held and will not start (RETURN): each current one goes back to pending at once as a
     /// new attempt (`job.retrying`, reason `returned`), with nothing counted against the job: it never
     /// ran. A run that is not the job's current attempt on this agent is ignored. `stopping`: the agent
     /// gets nothing more.
-    public mutating func returned(_ runs: [RunRef], stopping: Bool, from agentID: String) -> [Effect] {
+    public mutating func returned(_ runs: [RunRef], stopping: Bool, from agentID: String, now: Timestamp) -> [Effect] {
         guard let index = agents.index(forKey: agentID) else { return [] }
         var effects: [Effect] = []
         for ref in runs {
@@ -278,7 +264,7 @@ public struct ClusterState: Sendable {
                 if agent.running.remove(ref.jobID) != nil { agent.credits += 1 }
             }
             queues[job.queue]?.running -= 1
-            effects.append(.event(Self.settleLostRun(&job, .returned(agentID: agentID), settings: settings)))
+            effects.append(.event(Self.settleLostRun(&job, .returned(agentID: agentID), settings: settings, now: now)))
             jobs[ref.jobID] = job
             if job.status == .pending { enqueue(job) }
         }
@@ -315,7 +301,7 @@ public struct ClusterState: Sendable {
                 for offset in 0..<agentOrder.count {
                     let agentID = agentOrder[(nextAgentIndex + offset) % agentOrder.count]
                     // Read where it lies (`withAgent`): `agents[agentID]` copies the whole AgentState, for
-                    // each of the thousand agents on each pass (item 38).
+                    // each of the thousand agents on each pass.
                     guard let index = agents.index(forKey: agentID),
                         let labels = withAgent(at: index, { agent in
                             agent.credits > (prefetching ? 0 : max(0, agent.info.prefetch ?? 0)) && !agent.stopping
@@ -335,7 +321,7 @@ public struct ClusterState: Sendable {
 
     /// Pops the best live head among the groups this agent may take from. The groups are walked by index
     /// and changed through `groups.values[index]`: by key, each look at a group hashed its key (a queue
-    /// name and a labels dictionary) again, five times a dispatch (item 38).
+    /// name and a labels dictionary) again, five times a dispatch.
     private mutating func popBest(for labels: [String: String]) -> Entry? {
         var bestIndex: [GroupKey: Heap<Entry>].Index?
         var best: Entry?
@@ -374,12 +360,11 @@ public struct ClusterState: Sendable {
         let grace = settings.cancelGraceMilliseconds
         // In place (`JobTable.update`): this runs for every job.
         guard let (queue, effects) = jobs.update(jobID, { job -> (String, [Effect]) in
-            job.status = .running
-            job.agentID = agentID
-            job.startedAt = now
-            job.progress = nil
             var event = Event.job(.jobStarted, job)
+            event.status = .running
+            event.agentID = agentID
             event.command = job.spec.argv
+            job.apply(event, at: now)
             return (job.queue, [.event(event), .dispatch(agentID: agentID, Assignment(job: job, killGraceMilliseconds: grace))])
         }) else { return [] }
         // One lookup each, then in place.
@@ -397,23 +382,23 @@ public struct ClusterState: Sendable {
     // MARK: runs
 
     /// Progress from a job's fd 3 channel. Ignored unless it is about the current attempt.
-    public mutating func progress(_ report: ProgressReport, from agentID: String) -> [Effect] {
+    public mutating func progress(_ report: ProgressReport, from agentID: String, now: Timestamp) -> [Effect] {
         guard var job = jobs[report.jobID], job.status == .running, job.attempt == report.attempt,
             job.agentID == agentID
         else { return [] }
-        if let value = report.progress { job.progress = value }
-        jobs[report.jobID] = job
         var event = Event.job(.jobProgress, job)
         event.progress = report.progress
         event.message = report.message
+        job.apply(event, at: now)
+        jobs[report.jobID] = job
         return [.event(event)]
     }
 
     /// An attempt ended on an agent. A result that is not about the current attempt on that agent is a
     /// late duplicate: recorded as such, never the outcome.
-    public mutating func finished(_ run: RunResult, from agentID: String) -> [Effect] {
+    public mutating func finished(_ run: RunResult, from agentID: String, now: Timestamp) -> [Effect] {
         // The slot this run held is free again, whatever the outcome (also for a job we do not know).
-        // The agent and the job are each looked up once and read in place (item 38).
+        // The agent and the job are each looked up once and read in place.
         if let index = agents.index(forKey: agentID) {
             let attempt = jobs.update(run.jobID) { $0.attempt }
             withAgent(at: index) { agent in
@@ -448,80 +433,70 @@ public struct ClusterState: Sendable {
         // Then changed in place (`JobTable.update`): this runs for every job.
         let settings = settings
         guard let (queue, requeued, effects) = jobs.update(run.jobID, { job -> (String, Bool, [Effect]) in
-            job.recordedAttempts.append(run.attempt)
             // Room for the event to come: an array literal of one grew by a new buffer (a malloc a job).
             var effects: [Effect] = []
             effects.reserveCapacity(3)
             effects.append(.storeOutput(job.id, attempt: run.attempt, run.output))
-            job.exitCode = run.exitCode
-            job.signal = run.signal
-            job.message = run.message
-            job.startedAt = run.startedAt
-            job.finishedAt = run.finishedAt
-            if run.result != nil { job.result = run.result }
-            var status = run.status
-            if job.cancelRequested && status != .completed { status = .cancelled }
-            var requeued = false
-            if status == .error && run.reason == .lost {
-                // Ended by its agent's stop: lost with the agent, as if it had gone, not failed.
-                effects.append(.event(Self.settleLostRun(&job, .endedByStop(run, agentID: agentID), settings: settings)))
-                if job.status == .pending {
-                    requeued = true
-                    effects.append(.requeueLater(job.id, milliseconds: 0))
-                }
-                return (job.queue, requeued, effects)
-            }
-            switch status {
-            case .completed:
-                job.status = .completed
-                job.reason = nil
-                job.progress = 1
-                var event = Event.job(.jobCompleted, job)
-                event.exitCode = run.exitCode
-                event.result = job.result
-                event.duration = duration(from: run.startedAt, to: run.finishedAt)
-                effects.append(.event(event))
-            case .cancelled:
-                job.status = .cancelled
-                var event = Event.job(.jobCancelled, job)
-                event.exitCode = run.exitCode
-                event.signal = run.signal
-                event.duration = duration(from: run.startedAt, to: run.finishedAt)
-                effects.append(.event(event))
-            default:
-                job.failures += 1
-                job.reason = run.reason ?? .exit
-                if job.failures <= (job.spec.retries ?? 0) {
-                    job.status = .pending
-                    job.attempt += 1
-                    job.agentID = nil
-                    requeued = true
-                    let delay = Self.retryDelay(failures: job.failures, settings: settings)
-                    var event = Event.job(.jobRetrying, job)
-                    event.reason = job.reason?.rawValue
-                    event.exitCode = run.exitCode
-                    event.signal = run.signal
-                    event.message = "attempt \(run.attempt) failed (\(Self.describe(run))); retry \(job.failures) of "
-                        + "\(job.spec.retries ?? 0) in \(delay) ms"
-                    effects.append(.event(event))
-                    effects.append(.requeueLater(job.id, milliseconds: delay))
-                } else {
-                    job.status = .error
-                    var event = Event.job(.jobFailed, job)
-                    event.reason = job.reason?.rawValue
-                    event.exitCode = run.exitCode
-                    event.signal = run.signal
-                    event.message = run.message ?? Self.describe(run)
-                    event.result = job.result
-                    event.duration = duration(from: run.startedAt, to: run.finishedAt)
-                    effects.append(.event(event))
-                }
+            let event = Self.outcome(of: run, for: &job, from: agentID, settings: settings, now: now)
+            effects.append(.event(event))
+            let requeued = job.status == .pending
+            if requeued {
+                let delay = event.reason == FailureReason.lost.rawValue ? 0 : Self.retryDelay(failures: job.failures,
+                                                                                                 settings: settings)
+                effects.append(.requeueLater(job.id, milliseconds: delay))
             }
             return (job.queue, requeued, effects)
         }) else { return [] }
         queues[queue]?.running -= 1
         if requeued { queues[queue, default: QueueState()].pending += 1 }
         return effects
+    }
+
+    /// The event a current attempt's result makes, applied to the job: completed; cancelled when a cancel
+    /// was asked (unless it completed anyway); lost with a stopping agent (`settleLostRun`); else a failure,
+    /// retried while the job has retries left.
+    private static func outcome(
+        of run: RunResult, for job: inout JobRecord, from agentID: String, settings: ClusterSettings, now: Timestamp
+    ) -> Event {
+        let resultNow = run.result ?? job.result
+        var status = run.status
+        if job.cancelRequested && status != .completed { status = .cancelled }
+        if status == .error && run.reason == .lost {
+            // Ended by its agent's stop: lost with the agent, as if it had gone, not failed.
+            if let value = run.result { job.result = value }
+            return settleLostRun(&job, .endedByStop(run, agentID: agentID), settings: settings, now: now)
+        }
+        var event: Event
+        switch status {
+        case .completed:
+            event = Event.ending(.jobCompleted, job, run: run)
+            event.status = .completed
+            event.message = run.message
+        case .cancelled:
+            event = Event.ending(.jobCancelled, job, run: run)
+            event.status = .cancelled
+            event.message = run.message ?? "cancelled"
+        default:
+            let reason = run.reason ?? .exit
+            let failures = job.failures + 1
+            if failures <= (job.spec.retries ?? 0) {
+                let delay = retryDelay(failures: failures, settings: settings)
+                event = Event.ending(.jobRetrying, job, run: run)
+                event.status = .pending
+                event.attempt = job.attempt + 1
+                event.agentID = nil
+                event.message = "attempt \(run.attempt) failed (\(describe(run))); retry \(failures) of "
+                    + "\(job.spec.retries ?? 0) in \(delay) ms"
+            } else {
+                event = Event.ending(.jobFailed, job, run: run)
+                event.status = .error
+                event.message = run.message ?? describe(run)
+            }
+            event.reason = reason.rawValue
+        }
+        event.result = resultNow
+        job.apply(event, at: now)
+        return event
     }
 
     /// Called when a retry's backoff has passed: the job becomes schedulable again.
@@ -560,7 +535,7 @@ public struct ClusterState: Sendable {
 
     /// Cancels jobs by id. Pending ones end at once; running ones are asked to stop (SIGTERM, grace,
     /// SIGKILL) and end `cancelled` when their agent reports. Unknown ids are returned separately.
-    public mutating func cancel(_ ids: [JobID]) -> (reply: CancelReply, unknown: [JobID], effects: [Effect]) {
+    public mutating func cancel(_ ids: [JobID], now: Timestamp) -> (reply: CancelReply, unknown: [JobID], effects: [Effect]) {
         var reply = CancelReply(cancelled: [], alreadyFinal: [])
         var unknown: [JobID] = []
         var effects: [Effect] = []
@@ -571,18 +546,21 @@ public struct ClusterState: Sendable {
             }
             switch job.status {
             case .pending:
-                job.status = .cancelled
-                job.finishedAt = nil
+                var event = Event.job(.jobCancelled, job)
+                event.status = .cancelled
+                event.message = "cancelled while pending"
+                job.apply(event, at: now)
                 jobs[id] = job
                 queues[job.queue]?.pending -= 1
-                var event = Event.job(.jobCancelled, job)
-                event.message = "cancelled while pending"
                 effects.append(.event(event))
                 reply.cancelled.append(id)
             case .running:
                 if !job.cancelRequested, let agentID = job.agentID {
-                    job.cancelRequested = true
+                    var event = Event.job(.jobCancelRequested, job)
+                    event.message = "cancel asked: SIGTERM, then SIGKILL after \(settings.cancelGraceMilliseconds) ms"
+                    job.apply(event, at: now)
                     jobs[id] = job
+                    effects.append(.event(event))
                     effects.append(.cancelRun(agentID: agentID, CancelRun(
                         jobID: id, attempt: job.attempt, graceMilliseconds: settings.cancelGraceMilliseconds)))
                 }
@@ -595,10 +573,10 @@ public struct ClusterState: Sendable {
     }
 
     /// Cancels every pending and running job of a queue.
-    public mutating func cancel(queue: String) -> (reply: CancelReply, effects: [Effect]) {
+    public mutating func cancel(queue: String, now: Timestamp) -> (reply: CancelReply, effects: [Effect]) {
         let ids = jobs.values.filter { $0.queue == queue && !$0.status.isFinal }.sorted { $0.number < $1.number }
             .map(\.id)
-        let (reply, _, effects) = cancel(ids)
+        let (reply, _, effects) = cancel(ids, now: now)
         return (reply, effects)
     }
 
@@ -660,14 +638,16 @@ public struct ClusterState: Sendable {
 
     /// `body` reads a job's record where it lies; nil if there is no such job. Mutating only to reach it
     /// through an inout access, the one way the record is read without a copy of all of it (the getter,
-    /// or a closure handed it otherwise, copies it first: docs/performance.md, item 31); `body` borrows
+    /// or a closure handed it otherwise, copies it first); `body` borrows
     /// it and cannot change it.
     public mutating func withJob<R>(_ id: JobID, _ body: (borrowing JobRecord) -> R) -> R? {
         jobs.update(id) { body($0) }
     }
 
     /// Agents that did not come back after a coordinator restart are gone: their runs are lost.
-    public mutating func expireAwaitingAgents(reason: String) -> [Effect] {
-        agents.values.filter(\.awaitingReconnect).map(\.info.id).sorted().flatMap { agentLeft($0, reason: reason) }
+    public mutating func expireAwaitingAgents(reason: String, now: Timestamp) -> [Effect] {
+        agents.values.filter(\.awaitingReconnect).map(\.info.id).sorted().flatMap {
+            agentLeft($0, reason: reason, now: now)
+        }
     }
 }

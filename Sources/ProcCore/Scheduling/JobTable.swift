@@ -4,7 +4,7 @@
 /// so the table is an array indexed by number: finding a job reads the digits of its id instead of
 /// hashing it, and the table grows by copying one block, not by rehashing every job. As a dictionary
 /// keyed by id, growing to 200,000 jobs (312-byte records) took 0.5 s against 0.1 s this way, and a
-/// million pending jobs took 901 MiB of the coordinator against 535 MiB (docs/performance.md, item 19).
+/// million pending jobs took 901 MiB of the coordinator against 535 MiB.
 ///
 /// An id of another form, or a number far past the end, is kept in a dictionary beside the array, so
 /// any id works; this coordinator makes none.
@@ -34,6 +34,9 @@ public struct JobTable: Sendable {
             return number - 1
         }
     }
+
+    /// The number in "j<number>" (nil for an id of another form).
+    public static func number(of id: JobID) -> UInt64? { index(of: id).map { UInt64($0 + 1) } }
 
     public subscript(id: JobID) -> JobRecord? {
         get {
@@ -73,7 +76,7 @@ public struct JobTable: Sendable {
     /// `body` changes the job's record where it lies; nil if there is no such job. `var job = jobs[id]`, a
     /// change, then `jobs[id] = job` copies the whole record out and back (a few hundred bytes, a retain
     /// and a release per field): under the 1,000 simulated agents, with the getter's other copies, 8–10%
-    /// of the coordinator's loop (docs/performance.md, item 31).
+    /// of the coordinator's loop.
     public mutating func update<R>(_ id: JobID, _ body: (inout JobRecord) throws -> R) rethrows -> R? {
         if let index = Self.index(of: id), index < byNumber.count {
             if present[index] { return try body(&byNumber[index]!) }

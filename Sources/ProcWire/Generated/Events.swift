@@ -17,6 +17,9 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, Codable {
     case jobCancelled = "job.cancelled"
     /// An attempt was lost or failed; the next one is queued.
     case jobRetrying = "job.retrying"
+    /// A cancel was asked for a running job: its process group gets SIGTERM, the grace, SIGKILL; job.cancelled
+    /// follows.
+    case jobCancelRequested = "job.cancel_requested"
     /// A result for an attempt the coordinator had already given up on. Never changes the outcome.
     case jobLateResult = "job.late_result"
     /// An agent joined (or came back).
