@@ -54,7 +54,7 @@ public final class ProcCluster: Sendable {
         do {
             _ = try await client.info()
         } catch {
-            client.close()
+            await client.shutdown()
             throw error
         }
         return ProcCluster(client: client, local: nil)
@@ -156,7 +156,7 @@ public final class ProcCluster: Sendable {
     /// ended), the coordinator, and a temporary journal. Always call it after use.
     public func shutdown() async {
         router.stop()
-        client.close()
+        await client.shutdown()
         await local?.stop()
     }
 

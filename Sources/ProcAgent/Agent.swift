@@ -104,11 +104,6 @@ public final class Agent: @unchecked Sendable, Service, LocalAgentEndpoint {
         try await loop.call { [self] in try startOnLoop() }
     }
 
-    /// `start` for callers on the loop thread or outside async code.
-    public func startNow() throws {
-        try loop.sync { [self] in try startOnLoop() }
-    }
-
     private func startOnLoop() throws {
         if let path = configuration.dataDirectory {
             // Before anything in it is read: another agent's run records are its own live runs.

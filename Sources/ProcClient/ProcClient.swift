@@ -22,14 +22,16 @@ public final class ProcClient: @unchecked Sendable {
     private var nextRequestID: UInt64 = 0
     private var pending: [UInt64: PendingRequest] = [:]
     private var closed = false
+    /// Why the socket could not be opened (loop-confined).
+    private var openProblem: String?
     var subscriptions: [ObjectIdentifier: EventSubscription] = [:]
     /// Events this client's subscriptions fetched with REPLAY instead of from the live feed (gaps, the
     /// slow-joiner window). Loop-confined; read with `replayedEventCount()`.
     var replayedEvents = 0
 
     /// How many events this client's subscriptions have recovered from the journal so far.
-    public func replayedEventCount() -> Int {
-        (try? loop.sync { [self] in replayedEvents }) ?? 0
+    public func replayedEventCount() async -> Int {
+        (try? await loop.call { [self] in replayedEvents }) ?? 0
     }
 
     struct PendingRequest {
@@ -63,10 +65,14 @@ public final class ProcClient: @unchecked Sendable {
         self.ownsLoop = ownsLoop
         self.requestTimeout = requestTimeout
         self.security = security
-        do {
-            try loop.sync { [self] in try openDealer() }
-        } catch {
-            throw ProcClientError(.badAddress, "cannot connect to \(address): \(error)")
+        // On the loop, before anything sent to it: the caller does not wait (a socket that cannot be opened
+        // fails the requests, saying why).
+        loop.perform { [self] in
+            do {
+                try openDealer()
+            } catch {
+                openProblem = "cannot connect to \(address): \(error)"
+            }
         }
     }
 
@@ -87,7 +93,17 @@ public final class ProcClient: @unchecked Sendable {
         }
     }
 
-    /// Closes the sockets; pending requests fail with `closed`. Idempotent.
+    /// Closes the sockets; pending requests fail with `closed`. Idempotent. Suspends (does not block the
+    /// caller's thread) until the client's loop has ended.
+    public func shutdown() async {
+        _ = try? await loop.call { [self] in closeOnLoop() }
+        if ownsLoop {
+            await loop.stopAndWait()
+            loop.context.terminate()
+        }
+    }
+
+    /// `shutdown` for code that is not async: blocks until done (a moment).
     public func close() {
         _ = try? loop.sync { [self] in closeOnLoop() }
         if ownsLoop {
@@ -207,6 +223,7 @@ public final class ProcClient: @unchecked Sendable {
         _ command: Wire.ClientCommand, _ body: [UInt8], timeout: Double,
         completion: @escaping (Result<[UInt8], any Error>) -> Void
     ) {
+        if let openProblem { return completion(.failure(ProcClientError(.badAddress, openProblem))) }
         guard !closed, dealer != nil else {
             return completion(.failure(ProcClientError(.closed, "the client was closed")))
         }

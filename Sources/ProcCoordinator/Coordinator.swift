@@ -103,11 +103,6 @@ public final class Coordinator: @unchecked Sendable, Service {
         try await loop.call { [self] in try startOnLoop() }
     }
 
-    /// `start` for callers outside async code.
-    public func startNow() throws {
-        try loop.sync { [self] in try startOnLoop() }
-    }
-
     /// Commits what is held, closes the sockets and the journal. Safe to call more than once.
     public func stop() async {
         _ = try? await loop.call { [self] in stopOnLoop() }

@@ -33,6 +33,17 @@ public struct JSONReader {
         }
     }
 
+    /// `read` for bytes in place (a line of a journal chunk): no copy first.
+    @inlinable
+    public static func read<T>(
+        _ bytes: UnsafeRawBufferPointer, strict: Bool = false, _ body: (inout JSONReader) throws(WireError) -> T
+    ) throws(WireError) -> T {
+        var reader = JSONReader(bytes.assumingMemoryBound(to: UInt8.self), strict: strict)
+        let value = try body(&reader)
+        try reader.end()
+        return value
+    }
+
     /// Only whitespace may follow the document.
     @usableFromInline mutating func end() throws(WireError) {
         skipWhitespace()

@@ -9,6 +9,12 @@ public enum WireCoding {
         try JSONReader.read(bytes, strict: strict) { (reader) throws(WireError) in try T(reader: &reader) }
     }
 
+    /// `decode` for bytes in place.
+    @inlinable
+    public static func decode<T: WireReadable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) throws(WireError) -> T {
+        try JSONReader.read(bytes) { (reader) throws(WireError) in try T(reader: &reader) }
+    }
+
     /// A message's bytes, as the generated writer makes them.
     @inlinable
     public static func bytes<T: WireWritable>(_ value: T) -> [UInt8] { value.jsonBytes }

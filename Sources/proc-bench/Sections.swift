@@ -102,7 +102,8 @@ func submitAndFeed(count: Int, subscribers: Int, restart: Bool = false) async th
         seen = min(seen, count)
         lastEvent = max(lastEvent, at)
     }
-    let replayed = clients.reduce(0) { $0 + $1.replayedEventCount() }
+    var replayed = 0
+    for client in clients { replayed += await client.replayedEventCount() }
     return SubmitResult(jobs: count, seconds: submitted, residentKiB: after, residentBeforeKiB: before,
                         subscribers: subscribers, feedSeconds: lastEvent - start,
                         eventsPerSubscriber: subscribers == 0 ? 0 : seen, replayed: replayed,

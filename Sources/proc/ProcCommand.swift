@@ -63,8 +63,13 @@ struct ConnectionOptions: ParsableArguments {
 func runClient(_ options: ConnectionOptions, _ body: (ProcClient) async throws -> Void) async throws {
     do {
         let client = try options.connect()
-        defer { client.close() }
-        try await body(client)
+        do {
+            try await body(client)
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+        await client.shutdown()
     } catch let error as ProcClientError {
         printError(error.message)
         throw ExitCode(error.code == .unreachable || error.code == .unauthorized ? 2 : 1)

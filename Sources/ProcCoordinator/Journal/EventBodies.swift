@@ -30,43 +30,40 @@ enum EventBodies {
     /// The job a stored body's command must be put back for: a job.submitted or job.started, as our writer
     /// lays it out (`{"seq":…,"time":"…","type":"…","job_id":"…",`). Nil for anything else.
     static func commandJob(_ stored: [UInt8]) -> JobID? {
-        guard let type = field("type", in: stored, from: 0),
-            type.value == Self.submitted || type.value == Self.started,
-            let job = field("job_id", in: stored, from: type.end)
-        else { return nil }
-        return String(decoding: job.value, as: UTF8.self)
+        stored.withUnsafeBytes { body -> JobID? in
+            guard let type = value(after: typeKey, in: body, from: 0) else { return nil }
+            let name = UnsafeRawBufferPointer(rebasing: body[type])
+            guard name.elementsEqual(submitted) || name.elementsEqual(started),
+                let job = value(after: jobKey, in: body, from: type.upperBound)
+            else { return nil }
+            return String(decoding: UnsafeRawBufferPointer(rebasing: body[job]), as: UTF8.self)
+        }
     }
 
-    /// The type of a stored body, without decoding it: recovery skips job.submitted (it changes nothing
-    /// an admission does not say) at a glance.
+    /// Whether a stored body is a job.submitted, without decoding it: recovery skips those (they change
+    /// nothing an admission does not say) at a glance.
     static func isSubmitted(_ body: UnsafeRawBufferPointer) -> Bool {
-        guard let type = field("type", in: body, from: 0) else { return false }
-        return type.value.elementsEqual(submitted)
+        guard let type = value(after: typeKey, in: body, from: 0) else { return false }
+        return UnsafeRawBufferPointer(rebasing: body[type]).elementsEqual(submitted)
     }
 
     private static let submitted = Array(EventType.jobSubmitted.rawValue.utf8)
     private static let started = Array(EventType.jobStarted.rawValue.utf8)
+    private static let typeKey = Array(#""type":""#.utf8)
+    private static let jobKey = Array(#""job_id":""#.utf8)
 
-    /// The plain string value of `"key":"…"` from `start` on (no escapes: types and job ids have none).
-    private static func field<Bytes: RandomAccessCollection>(
-        _ key: StaticString, in bytes: Bytes, from start: Int
-    ) -> (value: [UInt8], end: Int)? where Bytes.Element == UInt8, Bytes.Index == Int {
-        let pattern = Array("\"\(key)\":\"".utf8)
-        guard bytes.count >= pattern.count else { return nil }
-        var at = bytes.startIndex + start
-        let last = bytes.endIndex - pattern.count
-        // Within the head of the body only: these fields are among the first.
-        let limit = min(last, bytes.startIndex + start + 96)
+    /// Where the plain string value of `"key":"…"` is, looked for from `start` on within the head of the
+    /// body, where our writer puts these fields (no escapes: types and job ids have none).
+    private static func value(after key: [UInt8], in bytes: UnsafeRawBufferPointer, from start: Int) -> Range<Int>? {
+        let limit = min(bytes.count - key.count, start + 96)
+        var at = start
         while at <= limit {
-            if bytes[at] == pattern[0], bytes[at..<(at + pattern.count)].elementsEqual(pattern) {
-                let valueStart = at + pattern.count
+            if bytes[at] == key[0], UnsafeRawBufferPointer(rebasing: bytes[at..<(at + key.count)]).elementsEqual(key) {
+                let valueStart = at + key.count
                 var end = valueStart
-                while end < bytes.endIndex, bytes[end] != UInt8(ascii: "\"") {
-                    if bytes[end] == UInt8(ascii: "\\") { return nil }
-                    end += 1
-                }
-                guard end < bytes.endIndex else { return nil }
-                return (Array(bytes[valueStart..<end]), end - bytes.startIndex)
+                while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\") { end += 1 }
+                guard end < bytes.count, bytes[end] == UInt8(ascii: "\"") else { return nil }
+                return valueStart..<end
             }
             at += 1
         }

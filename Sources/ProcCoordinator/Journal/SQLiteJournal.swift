@@ -69,7 +69,7 @@ public final class SQLiteJournal: Journal {
         let chunks = try Row.fetchCursor(db, sql: "SELECT records FROM specs ORDER BY first_number")
         while let chunk = try chunks.next() {
             try JSONLinesChunk.forEachLine(of: chunk, atIndex: 0) { line in
-                jobs.append(JobRecord(admitted: try WireCoding.decode(AdmittedJob.self, from: Array(line))))
+                jobs.append(JobRecord(admitted: try WireCoding.decode(AdmittedJob.self, from: line)))
                 return true
             }
         }
@@ -83,7 +83,7 @@ public final class SQLiteJournal: Journal {
                                          arguments: [seq])
         while let chunk = try chunks.next() {
             try JSONLinesChunk.forEachLine(of: chunk, atIndex: 0) { line in
-                let state = try WireCoding.decode(JobState.self, from: Array(line))
+                let state = try WireCoding.decode(JobState.self, from: line)
                 if let index = index(of: state.number, in: jobs) { jobs[index].restore(state) }
                 return true
             }
@@ -104,7 +104,7 @@ public final class SQLiteJournal: Journal {
                 defer { next += 1 }
                 // A job.submitted changes nothing its admission does not say: skipped without decoding.
                 guard next > seq, !EventBodies.isSubmitted(body) else { return true }
-                let event = try WireCoding.decode(Event.self, from: Array(body))
+                let event = try WireCoding.decode(Event.self, from: body)
                 guard let id = event.jobID, let number = JobTable.number(of: id), let index = index(of: number, in: jobs),
                     let time = parseRFC3339(event.time)
                 else { return true }
