@@ -10,10 +10,12 @@ let package = Package(
     products: [
         .library(name: "Proc", targets: ["Proc"]),
         .library(name: "ProcClient", targets: ["ProcClient"]),
+        .library(name: "ProcFunctions", targets: ["ProcFunctions"]),
         .executable(name: "proc-coordinator", targets: ["proc-coordinator"]),
         .executable(name: "proc-agent", targets: ["proc-agent"]),
         .executable(name: "proc", targets: ["proc"]),
         .executable(name: "check-proc", targets: ["check-proc"]),
+        .executable(name: "proc-example-functions", targets: ["proc-example-functions"]),
         .executable(name: "proc-bench", targets: ["proc-bench"]),
     ],
     dependencies: [
@@ -63,11 +65,14 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Functions as jobs: the `ProcFunction` protocol and the function host a user's executable runs
+        // (`ProcFunctionHost.main`). Light on purpose: it is linked into every host.
+        .target(name: "ProcFunctions", dependencies: ["ProcWire", .product(name: "Logging", package: "swift-log")]),
         // Requests and the event feed, for the CLI, the library and any Swift program.
         .target(name: "ProcClient", dependencies: ["ProcCore", "ZeroMQ"]),
         // The original module's API in Swift: workers, queues, callbacks, events.
         .target(name: "Proc", dependencies: [
-            "ProcClient", "ProcCoordinator", "ProcAgent", "ProcCore", "ZeroMQ",
+            "ProcClient", "ProcCoordinator", "ProcAgent", "ProcCore", "ProcFunctions", "ProcWire", "ZeroMQ",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -112,6 +117,8 @@ let package = Package(
             dependencies: ["Proc", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "examples/check-proc"
         ),
+        // A function host with the functions the tests, the benchmark and the README use.
+        .executableTarget(name: "proc-example-functions", dependencies: ["ProcFunctions"], path: "examples/functions"),
         // The benchmark: proc against a posix_spawn floor in the same process (issue 5).
         .executableTarget(
             name: "proc-bench",

@@ -1,18 +1,28 @@
 import ProcClient
 import ProcCore
 
-/// One event subscription per cluster, routing job events to the workers that have callbacks.
-/// Events for a job id not registered yet (the feed can be faster than the submit reply) wait briefly.
+/// Something that takes the events of the jobs it registered for (a worker, a `map`).
+protocol EventReceiver: AnyObject, Sendable {
+    func deliver(_ event: Event)
+}
+
+/// One event subscription per cluster, routing job events to their receivers (workers with callbacks
+/// or awaiting `join`, bulk `map`s).
+///
+/// The feed can be faster than a submit's reply: events for a job id not registered yet wait. While any
+/// submit of this cluster is in flight they all wait (they may be its jobs); once none is, those left are
+/// not ours and are dropped. So nothing of ours is lost, and what waits is bounded by what a submit in
+/// flight can see.
 final class EventRouter: Sendable {
     private let client: ProcClient
     private let state = Locked(State())
 
     private struct State {
         var task: Task<Void, Never>?
-        var starting = false
-        var workers: [JobID: Worker] = [:]
+        var receivers: [JobID: any EventReceiver] = [:]
         var early: [JobID: [Event]] = [:]
-        var earlyOrder: [JobID] = []
+        /// Submits in flight: their jobs' events may come before their ids.
+        var submitting = 0
     }
 
     init(client: ProcClient) { self.client = client }
@@ -27,39 +37,77 @@ final class EventRouter: Sendable {
             state.task = Task { [weak self] in
                 do {
                     for try await event in stream { self?.route(event) }
-                } catch {}
+                    self?.failed(ProcClientError(.closed, "the event feed ended (the cluster was shut down)"))
+                } catch {
+                    self?.failed(error)
+                }
             }
         }
     }
 
-    func register(_ worker: Worker, id: JobID) {
-        let early = state.withLock { state -> [Event] in
-            state.workers[id] = worker
-            return state.early.removeValue(forKey: id) ?? []
+    /// Submits jobs whose events `receivers` take (one receiver per id, in order): registered before any
+    /// of their events can be dropped.
+    func submit(_ specs: [JobSpec], receivers: (_ ids: [JobID]) -> [any EventReceiver]) async throws -> [JobID] {
+        state.withLock { $0.submitting += 1 }
+        let ids: [JobID]
+        do {
+            ids = try await client.submit(specs)
+        } catch {
+            settle()
+            throw error
         }
-        for event in early { worker.deliver(event) }
+        register(ids: ids, receivers: receivers(ids))
+        settle()
+        return ids
+    }
+
+    private func register(ids: [JobID], receivers: [any EventReceiver]) {
+        var early: [(any EventReceiver, [Event])] = []
+        state.withLock { state in
+            for (id, receiver) in zip(ids, receivers) {
+                state.receivers[id] = receiver
+                if let events = state.early.removeValue(forKey: id) { early.append((receiver, events)) }
+            }
+        }
+        for (receiver, events) in early { for event in events { receiver.deliver(event) } }
+    }
+
+    /// A submit ended: with none in flight, the events still waiting are not ours.
+    private func settle() {
+        state.withLock { state in
+            state.submitting -= 1
+            if state.submitting == 0 { state.early.removeAll() }
+        }
     }
 
     private func route(_ event: Event) {
         guard let id = event.jobID else { return }
-        let worker = state.withLock { state -> Worker? in
-            if let worker = state.workers[id] {
-                if event.status?.isFinal == true && event.type != .jobLateResult { state.workers[id] = nil }
-                return worker
+        let receiver = state.withLock { state -> (any EventReceiver)? in
+            if let receiver = state.receivers[id] {
+                if event.status?.isFinal == true && event.type != .jobLateResult { state.receivers[id] = nil }
+                return receiver
             }
-            state.early[id, default: []].append(event)
-            state.earlyOrder.append(id)
-            // Bounded: events of jobs that are not ours are forgotten.
-            if state.earlyOrder.count > 10_000 {
-                for id in state.earlyOrder.prefix(5_000) { state.early[id] = nil }
-                state.earlyOrder.removeFirst(5_000)
-            }
+            if state.submitting > 0 { state.early[id, default: []].append(event) }
             return nil
         }
-        worker?.deliver(event)
+        receiver?.deliver(event)
+    }
+
+    /// The feed ended with an error (the cluster shut down): receivers waiting for an end hear of it.
+    private func failed(_ error: any Error) {
+        let receivers = state.withLock { state -> [any EventReceiver] in
+            defer { state.receivers.removeAll() }
+            return Array(state.receivers.values)
+        }
+        for receiver in receivers { (receiver as? FeedEndAware)?.feedEnded(error) }
     }
 
     func stop() {
         state.withLock { $0.task?.cancel() }
     }
+}
+
+/// A receiver that must know when the feed ends before its job did (a `join` waiting on it).
+protocol FeedEndAware {
+    func feedEnded(_ error: any Error)
 }

@@ -1,9 +1,11 @@
 import Foundation
 import Logging
 import ProcAgent
-import ProcClient
+@_exported import ProcClient
 import ProcCoordinator
 import ProcCore
+@_exported import ProcFunctions
+@_exported import ProcWire
 import ZeroMQ
 
 /// The five states of a worker: the original `WorkerStatus` (pending, running, completed, error, cancelled).
@@ -63,9 +65,14 @@ public final class ProcCluster: Sendable {
     /// Runs a coordinator and an agent with `slots` slots in this process. The journal goes to
     /// `dataDirectory` (default: a new temporary directory, removed by `shutdown`). With `listen` (an
     /// endpoint such as "tcp://127.0.0.1:*") the cluster is also reachable from other processes.
+    ///
+    /// `functionHosts`: function host executables whose functions the agent offers (a program that is its
+    /// own host gives `[ProcFunctionHost.thisExecutable]` and calls `ProcFunctionHost.serveIfAsked` first
+    /// in its `main`). `maxCallsPerHost`: calls one host process serves before a fresh one (0: no limit).
     public static func standalone(
         slots: Int = ProcessInfo.processInfo.activeProcessorCount, dataDirectory: String? = nil,
-        listen: String? = nil, events: String? = nil, logger: Logger = Logger(label: "proc.standalone")
+        listen: String? = nil, events: String? = nil, functionHosts: [String] = [], maxCallsPerHost: Int = 0,
+        logger: Logger = Logger(label: "proc.standalone")
     ) async throws -> ProcCluster {
         guard Bounds.slots.range.contains(slots) else {
             throw ProcClientError(.rejected, "slots \(Bounds.slots.problem(slots) ?? "")")
@@ -88,6 +95,8 @@ public final class ProcCluster: Sendable {
                                        name: "\(AgentConfiguration.hostname())-local", slots: slots)
         agent.prefetch = AgentConfiguration.linkedPrefetch(slots: slots)
         agent.stopGraceMilliseconds = 2_000
+        agent.functionHosts = functionHosts
+        agent.maxCallsPerHost = max(0, maxCallsPerHost)
         let local = LocalCluster(coordinator: configuration, agent: agent, logger: logger,
                                  temporaryDirectory: temporaryDirectory)
         try await local.start()
@@ -122,6 +131,48 @@ public final class ProcCluster: Sendable {
             spec: JobSpec(argv: command, env: environment, cwd: workingDirectory, priority: priority,
                           timeout: timeout, labels: labels),
             callback: callback)
+    }
+
+    /// A worker that calls `function` with `args` when started: the original
+    /// `create_worker(target=f, args=(…))`. `join()` returns the typed output or throws `RemoteError`;
+    /// `callback(worker, status, result)` is called on every change of its state, as for commands.
+    public func createWorker<Function: ProcFunction>(
+        _ function: Function.Type, args: Function.Input, timeout: Double? = nil, labels: [String: String]? = nil,
+        priority: Int? = nil, isolated: Bool = false,
+        callback: (@Sendable (FunctionWorker<Function>, WorkerStatus, JSONValue?) -> Void)? = nil
+    ) throws -> FunctionWorker<Function> {
+        let spec = JobSpec(function: function.name, args: try FunctionCoding.encode(args), isolated: isolated ? true : nil,
+                           priority: priority, timeout: timeout, labels: labels)
+        // The callback names the typed worker, which holds it: a cycle the worker's tracker breaks at the
+        // job's final event (it drops its callback then).
+        let box = Box<FunctionWorker<Function>>()
+        var untyped: (@Sendable (Worker, WorkerStatus, JSONValue?) -> Void)?
+        if let callback {
+            untyped = { (_: Worker, status: WorkerStatus, result: JSONValue?) in
+                if let typed = box.value { callback(typed, status, result) }
+            }
+        }
+        let worker = Worker(cluster: self, spec: spec, callback: untyped, followsEvents: true)
+        let typed = FunctionWorker<Function>(worker: worker, input: args)
+        box.value = typed
+        return typed
+    }
+
+    /// Calls `function` once per input, submitted in batches, on `queue` (nil: the default queue): the
+    /// outcomes come as the calls end, each with the index of its input.
+    public func map<Function: ProcFunction>(
+        _ function: Function.Type, _ inputs: [Function.Input], queue: String? = nil, timeout: Double? = nil,
+        batchSize: Int = 2_000
+    ) -> AsyncThrowingStream<MapResult<Function.Output>, any Error> {
+        BulkCall<Function>(cluster: self, inputs: inputs, queue: queue, timeout: timeout, batchSize: batchSize).stream()
+    }
+
+    func map<Function: ProcFunction>(
+        _ function: Function.Type, _ inputs: [Function.Input], queue: String, timeout: Double?, batchSize: Int,
+        onSubmitted: @escaping @Sendable ([JobID]) -> Void
+    ) -> AsyncThrowingStream<MapResult<Function.Output>, any Error> {
+        BulkCall<Function>(cluster: self, inputs: inputs, queue: queue, timeout: timeout, batchSize: batchSize,
+                           onSubmitted: onSubmitted).stream()
     }
 
     /// A queue whose workers run at most `maxWorkers` at once across the cluster.
@@ -166,6 +217,11 @@ public final class ProcCluster: Sendable {
         client.close()
         local?.stopBlocking()
     }
+}
+
+/// A reference set once, after the closure that reads it was made (a callback that names its own worker).
+final class Box<T: AnyObject>: @unchecked Sendable {
+    var value: T?
 }
 
 /// A listener registered with `ProcCluster.subscribe`.

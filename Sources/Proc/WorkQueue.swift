@@ -11,6 +11,8 @@ public final class WorkQueue: Sendable {
 
     private struct State {
         var workers: [Worker] = []
+        /// The jobs of `map`s.
+        var mapped: [JobID] = []
         var shut = false
     }
 
@@ -29,14 +31,32 @@ public final class WorkQueue: Sendable {
         state.withLock { $0.workers.append(worker) }
     }
 
+    /// Submits a function worker to this queue. Fails after `shutdown`.
+    public func submit<Function: ProcFunction>(_ worker: FunctionWorker<Function>) async throws {
+        try await submit(worker.worker)
+    }
+
+    /// Calls `function` once per input on this queue, submitted in batches: the outcomes come as the calls
+    /// end, each with the index of its input. Fails after `shutdown`.
+    public func map<Function: ProcFunction>(
+        _ function: Function.Type, _ inputs: [Function.Input], timeout: Double? = nil, batchSize: Int = 2_000
+    ) -> AsyncThrowingStream<MapResult<Function.Output>, any Error> {
+        guard !state.withLock({ $0.shut }) else {
+            return AsyncThrowingStream { $0.finish(throwing: ProcClientError(.rejected, "queue \(name) is shut down")) }
+        }
+        return cluster.map(function, inputs, queue: name, timeout: timeout, batchSize: batchSize) { [state] ids in
+            state.withLock { $0.mapped += ids }
+        }
+    }
+
     /// Stops accepting workers; with `wait`, returns when every submitted worker has ended.
     public func shutdown(wait: Bool = true, timeout: Double? = nil) async throws {
-        let workers = state.withLock { state -> [Worker] in
+        let (workers, mapped) = state.withLock { state -> ([Worker], [JobID]) in
             state.shut = true
-            return state.workers
+            return (state.workers, state.mapped)
         }
         guard wait else { return }
-        let ids = workers.compactMap(\.id)
+        let ids = workers.compactMap(\.id) + mapped
         if !ids.isEmpty { _ = try await cluster.client.wait(ids, timeout: timeout) }
     }
 

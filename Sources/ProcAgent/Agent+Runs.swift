@@ -16,7 +16,9 @@ extension Agent {
         for action in actions {
             switch action {
             case .spawn(let assignment): spawn(assignment)
-            case .signal(let pid, let signal): signalGroup(pid, signal)
+            case .signal(let pid, let signal):
+                hostSignalled(pid: pid)
+                signalGroup(pid, signal)
             case .killLater(let pid, let milliseconds):
                 // The process is kept for this: its group is signalled also once the leader is reaped, so
                 // children that ignored SIGTERM die too.
@@ -45,6 +47,7 @@ extension Agent {
 
     /// Starts a run's process; one that cannot start is reported at once as `error`/`spawn`.
     private func spawn(_ assignment: Assignment) {
+        if let function = assignment.function { return startCall(assignment, function: function) }
         var environment = configuration.jobEnvironment(assignment.env)
         environment["PROC_JOB_ID"] = assignment.jobID
         environment["PROC_ATTEMPT"] = String(assignment.attempt)
@@ -63,14 +66,19 @@ extension Agent {
         processes[assignment.jobID] = run
         runRecords.add(.init(jobID: assignment.jobID, attempt: assignment.attempt, pid: process.pid,
                              startTime: configuration.dataDirectory == nil ? nil : RunRecords.bootTicks()))
-        jobSessions.insert(process.pid)
-        jobSessionOrder.append(process.pid)
+        noteJobSession(process.pid)
+        register(run, jobID: assignment.jobID)
+        perform(runs.spawned(assignment.jobID, pid: process.pid))
+    }
+
+    /// A session (a job's, or a function host's) whose orphans `reapOrphans` may reap; bounded.
+    func noteJobSession(_ pid: Int32) {
+        jobSessions.insert(pid)
+        jobSessionOrder.append(pid)
         if jobSessionOrder.count > 20_000 {
             for pid in jobSessionOrder.prefix(10_000) { jobSessions.remove(pid) }
             jobSessionOrder.removeFirst(10_000)
         }
-        register(run, jobID: assignment.jobID)
-        perform(runs.spawned(assignment.jobID, pid: process.pid))
     }
 
     func spawnFailureMessage(_ assignment: Assignment, _ failure: SpawnFailure) -> String {
@@ -110,10 +118,12 @@ extension Agent {
                 send(.progress(ProgressReport(jobID: jobID, attempt: attempt, progress: progress, message: text)))
             case .message(let text):
                 send(.progress(ProgressReport(jobID: jobID, attempt: attempt, progress: nil, message: text)))
-            case .result(let value):
+            case .result(let value), .done(.some(let value)):
                 runs.setResult(jobID, value)
-            case .invalid(let line):
+            case .invalid(let line), .tooLong(let line):
                 logger.debug("invalid fd 3 line", metadata: ["job.id": .string(jobID), "line": .string(line)])
+            case .done(nil), .thrown:
+                break  // a function host's words; a command's `done` with a result is a result
             }
         }
     }
@@ -125,6 +135,7 @@ extension Agent {
 
     /// If the run's process has exited: its last output, then its outcome.
     private func reap(_ jobID: JobID) {
+        if let host = callHosts[jobID] { return reapHost(host) }
         guard let run = processes[jobID], let status = run.process.reapIfExited() else { return }
         handle(run.process.takeDrainedMessages(), of: jobID)
         for token in run.tokens.values { loop.unregister(token) }

@@ -76,6 +76,13 @@ public final class Agent: @unchecked Sendable, Service, LocalAgentEndpoint {
     /// `reapOrphans` may reap.
     var jobSessions: Set<pid_t> = []
     var jobSessionOrder: [pid_t] = []
+    /// The functions its hosts offer (asked at the start), and the host processes.
+    var functionOffers: [FunctionOffer] = []
+    var hostPool = HostPool(offers: [:])
+    var hostProcesses: [HostPool.HostID: HostProcess] = [:]
+    /// The host running each function call.
+    var callHosts: [JobID: HostPool.HostID] = [:]
+    var sigpipeBlocked = false
     /// Yields when the coordinator told the agent to stop (replaced, refused): ends `run()`.
     private let ended = AsyncStream<Void>.makeStream()
 
@@ -94,14 +101,26 @@ public final class Agent: @unchecked Sendable, Service, LocalAgentEndpoint {
         resultHold = ResultHold(holdMilliseconds: configuration.resultHoldMilliseconds)
     }
 
+    /// The functions its hosts offer, known once it started.
+    public private(set) var functionNames: [String] = []
+
     /// Jobs started since the agent started.
     public var jobsRun: Int { runs.started }
 
     // MARK: lifecycle
 
-    /// Takes the data directory, ends what a previous agent process left running, and joins.
+    /// Asks its function hosts what they offer, takes the data directory, ends what a previous agent
+    /// process left running, and joins.
     public func start() async throws {
-        try await loop.call { [self] in try startOnLoop() }
+        let offers = configuration.functionHosts.isEmpty ? [] : try FunctionHosts.describe(
+            configuration.functionHosts, environment: configuration.jobEnvironment(nil))
+        functionNames = offers.map(\.name)
+        try await loop.call { [self] in
+            functionOffers = offers
+            hostPool = HostPool(offers: Dictionary(offers.map { ($0.name, $0.host) }, uniquingKeysWith: { a, _ in a }),
+                                maxCallsPerHost: configuration.maxCallsPerHost)
+            try startOnLoop()
+        }
     }
 
     private func startOnLoop() throws {
@@ -202,11 +221,13 @@ public final class Agent: @unchecked Sendable, Service, LocalAgentEndpoint {
         guard started, !finished else { return done() }
         reapExited()
         perform(runs.stop(canGiveBack: linkWelcomed))
+        retireHosts()
         if case .socket(let socket) = link { socket.stopReconnecting() }
         let deadline = monotonicMilliseconds() + Int64(graceMilliseconds)
         func check() {
             reapExited()
-            if runs.isIdle || monotonicMilliseconds() >= deadline {
+            reapHosts(kill: false)
+            if (runs.isIdle && hostsEnded) || monotonicMilliseconds() >= deadline {
                 finishStop(done: done)
             } else {
                 loop.schedule(afterMilliseconds: 20) { check() }
@@ -219,10 +240,12 @@ public final class Agent: @unchecked Sendable, Service, LocalAgentEndpoint {
     /// results sent, BYE.
     private func finishStop(done: @escaping @Sendable () -> Void) {
         perform(runs.kill())
+        reapHosts(kill: true)
         let deadline = monotonicMilliseconds() + 500
         func check() {
             reapExited()
-            if runs.isIdle || monotonicMilliseconds() >= deadline {
+            reapHosts(kill: false)
+            if (runs.isIdle && hostsEnded) || monotonicMilliseconds() >= deadline {
                 closeDown()
                 done()
             } else {
@@ -237,10 +260,13 @@ public final class Agent: @unchecked Sendable, Service, LocalAgentEndpoint {
         guard started, !finished else { return }
         reapExited()
         _ = runs.stop(canGiveBack: linkWelcomed)
+        retireHosts()
         perform(runs.kill())
-        for _ in 0..<50 where !runs.isIdle {
+        reapHosts(kill: true)
+        for _ in 0..<50 where !runs.isIdle || !hostsEnded {
             reapExited()
-            if !runs.isIdle { usleep(10_000) }
+            reapHosts(kill: false)
+            if !runs.isIdle || !hostsEnded { usleep(10_000) }
         }
         closeDown()
     }
@@ -299,7 +325,8 @@ public final class Agent: @unchecked Sendable, Service, LocalAgentEndpoint {
             labels: configuration.labels, pid: getpid(), version: "1",
             // Runs still going or waiting to start, and runs whose results we keep: the coordinator holds
             // them for us.
-            running: runs.refs + outbox.refs, prefetch: announcedPrefetch, acksInJobs: true)))
+            running: runs.refs + outbox.refs, prefetch: announcedPrefetch, acksInJobs: true,
+            functions: functionOffers.isEmpty ? nil : functionOffers)))
     }
 
     /// Single-host mode: a message from the coordinator on this loop (after its commit).
@@ -355,6 +382,10 @@ public final class Agent: @unchecked Sendable, Service, LocalAgentEndpoint {
     /// ranges; what is left is what makes a file name or a command.
     static func assignmentProblem(_ assignment: Assignment) -> String? {
         guard isUsableJobID(assignment.jobID) else { return "an impossible job id" }
+        if let function = assignment.function {
+            if let problem = JobSpec.functionNameProblem(function) { return problem }
+            return nil
+        }
         guard !assignment.argv.isEmpty else { return "an empty command" }
         return nil
     }

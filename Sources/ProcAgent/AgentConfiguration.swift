@@ -55,6 +55,11 @@ public struct AgentConfiguration: Sendable {
     public var security: CurveClientKeys?
     /// A bigger message from the coordinator drops the connection (a reconnect follows).
     public var maxMessageBytes: Int64 = 64 << 20
+    /// Function host executables (`--functions PATH…`): each is asked at the start which functions it
+    /// offers, and runs their calls in warm processes, one call at a time per process.
+    public var functionHosts: [String] = []
+    /// Calls one host process serves before a fresh one takes its place (0: no limit).
+    public var maxCallsPerHost: Int = 0
     /// Who jobs run as (nil: the agent's own user); see `RunAsUser`. Their HOME, USER and LOGNAME are this
     /// user's, unless the job spec's `env` sets them.
     public var runAs: RunAsUser?

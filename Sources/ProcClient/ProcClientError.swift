@@ -3,7 +3,7 @@ import ProcCore
 /// A client request failed. A struct wrapping a code, so new codes do not break users.
 public struct ProcClientError: Error, CustomStringConvertible, Sendable, Equatable {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        fileprivate enum Value: String { case unreachable, badAddress, rejected, notFound, protocolError, closed, unauthorized, forbidden }
+        fileprivate enum Value: String { case unreachable, badAddress, rejected, notFound, protocolError, closed, unauthorized, forbidden, timedOut }
         fileprivate let value: Value
         public static let unreachable = Code(value: .unreachable)
         public static let badAddress = Code(value: .badAddress)
@@ -16,6 +16,8 @@ public struct ProcClientError: Error, CustomStringConvertible, Sendable, Equatab
         public static let unauthorized = Code(value: .unauthorized)
         /// The key's role does not allow the request (an observer submitting, say).
         public static let forbidden = Code(value: .forbidden)
+        /// A wait given a timeout (`join(timeout:)`) ended before the job did.
+        public static let timedOut = Code(value: .timedOut)
         public var description: String { value.rawValue }
     }
 

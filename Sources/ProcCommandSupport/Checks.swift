@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import Logging
 import ProcCore
@@ -33,4 +34,36 @@ public func logLevel(_ text: String?, source: String = "--log-level") throws(Com
 /// An agent name from a flag or a file, checked (`AgentName`).
 public func checkAgentName(_ name: String, source: String) throws(CommandError) {
     if let problem = AgentName.problem(name) { throw CommandError("\(source): \(problem)", exitCode: 64) }
+}
+
+/// `--functions PATH…` as given: no empty path, no path twice.
+public func checkFunctionHosts(_ paths: [String]) throws {
+    if paths.contains(where: \.isEmpty) { throw ValidationError("--functions: a path is empty") }
+    if Set(paths).count != paths.count { throw ValidationError("--functions: a path is given twice") }
+}
+
+/// Function host paths made absolute (a host may run in another working directory) and checked: each must
+/// be an executable file. A name without a slash is looked up in PATH, as the agent's spawn would.
+public func functionHostPaths(_ paths: [String]) throws(CommandError) -> [String] {
+    var resolved: [String] = []
+    for path in paths {
+        guard !path.isEmpty else { throw CommandError("--functions: a path is empty", exitCode: 64) }
+        var candidates = [path]
+        if !path.contains("/") {
+            let search = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+            candidates = search.split(separator: ":").map { "\($0)/\(path)" }
+        }
+        guard let found = candidates.first(where: { access($0, X_OK) == 0 }) else {
+            let why = candidates.count == 1 && access(path, F_OK) == 0 ? "it is not executable" : "no such file"
+            throw CommandError("--functions \(path): \(why); give the path of a function host executable "
+                               + "(one built on ProcFunctionHost.main)", exitCode: 64)
+        }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: found, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw CommandError("--functions \(path): it is a directory; give the host executable in it", exitCode: 64)
+        }
+        let absolute = found.hasPrefix("/") ? found : FileManager.default.currentDirectoryPath + "/" + found
+        resolved.append(URL(fileURLWithPath: absolute).standardizedFileURL.path)
+    }
+    return resolved
 }

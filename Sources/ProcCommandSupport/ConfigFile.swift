@@ -36,6 +36,9 @@ public struct ConfigFile: Sendable {
         public var cert: String?
         public var coordinatorKey: String?
         public var runAs: String?
+        /// Function host executables (`functions = ["/opt/app/functions"]`).
+        public var functions: [String]?
+        public var maxCallsPerHost: Int?
     }
     public struct Client: Sendable {
         public var coordinator: String?
@@ -103,7 +106,9 @@ public struct ConfigFile: Sendable {
                 labels: try section.stringTable("labels"),
                 outputLimit: try section.integer("output_limit", Bounds.outputLimit),
                 dataDir: try section.string("data_dir"), cert: try section.string("cert"),
-                coordinatorKey: try section.string("coordinator_key"), runAs: try section.string("run_as"))
+                coordinatorKey: try section.string("coordinator_key"), runAs: try section.string("run_as"),
+                functions: try section.strings("functions"),
+                maxCallsPerHost: try section.integer("max_calls_per_host", Bounds.maxCallsPerHost))
             try section.finish()
         }
         if var section = try root.table("client") {
@@ -187,6 +192,18 @@ private struct TableReader {
             throw wrongType(key, "a number of seconds", value)
         }
         return try bound.check(number, name(key))
+    }
+
+    /// An array of strings (`functions = ["a", "b"]`).
+    mutating func strings(_ key: String) throws(BoundProblem) -> [String]? {
+        guard let value = value(key) else { return nil }
+        guard let array = value.array else { throw wrongType(key, "an array of strings", value) }
+        var result: [String] = []
+        for (index, element) in array.enumerated() {
+            guard let text = element.string else { throw BoundProblem("\(name(key))[\(index)] must be a string") }
+            result.append(text)
+        }
+        return result
     }
 
     /// A table whose values are all strings (`[agent.labels]`).

@@ -101,7 +101,7 @@ extension Coordinator {
         if configuration.security != nil, let key { agentKeys[agentID] = key }
         let info = AgentInfo(id: agentID, hostname: hello.hostname, slots: hello.slots, running: 0,
                              labels: hello.labels, joinedAt: currentTimestamp(), pid: hello.pid,
-                             prefetch: hello.prefetch)
+                             prefetch: hello.prefetch, functions: hello.functions)
         apply(state.agentJoined(info, running: hello.running, now: info.joinedAt), at: info.joinedAt)
         sendToAgent(agentID, .welcome(Welcome(
             agentID: agentID, heartbeatMilliseconds: configuration.heartbeatMilliseconds,

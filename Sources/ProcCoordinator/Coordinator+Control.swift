@@ -120,7 +120,7 @@ extension Coordinator {
                 let pending = batch.outputs.last { $0.number == job.number }?.output
                 var output = try pending ?? (job.status.isFinal ? journal?.output(of: job.number) : nil)
                 if output == nil && job.status.isFinal && !job.recordedAttempts.isEmpty { output = .empty }
-                reply(peer, requestID, command, ResultReply(job: job, output: output))
+                reply(peer, requestID, command, ResultReply(job: job, output: output, waiting: state.waitingReason(job)))
             case .wait:
                 let request = try WireCoding.decode(WaitRequest.self, from: body)
                 // Each job read once, in place (`withJob`): the getter copies the whole record.
@@ -213,17 +213,24 @@ extension Coordinator {
         if let ids = request.ids, !ids.isEmpty {
             let unknown = ids.filter { state.jobs[$0] == nil }
             guard unknown.isEmpty else { throw ErrorReply.notFound(Self.unknownIDs(unknown)) }
-            return StatusReply(jobs: ids.map { JobSummary(state.jobs[$0]!) }, counts: state.counts(queue: request.queue))
+            return StatusReply(jobs: ids.map { summary(state.jobs[$0]!) }, counts: state.counts(queue: request.queue))
         }
         let limit = try checked(Bounds.statusLimit, request.limit ?? 50, "limit")
         let newest = state.newestJobs(limit: limit, queue: request.queue)
-        return StatusReply(jobs: newest.map(JobSummary.init), counts: state.counts(queue: request.queue))
+        return StatusReply(jobs: newest.map(summary), counts: state.counts(queue: request.queue))
+    }
+
+    /// A job as STATUS shows it: with why it waits, when it is pending and no agent could take it.
+    private func summary(_ job: JobRecord) -> JobSummary {
+        var summary = JobSummary(job)
+        summary.waiting = state.waitingReason(job)
+        return summary
     }
 
     /// An event's body as it was published: the stored body with its job's command put back.
     private func published(_ event: StoredEvent) -> [UInt8] {
         guard event.seq > commandsStoredThrough, let jobID = EventBodies.commandJob(event.body),
-            let command = state.withJob(jobID, { $0.spec.argv })
+            let command = state.withJob(jobID, { $0.spec.argv }), !command.isEmpty
         else { return event.body }
         return EventBodies.withCommand(event.body, command)
     }

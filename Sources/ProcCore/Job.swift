@@ -9,10 +9,35 @@ extension JobSpec {
     /// Queue names, label names and values, and job names: at most this many bytes.
     public static let maxNameBytes = 256
 
+    /// The most bytes a function job's `args` may take, as JSON.
+    public static let maxArgsBytes = 1 << 20
+
+    /// A function job: it names a function instead of a command.
+    public var isFunction: Bool { function != nil }
+
+    /// What the job runs, for people: the command, shell-quoted by the caller, or "square(…)".
+    public var what: String {
+        if let function { return function + "(" + (args.map { $0.description } ?? "") + ")" }
+        return argv.joined(separator: " ")
+    }
+
     /// Checks what the coordinator can check; returns a message saying what is wrong, or nil.
     public func validationProblem(maxArgvBytes: Int = 1 << 20) -> String? {
-        if argv.isEmpty { return "empty command: a job needs at least a program name" }
-        if argv[0].isEmpty { return "empty program name" }
+        if let function {
+            if !argv.isEmpty { return "a job runs a command or a function, not both: give argv or function" }
+            if let problem = Self.functionNameProblem(function) { return problem }
+            if let args, WireCoding.bytes(args).count > Self.maxArgsBytes {
+                return "args too large (over \(Self.maxArgsBytes) bytes of JSON)"
+            }
+            if isolated != true && (env != nil || cwd != nil) {
+                return "env and cwd apply to a function call only with isolated: true (a warm host is shared)"
+            }
+        } else {
+            if argv.isEmpty { return "empty command: a job needs at least a program name (argv), or a function" }
+            if argv[0].isEmpty { return "empty program name" }
+            if args != nil { return "args go with a function: this job has no function" }
+            if isolated != nil { return "isolated goes with a function: this job has no function" }
+        }
         if argv.reduce(0, { $0 + $1.utf8.count }) > maxArgvBytes {
             return "command too large (over \(maxArgvBytes) bytes)"
         }
@@ -75,20 +100,21 @@ extension JobSummary {
     public init(_ job: borrowing JobRecord) {
         self.init(id: job.id, status: job.status, queue: job.queue, attempt: job.attempt, reason: job.reason,
                   exitCode: job.exitCode, signal: job.signal, agentID: job.agentID, progress: job.progress,
-                  command: job.spec.argv, name: job.spec.name)
+                  command: job.spec.argv, function: job.spec.function, name: job.spec.name)
     }
 }
 
 extension ResultReply {
-    public init(job: JobRecord, output: JobOutput?) {
+    public init(job: JobRecord, output: JobOutput?, waiting: String? = nil) {
         self.init(job: job, stdout: output?.stdout, stderr: output?.stderr, stdoutTruncated: output?.stdoutTruncated,
-                  stderrTruncated: output?.stderrTruncated)
+                  stderrTruncated: output?.stderrTruncated, waiting: waiting)
     }
 }
 
 extension Assignment {
     public init(job: JobRecord, killGraceMilliseconds: Int? = nil) {
-        self.init(jobID: job.id, attempt: job.attempt, argv: job.spec.argv, env: job.spec.env, cwd: job.spec.cwd,
+        self.init(jobID: job.id, attempt: job.attempt, argv: job.spec.argv, function: job.spec.function,
+                  args: job.spec.args, isolated: job.spec.isolated, env: job.spec.env, cwd: job.spec.cwd,
                   timeout: job.spec.timeout, queue: job.queue, killGraceMilliseconds: killGraceMilliseconds)
     }
 }

@@ -45,6 +45,7 @@ extension JobRecord {
             }
             if let value = event.result { result = value }
             message = event.message
+            errorType = event.errorType
             status = event.status ?? status
             let why = event.reason.flatMap(FailureReason.init(rawValue:))
             reason = status == .error || status == .pending ? why : nil
@@ -78,6 +79,7 @@ extension Event {
         var event = Event.job(type, job)
         event.exitCode = run.exitCode
         event.signal = run.signal
+        event.errorType = run.errorType
         event.duration = ProcWire.duration(from: run.startedAt, to: run.finishedAt)
         return event
     }
@@ -89,7 +91,7 @@ extension JobRecord {
         JobState(number: number, status: status, attempt: attempt, reason: reason, exitCode: exitCode, signal: signal,
                  message: message, result: result, agentID: agentID, progress: progress, startedAt: startedAt,
                  finishedAt: finishedAt, cancelRequested: cancelRequested, failures: failures,
-                 lostAttempts: lostAttempts, recordedAttempts: recordedAttempts)
+                 lostAttempts: lostAttempts, recordedAttempts: recordedAttempts, errorType: errorType)
     }
 
     /// The record as a snapshot has it (its spec and admission time are the admission's).
@@ -109,5 +111,6 @@ extension JobRecord {
         failures = state.failures
         lostAttempts = state.lostAttempts
         recordedAttempts = state.recordedAttempts
+        errorType = state.errorType
     }
 }

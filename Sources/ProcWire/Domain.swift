@@ -7,6 +7,21 @@ public typealias Timestamp = Double
 /// The queue of a job that names none.
 public let defaultQueueName = "default"
 
+extension JobSpec {
+    /// Why a function name cannot be used: empty, too long, or holding anything but letters, digits and
+    /// `_ - . :` (a name is a key in hosts written in any language).
+    public static func functionNameProblem(_ name: String) -> String? {
+        if name.isEmpty { return "function name is empty" }
+        if name.utf8.count > 256 { return "function name is too long (over 256 bytes)" }
+        let allowed = name.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
+                || byte == UInt8(ascii: ":")
+        }
+        return allowed ? nil : "function name '\(name)' may hold only letters, digits and _ - . :"
+    }
+}
+
 extension JobStatus {
     public var isFinal: Bool { self == .completed || self == .error || self == .cancelled }
 }

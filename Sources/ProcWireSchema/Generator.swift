@@ -161,7 +161,7 @@ public struct Generator {
         out += "            switch key {\n"
         for field in message.fields {
             let value = readExpression(field.type, bound: field.bound)
-            let read = field.optional ? "try reader.readNull() ? nil : \(value)" : value
+            let read = field.optional || field.absentIsDefault ? "try reader.readNull() ? nil : \(value)" : value
             out += "            case \"\(field.key)\":\n"
             out += "                do throws(WireError) { \(field.name) = \(read) } catch { throw error.at(\"\(field.key)\") }\n"
             for alias in field.aliases {
@@ -178,9 +178,13 @@ public struct Generator {
             for alias in field.aliases { out += "        \(field.name) = \(field.name) ?? \(field.name)_\(alias)\n" }
         }
         for field in message.fields where !field.optional {
-            out += "        guard let \(field.name) else { throw WireError.missing(\"\(field.key)\") }\n"
+            if !field.absentIsDefault {
+                out += "        guard let \(field.name) else { throw WireError.missing(\"\(field.key)\") }\n"
+            }
         }
-        let arguments = message.fields.map { "\($0.name): \($0.name)" }.joined(separator: ", ")
+        let arguments = message.fields.map { field in
+            field.absentIsDefault ? "\(field.name): \(field.name) ?? \(field.defaultValue ?? "nil")" : "\(field.name): \(field.name)"
+        }.joined(separator: ", ")
         out += "        self.init(\(arguments))\n"
         out += "    }\n}\n"
         return out
@@ -224,6 +228,11 @@ public struct Generator {
                 out += "        if let value = \(field.name) {\n"
                 out += "            writer.key(\"\(field.key)\")\n"
                 out += writeStatement(field.type, "value", indent: "            ")
+                out += "        }\n"
+            } else if field.absentIsDefault, let value = field.defaultValue {
+                out += "        if \(field.name) != \(value) {\n"
+                out += "            writer.key(\"\(field.key)\")\n"
+                out += writeStatement(field.type, field.name, indent: "            ")
                 out += "        }\n"
             } else {
                 out += "        writer.key(\"\(field.key)\")\n"
@@ -271,6 +280,8 @@ public struct Generator {
             }
             if field.optional {
                 out += "        let \(field.name) = \(present)\n"
+            } else if field.absentIsDefault, let value = field.defaultValue {
+                out += "        let \(field.name) = \(present) ?? \(value)\n"
             } else if field.aliases.isEmpty {
                 out += "        let \(field.name) = try container.decode(\(type).self, forKey: .\(field.name))\n"
             } else {
@@ -294,6 +305,10 @@ public struct Generator {
         out += "    public func encode(to encoder: any Encoder) throws {\n"
         out += "        var container = encoder.container(keyedBy: CodingKeys.self)\n"
         for field in message.fields {
+            if field.absentIsDefault, let value = field.defaultValue {
+                out += "        if \(field.name) != \(value) { try container.encode(\(field.name), forKey: .\(field.name)) }\n"
+                continue
+            }
             let method = field.optional ? "encodeIfPresent" : "encode"
             out += "        try container.\(method)(\(field.name), forKey: .\(field.name))\n"
         }
@@ -392,6 +407,7 @@ public struct Generator {
                     out += "\n| key | type | | meaning |\n|---|---|---|---|\n"
                     for field in message.fields {
                         var need = field.optional ? "optional" : "required"
+                        if field.absentIsDefault { need = "optional (absent: `\(field.defaultValue ?? "")`)" }
                         if let bound = field.bound, let declared = schema.bounds.first(where: { "Bounds.\($0.name)" == bound }) {
                             need += ", \(declared.rangeText)"
                         }

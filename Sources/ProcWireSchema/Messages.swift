@@ -10,7 +10,7 @@ public let procWireSchema = WireSchema([
         .enumeration(Enumeration("JobStatus", "The five states: `pending → running → completed | error | cancelled`.", [
             ("pending", "pending", "Waiting for a slot (again, after a lost or failed attempt that is retried)."),
             ("running", "running", "Sent to an agent (it may wait there for a slot: prefetch)."),
-            ("completed", "completed", "Ended well: exit 0."),
+            ("completed", "completed", "Ended well: exit 0, or the function returned."),
             ("error", "error", "Ended badly; `reason` says how."),
             ("cancelled", "cancelled", "Ended because a user asked."),
         ])),
@@ -20,14 +20,28 @@ public let procWireSchema = WireSchema([
             ("timeout", "timeout", "The job ran longer than its `timeout`."),
             ("spawn", "spawn", "The command could not start: not found, not executable, bad working directory."),
             ("lost", "lost", "The agent running it was lost and no attempts are left."),
+            ("thrown", "thrown", "The function threw an error (`error_type` and `message` say which), or its arguments did not decode."),
+            ("crashed", "crashed", """
+                The function's host process died during the call (a trap, a signal, an exit): `signal` or \
+                `exit_code` says how; a fresh host takes the slot.
+                """),
         ])),
         .message(Message("JobSpec", """
-            What a user submits: an argv plus options. A line of `proc submit --batch` is this object, or a bare \
-            JSON array (the argv).
+            What a user submits: a command (an argv) or a function call (a name and its arguments), plus options. \
+            A line of `proc submit --batch` is this object, or a bare JSON array (the argv).
             """, bareArray: "argv", [
-            .required("argv", .array(.string), aliases: ["command"], "The program and its arguments."),
-            .optional("env", .map(.string), "Variables added to the job's environment."),
-            .optional("cwd", .string, "The working directory on the agent."),
+            .defaulted("argv", .array(.string), aliases: ["command"], default: "[]",
+                       "The program and its arguments (a command job; absent for a function job)."),
+            .optional("function", .string, """
+                The function to call (a function job): a name that a function host offers on some agent \
+                (`proc-agent join --functions PATH`).
+                """),
+            .optional("args", .json, "The function's arguments, any JSON (absent: `{}`); at most 1 MiB."),
+            .optional("isolated", .bool, """
+                Call the function in a fresh host process of its own, ended after the call (absent: a warm host).
+                """),
+            .optional("env", .map(.string), "Variables added to the job's environment (a function job: isolated only)."),
+            .optional("cwd", .string, "The working directory on the agent (a function job: isolated only)."),
             .optional("queue", .string, "The queue (default: `default`)."),
             .optional("priority", .int, bound: "Bounds.priority", "Higher runs first within a queue (default 0)."),
             .optional("timeout", .double, bound: "Bounds.jobTimeout", "Seconds; the job ends `error`/`timeout` after this long."),
@@ -47,7 +61,8 @@ public let procWireSchema = WireSchema([
             .optional("exitCode", .int32, "The exit code of the last run."),
             .optional("signal", .int32, "The signal that ended the last run."),
             .optional("message", .string, "What happened, in words."),
-            .optional("result", .json, "The result the job set on fd 3."),
+            .optional("errorType", .string, "The type of the error a function threw (reason `thrown`)."),
+            .optional("result", .json, "The result: what a function returned, or what a command set on fd 3."),
             .optional("agentID", .string, "The agent running it, or that ran it last."),
             .optional("progress", .double, "The last progress reported (0 to 1)."),
             .required("submittedAt", .double, swift: "Timestamp", "When it was accepted, in seconds since 1970."),
@@ -106,12 +121,15 @@ public let procWireSchema = WireSchema([
             .optional("result", .json, "The job's result."),
             .optional("progress", .double, "Progress, 0 to 1."),
             .optional("message", .string, "What happened, in words."),
-            .optional("command", .array(.string), "The argv (job.submitted, job.started)."),
+            .optional("errorType", .string, "The type of the error a function threw (job.failed, reason `thrown`)."),
+            .optional("command", .array(.string), "The argv (job.submitted, job.started of a command job)."),
+            .optional("function", .string, "The function (job.submitted, job.started of a function job)."),
             .optional("priority", .int, "The job's priority (job.submitted)."),
             .optional("name", .string, "The job's name (job.submitted)."),
             .optional("duration", .double, "Seconds the attempt ran (final events)."),
             .optional("slots", .int, "What the agent offers (agent.joined)."),
             .optional("labels", .map(.string), "The agent's labels (agent.joined)."),
+            .optional("functions", .array(.string), "The functions the agent offers (agent.joined)."),
             .optional("hostname", .string, "The agent's host (agent.joined, agent.left)."),
             .optional("maxRunning", .int, "The queue's limit of running jobs, 0 for none (queue.updated)."),
             .optional("security", .string, """
@@ -158,8 +176,13 @@ public let procWireSchema = WireSchema([
             .optional("signal", .int32, "The signal that ended the last run."),
             .optional("agentID", .string, "Its agent."),
             .optional("progress", .double, "Its last progress."),
-            .required("command", .array(.string), "Its argv."),
+            .defaulted("command", .array(.string), default: "[]", "Its argv (absent for a function job)."),
+            .optional("function", .string, "Its function."),
             .optional("name", .string, "Its name."),
+            .optional("waiting", .string, """
+                Why a pending job cannot run now, when no agent could take it: no agent offers its function, or \
+                carries its labels.
+                """),
         ])),
         .message(Message("StatusReply", "The jobs asked for, and counts per state.", [
             .required("jobs", .array(.message("JobSummary")), "The jobs."),
@@ -174,6 +197,7 @@ public let procWireSchema = WireSchema([
             .optional("stderr", .string, "The captured tail of stderr."),
             .optional("stdoutTruncated", .bool, "Earlier stdout was dropped."),
             .optional("stderrTruncated", .bool, "Earlier stderr was dropped."),
+            .optional("waiting", .string, "Why the job, pending, cannot run now (see `JobSummary.waiting`)."),
         ])),
         .message(Message("WaitRequest", "WAIT: answered when every job is final, or after the timeout.", [
             .required("ids", .array(.string), swift: "[JobID]", "The jobs."),
@@ -202,6 +226,7 @@ public let procWireSchema = WireSchema([
             .required("joinedAt", .double, swift: "Timestamp", "When it joined, in seconds since 1970."),
             .optional("pid", .int32, "Its process id."),
             .optional("prefetch", .int, "Runs it takes beyond its slots, to start the moment a slot frees."),
+            .optional("functions", .array(.message("FunctionOffer")), "The functions it offers."),
         ])),
         .message(Message("AgentsReply", "The agents that have joined.", [
             .required("agents", .array(.message("AgentInfo")), "The agents."),
@@ -236,6 +261,11 @@ public let procWireSchema = WireSchema([
             .required("jobID", .string, swift: "JobID", "The job."),
             .required("attempt", .int, bound: "Bounds.attempt", "Its attempt."),
         ])),
+        .message(Message("FunctionOffer", "A function an agent can call: its name and the host that offers it.", [
+            .required("name", .string, "The function's name."),
+            .required("host", .string, "The host executable's path on the agent."),
+            .optional("build", .string, "The host's build identity (it changes when the executable does)."),
+        ])),
         .message(Message("Hello", "Who the agent is, what it offers, what it is running.", [
             .required("name", .string, "Its name, unique in the cluster."),
             .required("hostname", .string, "Its host."),
@@ -252,6 +282,7 @@ public let procWireSchema = WireSchema([
                 round trip in between (absent: none).
                 """),
             .optional("acksInJobs", .bool, "It reads the ACKs carried by JOBS (absent: ACK messages only)."),
+            .optional("functions", .array(.message("FunctionOffer")), "The functions its hosts offer (absent: none)."),
         ])),
         .message(Message("Welcome", "Accepted; heartbeat settings.", [
             .required("agentID", key: "agent_id", .string, "The name it is known by."),
@@ -266,7 +297,10 @@ public let procWireSchema = WireSchema([
         .message(Message("Assignment", "One run for an agent to start.", [
             .required("jobID", .string, swift: "JobID", "The job."),
             .required("attempt", .int, bound: "Bounds.attempt", "The attempt (the run's fence)."),
-            .required("argv", .array(.string), "The command."),
+            .defaulted("argv", .array(.string), default: "[]", "The command (absent for a function call)."),
+            .optional("function", .string, "The function to call."),
+            .optional("args", .json, "Its arguments (absent: `{}`)."),
+            .optional("isolated", .bool, "Call it in a fresh host process, ended after the call."),
             .optional("env", .map(.string), "The job's environment variables."),
             .optional("cwd", .string, "Its working directory."),
             .optional("timeout", .double, bound: "Bounds.jobTimeout", "Seconds before it is ended as a timeout."),
@@ -301,7 +335,8 @@ public let procWireSchema = WireSchema([
             .optional("exitCode", .int32, "Its exit code."),
             .optional("signal", .int32, "The signal that ended it."),
             .optional("message", .string, "What happened, in words."),
-            .optional("result", .json, "The result it set on fd 3."),
+            .optional("errorType", .string, "The type of the error the function threw (reason `thrown`)."),
+            .optional("result", .json, "What the function returned, or the result the command set on fd 3."),
             .required("output", .message("JobOutput"), default: "JobOutput(stdout: \"\", stderr: \"\")",
                       "The captured tails of stdout and stderr."),
             .required("startedAt", .double, swift: "Timestamp", "When it started, in seconds since 1970."),
@@ -325,12 +360,37 @@ public let procWireSchema = WireSchema([
     Group("Channel", doc: "What a job writes on fd 3, one JSON object per line.", [
         .message(Message("ChannelLine", """
             One line of a job's fd 3 channel: `{"progress": 0.4, "message": "…"}` becomes a job.progress event \
-            (a line with only a message, too); `{"result": <any JSON>}` sets the job's result. Other keys are \
-            ignored.
+            (a line with only a message, too); `{"result": <any JSON>}` sets the job's result. A function host \
+            ends each call with a line that has `"done": true` and the `result` it returned or the `error` it \
+            threw. Other keys are ignored.
             """, [
             .optional("progress", .double, "0 to 1."),
             .optional("message", .string, "In words."),
             .optional("result", .json, "The job's result (the last one written wins)."),
+            .optional("done", .bool, "A function host: the call is over (its result, or `error`, is on this line)."),
+            .optional("error", .message("ThrownError"), "A function host: the call threw this."),
+        ])),
+    ]),
+    Group("FunctionHost", doc: """
+        The function host protocol (docs/contracts.md): an agent runs `HOST --proc-describe` once and reads a \
+        HostDescription on its stdout; it runs `HOST --proc-serve` for a warm host and writes one FunctionCall \
+        per line on its stdin; the host answers each on fd 3 with ChannelLines, the last with `done`.
+        """, [
+        .message(Message("HostDescription", "What a function host offers (`HOST --proc-describe`, on stdout).", [
+            .required("protocolVersion", key: "protocol", .int, "The host protocol's version: 1."),
+            .required("functions", .array(.string), "The names of the functions it offers."),
+            .optional("build", .string, "Its build identity: it changes when the executable does."),
+        ])),
+        .message(Message("FunctionCall", "One call, a line on the host's stdin.", [
+            .required("jobID", .string, swift: "JobID", "The job."),
+            .required("attempt", .int, "Its attempt."),
+            .required("function", .string, "The function."),
+            .optional("args", .json, "Its arguments (absent: `{}`)."),
+            .optional("queue", .string, "The job's queue."),
+        ])),
+        .message(Message("ThrownError", "An error a function threw.", [
+            .required("type", .string, "The error's type name (`DecodingError` when the arguments did not decode)."),
+            .required("message", .string, "The error, in words."),
         ])),
     ]),
     Group("Journal", doc: "What the coordinator's journal keeps besides the events: each job's spec, once.", [
@@ -362,6 +422,7 @@ public let procWireSchema = WireSchema([
             .required("failures", .int, "Attempts that failed by themselves."),
             .required("lostAttempts", .int, "Attempts lost with their agent."),
             .required("recordedAttempts", .array(.int), "Attempts whose results were recorded."),
+            .optional("errorType", .string, "The type of the error its function threw."),
         ])),
     ]),
     Group("AgentFiles", doc: "What an agent keeps on disk while it runs.", [
@@ -435,4 +496,5 @@ public let procWireSchema = WireSchema([
     BoundDecl("statusLimit", "Int", "0...10_000", "Jobs one STATUS lists."),
     BoundDecl("waitRequestMilliseconds", "Int", "0...600_000", unit: "milliseconds", "How long one WAIT request may wait."),
     BoundDecl("replayLimit", "Int", "1...10_000", "Events one REPLAY asks for."),
+    BoundDecl("maxCallsPerHost", "Int", "0...1_000_000_000", "Calls a function host process serves before a fresh one takes its slot (0: no limit)."),
 ])

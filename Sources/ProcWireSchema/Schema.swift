@@ -81,8 +81,12 @@ public struct Field: Sendable {
     public var aliases: [String]
     /// The Swift type, when it is a type alias of the wire type ("JobID" for a string).
     public var swiftType: String?
-    /// The initializer's default for the field (a Swift expression). Readers still require the key.
+    /// The initializer's default for the field (a Swift expression). Readers still require the key,
+    /// unless `absentIsDefault`.
     public var defaultValue: String?
+    /// The key may be absent on the wire, and then the field is `defaultValue`; writers leave it out when
+    /// it is the default (`defaulted`).
+    public var absentIsDefault = false
 
     public static func required(
         _ name: String, key: String? = nil, _ type: WireType, swift: String? = nil, bound: String? = nil,
@@ -90,6 +94,18 @@ public struct Field: Sendable {
     ) -> Field {
         Field(name: name, key: key ?? snakeCase(name), type: type, optional: false, doc: doc, bound: bound,
               aliases: aliases, swiftType: swift, defaultValue: defaultValue)
+    }
+
+    /// A field that is never nil in Swift, absent on the wire when it is `defaultValue` (an argv that a
+    /// function job does not have: `[]`).
+    public static func defaulted(
+        _ name: String, key: String? = nil, _ type: WireType, swift: String? = nil, aliases: [String] = [],
+        default defaultValue: String, _ doc: String
+    ) -> Field {
+        var field = Field(name: name, key: key ?? snakeCase(name), type: type, optional: false, doc: doc, bound: nil,
+                          aliases: aliases, swiftType: swift, defaultValue: defaultValue)
+        field.absentIsDefault = true
+        return field
     }
 
     public static func optional(

@@ -69,6 +69,14 @@ struct Join: AsyncParsableCommand {
         valueName: "user"))
     var runAs: String?
 
+    @Option(name: .customLong("functions"), parsing: .upToNextOption, help: ArgumentHelp(
+        "Function host executables whose functions this agent offers (each asked with --proc-describe); "
+            + "repeatable, several after one flag.", valueName: "path"))
+    var functions: [String] = []
+
+    @Option(help: "Calls one function host process serves before a fresh one takes its slot (default 0: no limit).")
+    var maxCallsPerHost: Int?
+
     @Option(help: "Log level (or PROC_LOG_LEVEL).")
     var logLevel: String?
 
@@ -79,6 +87,8 @@ struct Join: AsyncParsableCommand {
         try checkFlag(outputLimit, "--output-limit", Bounds.outputLimit)
         try checkFlag(stopGrace, "--stop-grace", Bounds.graceSeconds)
         try checkFlag(reconnectMax, "--reconnect-max", Bounds.reconnectMaxSeconds)
+        try checkFlag(maxCallsPerHost, "--max-calls-per-host", Bounds.maxCallsPerHost)
+        try checkFunctionHosts(functions)
         if let name, let problem = AgentName.problem(name) { throw ValidationError("--name: \(problem)") }
     }
 
@@ -123,6 +133,8 @@ struct Join: AsyncParsableCommand {
                 cert: cert ?? environment("PROC_CERT") ?? file.agent?.cert,
                 coordinatorKey: coordinatorKey ?? environment("PROC_COORDINATOR_KEY") ?? file.agent?.coordinatorKey)
             if let user = runAs ?? file.agent?.runAs { configuration.runAs = try runAsUser(user) }
+            configuration.functionHosts = try functionHostPaths(functions.isEmpty ? file.agent?.functions ?? [] : functions)
+            configuration.maxCallsPerHost = maxCallsPerHost ?? file.agent?.maxCallsPerHost ?? 0
 
             configuration.stopGraceMilliseconds = try milliseconds(stopGrace, "--stop-grace", Bounds.graceSeconds)
             let loop = EventLoop(name: "proc-agent", context: ZMQContext())
@@ -140,7 +152,8 @@ struct Join: AsyncParsableCommand {
                 await loop.stopAndWait()
                 throw CommandError(error.description, exitCode: error.code == .dataDirectoryInUse ? 2 : 1)
             }
-            print("proc-agent \(configuration.name) joining \(address.controlEndpoint) slots=\(configuration.slots)")
+            print("proc-agent \(configuration.name) joining \(address.controlEndpoint) slots=\(configuration.slots)"
+                  + (agent.functionNames.isEmpty ? "" : " functions=\(agent.functionNames.joined(separator: ","))"))
             fflush(nil)
             // The agent may end by itself (the coordinator told it to stop): that ends the group normally.
             try await ServiceGroup(configuration: ServiceGroupConfiguration(

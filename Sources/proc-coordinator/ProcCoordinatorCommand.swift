@@ -30,6 +30,14 @@ struct Start: AsyncParsableCommand {
     @Option(name: .customLong("label"), help: "With --standalone: a label of the built-in agent (k=v); repeatable.")
     var labels: [String] = []
 
+    @Option(name: .customLong("functions"), parsing: .upToNextOption, help: ArgumentHelp(
+        "With --standalone: function host executables whose functions the built-in agent offers; repeatable.",
+        valueName: "path"))
+    var functions: [String] = []
+
+    @Option(help: "With --standalone: calls one function host process serves before a fresh one takes its slot (default 0: no limit).")
+    var maxCallsPerHost: Int?
+
     @Option(help: "Control endpoint for agents and clients (default tcp://*:5555; HOST:PORT also works).")
     var listen: String?
 
@@ -78,6 +86,12 @@ struct Start: AsyncParsableCommand {
         try checkFlag(slots, "--slots", Bounds.slots)
         if !standalone && slots != nil { throw ValidationError("--slots needs --standalone") }
         if !standalone && !labels.isEmpty { throw ValidationError("--label needs --standalone") }
+        if !standalone && !functions.isEmpty {
+            throw ValidationError("--functions needs --standalone (agents on other hosts take it: proc-agent join HOST --functions PATH)")
+        }
+        if !standalone && maxCallsPerHost != nil { throw ValidationError("--max-calls-per-host needs --standalone") }
+        try checkFlag(maxCallsPerHost, "--max-calls-per-host", Bounds.maxCallsPerHost)
+        try checkFunctionHosts(functions)
         try checkFlag(heartbeatMs, "--heartbeat-ms", Bounds.heartbeatMilliseconds)
         try checkFlag(commitHoldMs, "--commit-hold-ms", Bounds.holdMilliseconds)
         try checkFlag(liveness, "--liveness", Bounds.liveness)
@@ -142,6 +156,8 @@ struct Start: AsyncParsableCommand {
             agentConfiguration.adoptsOrphans = true
             agentConfiguration.prefetch = AgentConfiguration.linkedPrefetch(slots: agentConfiguration.slots)
             agentConfiguration.stopGraceMilliseconds = configuration.cluster.cancelGraceMilliseconds
+            agentConfiguration.functionHosts = try functionHostPaths(functions)
+            agentConfiguration.maxCallsPerHost = maxCallsPerHost ?? 0
             agent = agentConfiguration
         }
         let cluster = LocalCluster(coordinator: configuration, agent: agent, logger: logger,
@@ -163,7 +179,8 @@ struct Start: AsyncParsableCommand {
         let control = coordinator.boundControlEndpoints.filter { !$0.hasPrefix("inproc://") }.joined(separator: ",")
         print("proc-coordinator ready control=\(control) events=\(coordinator.boundEventsEndpoint)"
               + " security=\(configuration.securityMode)"
-              + (agent.map { " standalone slots=\($0.slots)" } ?? ""))
+              + (agent.map { " standalone slots=\($0.slots)" } ?? "")
+              + (cluster.agent.map { $0.functionNames.isEmpty ? "" : " functions=\($0.functionNames.joined(separator: ","))" } ?? ""))
         fflush(nil)
         do {
             try await ServiceGroup(services: [Serving(cluster: cluster)], gracefulShutdownSignals: [.sigterm, .sigint],

@@ -27,8 +27,15 @@ struct Result: AsyncParsableCommand {
             if let reason = job.reason, job.status == .error { lines.append(("reason", reason.rawValue)) }
             if let code = job.exitCode { lines.append(("exit code", String(code))) }
             if let signal = job.signal { lines.append(("signal", String(signal))) }
+            if let type = job.errorType { lines.append(("error type", type)) }
             if let message = job.message { lines.append(("message", message)) }
-            lines.append(("command", shellQuoted(job.spec.argv)))
+            if let waiting = reply.waiting { lines.append(("waiting", waiting)) }
+            if let function = job.spec.function {
+                lines.append(("function", function))
+                lines.append(("args", job.spec.args?.description ?? "{}"))
+            } else {
+                lines.append(("command", shellQuoted(job.spec.argv)))
+            }
             lines.append(("queue", job.queue))
             lines.append(("attempt", String(job.attempt)))
             if let agent = job.agentID { lines.append(("agent", agent)) }

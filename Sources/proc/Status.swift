@@ -34,9 +34,11 @@ struct Status: AsyncParsableCommand {
                 [job.id, describeOutcome(status: job.status, reason: job.reason, exitCode: job.exitCode,
                                          signal: job.signal),
                  job.queue, String(job.attempt), job.agentID ?? "-",
-                 job.progress.map { String(format: "%.0f%%", $0 * 100) } ?? "-", job.name ?? shellQuoted(job.command)]
+                 job.progress.map { String(format: "%.0f%%", $0 * 100) } ?? "-",
+                 job.name ?? job.function.map { "function \($0)" } ?? shellQuoted(job.command)]
             }
             printTable(["ID", "STATUS", "QUEUE", "ATTEMPT", "AGENT", "PROGRESS", "COMMAND"], rows)
+            for job in reply.jobs { if let waiting = job.waiting { print("\(job.id) waits: \(waiting)") } }
             let counts = JobStatus.allCases.map { "\($0.rawValue) \(reply.counts[$0.rawValue] ?? 0)" }
             print((queue.map { "queue \($0): " } ?? "") + counts.joined(separator: ", "))
             if let info = try? await client.info(), info.security == "insecure" {

@@ -10,7 +10,9 @@ struct Submit: AsyncParsableCommand {
         abstract: "Submit a job (or a batch); prints the job id (one per line, in order).",
         discussion: """
             proc submit -- sh -c 'sleep 1; echo hi'
-            proc submit --batch jobs.jsonl      (one job per line: ["argv", ...] or {"argv": [...], "queue": ...})
+            proc submit --function square --args '{"x": 3}'
+            proc submit --batch jobs.jsonl      (one job per line: ["argv", ...], {"argv": [...], "queue": ...}
+                                                 or {"function": "square", "args": {"x": 3}})
             seq 100 | jq -c '["echo", .|tostring]' | proc submit --batch -
             Options given as flags are defaults for every line of a batch.
             """)
@@ -41,6 +43,15 @@ struct Submit: AsyncParsableCommand {
     @Option(help: "A name for humans.")
     var name: String?
 
+    @Option(help: "Call this function (offered by an agent's --functions host) instead of running a command.")
+    var function: String?
+
+    @Option(help: "The function's arguments, JSON (default {}).")
+    var args: String?
+
+    @Flag(help: "Call the function in a fresh host process of its own (else a warm one).")
+    var isolated = false
+
     @Option(help: "Read jobs from FILE, one JSON array or object per line ('-' for stdin).")
     var batch: String?
 
@@ -56,8 +67,14 @@ struct Submit: AsyncParsableCommand {
     }
 
     func validate() throws {
-        if batch == nil && argv.isEmpty { throw ValidationError("empty command: give one after --, or use --batch FILE") }
+        if batch == nil && argv.isEmpty && function == nil {
+            throw ValidationError("empty command: give one after --, a --function, or use --batch FILE")
+        }
         if batch != nil && !argv.isEmpty { throw ValidationError("give either a command or --batch, not both") }
+        if function != nil && !argv.isEmpty { throw ValidationError("give either a command or --function, not both") }
+        if function == nil && batch == nil && args != nil { throw ValidationError("--args goes with --function NAME") }
+        if function == nil && batch == nil && isolated { throw ValidationError("--isolated goes with --function NAME") }
+        if let function, let problem = JobSpec.functionNameProblem(function) { throw ValidationError("--function: \(problem)") }
         try checkFlag(timeout, "--timeout", Bounds.jobTimeout)
         try checkFlag(retries, "--retries", Bounds.retries)
         try checkFlag(priority, "--priority", Bounds.priority)
@@ -75,7 +92,7 @@ struct Submit: AsyncParsableCommand {
                 guard !specs.isEmpty else { throw CommandError("the batch '\(batch)' holds no jobs") }
             } else {
                 var spec = defaults
-                spec.argv = argv
+                if spec.function == nil { spec.argv = argv }
                 if let problem = spec.validationProblem() { throw CommandError(problem, exitCode: 64) }
                 specs = [spec]
             }
@@ -103,8 +120,17 @@ struct Submit: AsyncParsableCommand {
             }
         }
         let labels = try parseLabels(self.labels)
-        return JobSpec(argv: [], env: env, cwd: cwd, queue: queue, priority: priority, timeout: timeout,
-                       retries: retries, labels: labels.isEmpty ? nil : labels, name: name)
+        var parsedArgs: JSONValue?
+        if let args {
+            do {
+                parsedArgs = try WireCoding.decode(JSONValue.self, from: Array(args.utf8))
+            } catch {
+                throw CommandError("--args is not JSON (\(error)): give a JSON value, e.g. '{\"x\": 3}'", exitCode: 64)
+            }
+        }
+        return JobSpec(argv: [], function: function, args: parsedArgs ?? (function != nil ? .object([:]) : nil),
+                       isolated: isolated ? true : nil, env: env, cwd: cwd, queue: queue, priority: priority,
+                       timeout: timeout, retries: retries, labels: labels.isEmpty ? nil : labels, name: name)
     }
 
     private func readBatch(_ path: String, defaults: JobSpec) throws -> [JobSpec] {
@@ -141,6 +167,12 @@ struct Submit: AsyncParsableCommand {
             spec.retries = spec.retries ?? defaults.retries
             spec.labels = spec.labels ?? defaults.labels
             spec.name = spec.name ?? defaults.name
+            // A line without a command or a function calls the flags' --function (with its own args).
+            if spec.argv.isEmpty && spec.function == nil {
+                spec.function = defaults.function
+                spec.args = spec.args ?? defaults.args
+            }
+            if spec.function != nil { spec.isolated = spec.isolated ?? defaults.isolated }
             if let problem = spec.validationProblem() {
                 throw CommandError("batch line \(lineNumber): \(problem)", exitCode: 64)
             }

@@ -91,6 +91,7 @@ extension Integration {
                 Command(program: "proc", words: ["submit"] + at, flags: connection + [
                     ("--queue", .name), ("--priority", .integer), ("--timeout", .seconds), ("--retries", .integer),
                     ("--label", .label), ("--env", .pair), ("--cwd", .path), ("--name", .name), ("--batch", .path),
+                    ("--function", .name), ("--args", .free),
                 ], tail: ["--", "true"]),
                 Command(program: "proc", words: ["status"] + at, flags: connection + [("--queue", .name), ("--limit", .integer)]),
                 Command(program: "proc", words: ["wait", "j1"] + at, flags: connection + [("--timeout", .seconds)],
@@ -111,13 +112,14 @@ extension Integration {
                     ("--data-dir", .path), ("--config", .path), ("--heartbeat-ms", .integer), ("--liveness", .integer),
                     ("--commit-hold-ms", .integer), ("--kill-grace", .seconds), ("--max-attempts", .integer),
                     ("--reconnect-grace", .seconds), ("--cert", .path), ("--authorized-keys", .path),
-                    ("--log-level", .level),
+                    ("--log-level", .level), ("--functions", .path), ("--max-calls-per-host", .integer),
                 ], tail: ["--standalone", "--listen", "tcp://127.0.0.1:*", "--events", "tcp://127.0.0.1:*"], serves: true),
                 Command(program: "proc-agent", words: ["join", control, "--data-dir", lockedDirectory], flags: [
                     ("--slots", .integer), ("--prefetch", .integer), ("--result-hold-ms", .integer), ("--label", .label),
                     ("--name", .name), ("--config", .path), ("--output-limit", .integer), ("--stop-grace", .seconds),
                     ("--data-dir", .path), ("--reconnect-max", .seconds), ("--cert", .path), ("--coordinator-key", .path),
-                    ("--run-as", .name), ("--log-level", .level),
+                    ("--run-as", .name), ("--log-level", .level), ("--functions", .path),
+                    ("--max-calls-per-host", .integer),
                 ], serves: true),
                 Command(program: "check-proc", words: ["--coordinator", control], flags: [
                     ("--pass", .integer), ("--coordinator", .address), ("--jobs", .integer), ("--max-workers", .integer),

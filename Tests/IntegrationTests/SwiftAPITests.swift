@@ -75,11 +75,21 @@ extension Integration {
             if pass == "2" { #expect(result.stdout.contains("monitor: ")) }
         }
 
+        /// Against a coordinator whose agent offers check-proc's functions (check-proc is their host), and
+        /// with --commands; one whose agents do not offer them is refused at once, saying what to do.
         @Test func checkProcAgainstACoordinator() throws {
-            let cluster = try TestCluster(standaloneSlots: 3)
+            let cluster = try TestCluster(standaloneSlots: 3, coordinatorArguments: ["--functions", binary("check-proc")])
             defer { cluster.stop() }
             let result = try run(binary("check-proc"), ["--pass", "1", "--coordinator", cluster.control], timeout: 120)
             #expect(result.code == 0, "\(result.stdout)\n\(result.stderr)")
+            #expect(result.stdout.contains("raised on purpose") && result.stdout.contains("4 progress reports seen"))
+            let plain = try TestCluster(standaloneSlots: 2)
+            defer { plain.stop() }
+            let refused = try run(binary("check-proc"), ["--pass", "1", "--coordinator", plain.control], timeout: 60)
+            #expect(refused.code == 1 && refused.stdout.contains("offers check-proc's functions"), "\(refused.stdout)")
+            let commands = try run(binary("check-proc"), ["--pass", "2", "--commands", "--coordinator", plain.control],
+                                   timeout: 120)
+            #expect(commands.code == 0, "\(commands.stdout)\n\(commands.stderr)")
         }
     }
 }

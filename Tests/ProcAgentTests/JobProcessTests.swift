@@ -173,7 +173,7 @@ struct ProcAgentTests {
         let job = try spawn(["sh", "-c", script])
         let (status, messages) = run(job)
         #expect(status == JobExit.exited(0))
-        #expect(messages == [.invalid(String(repeating: "x", count: 1024)), .message("ok")])
+        #expect(messages == [.tooLong(String(repeating: "x", count: 1024)), .message("ok")])
     }
 
     /// Channel lines are read by the wire's reader (`ChannelLine`): one scanner for fd 3 and the wire.

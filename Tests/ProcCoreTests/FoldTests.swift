@@ -93,8 +93,18 @@ import Testing
                 let started = Double(history.micros - Int64.random(in: 0...2_000, using: &random)) / 1e6
                 var result = RunResult(jobID: assignment.jobID, attempt: assignment.attempt, status: .completed,
                                        startedAt: started, finishedAt: now)
-                switch Int.random(in: 0..<6, using: &random) {
+                switch Int.random(in: 0..<8, using: &random) {
                 case 0: result.exitCode = 0
+                case 6:
+                    result.status = .error
+                    result.reason = .thrown
+                    result.errorType = "ExampleError"
+                    result.message = "boom"
+                case 7:
+                    result.status = .error
+                    result.reason = .crashed
+                    result.signal = 4
+                    result.message = "its function host was killed by signal 4 (SIGILL) during the call"
                 case 1:
                     result.status = .error
                     result.reason = .exit

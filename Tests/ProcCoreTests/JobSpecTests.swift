@@ -37,9 +37,33 @@ import Testing
         #expect(try decode(#"{"argv": ["a"], "command": ["b"]}"#).argv == ["a"])
     }
 
+    /// A job without argv reads (a function job has none), and is refused by validation unless it names a
+    /// function.
     @Test(arguments: [#"{"queue": "q"}"#, #"{}"#, #"{"argv": null}"#])
-    func missingArgvIsAnError(json: String) {
-        #expect(throws: WireError.self) { try decode(json) }
+    func missingArgvIsRefusedUnlessAFunction(json: String) throws {
+        let spec = try decode(json)
+        #expect(spec.argv.isEmpty)
+        #expect(spec.validationProblem()?.hasPrefix("empty command") == true)
+    }
+
+    @Test func functionJobsAreCheckedForWhatGoesWithAFunction() throws {
+        #expect(try decode(#"{"function": "square", "args": {"x": 3}}"#).validationProblem() == nil)
+        #expect(try decode(#"{"function": "square"}"#).validationProblem() == nil)
+        #expect(try decode(#"{"function": "square", "argv": ["ls"]}"#).validationProblem()?.contains("not both") == true)
+        #expect(try decode(#"{"function": "no spaces"}"#).validationProblem()?.contains("may hold only") == true)
+        #expect(try decode(#"{"function": ""}"#).validationProblem() == "function name is empty")
+        #expect(try decode(#"{"argv": ["ls"], "args": 1}"#).validationProblem()?.contains("no function") == true)
+        #expect(try decode(#"{"argv": ["ls"], "isolated": true}"#).validationProblem()?.contains("no function") == true)
+        #expect(try decode(#"{"function": "f", "env": {"A": "1"}}"#).validationProblem()?.contains("isolated") == true)
+        #expect(try decode(#"{"function": "f", "cwd": "/tmp", "isolated": true}"#).validationProblem() == nil)
+        let big = #"{"function": "f", "args": ""# + String(repeating: "x", count: 1 << 20) + #""}"#
+        #expect(try decode(big).validationProblem()?.hasPrefix("args too large") == true)
+    }
+
+    @Test func aFunctionJobIsWrittenWithoutArgv() throws {
+        let spec = JobSpec(function: "square", args: .object(["x": .int(3)]))
+        #expect(String(decoding: WireCoding.bytes(spec), as: UTF8.self) == #"{"function":"square","args":{"x":3}}"#)
+        #expect(try decode(String(decoding: WireCoding.bytes(spec), as: UTF8.self)) == spec)
     }
 
     @Test(arguments: [#"{"argv": "echo hi"}"#, #"42"#, #"[1, 2]"#])

@@ -259,7 +259,7 @@ import Testing
         (#"{"argv":["a"],"priority":"1"}"#, "priority: expected an integer, found a string"),
         (#"{"argv":[1]}"#, "argv[0]: expected a string, found a number"),
         (#"{"argv":["a", "b", null]}"#, "argv[2]: expected a string, found null"),
-        (#"{"env":{"K":"V"}}"#, "missing \"argv\""),
+        (#"{"env":{"K":"V"}}"#, nil),
         (#"{"argv":["a"],"env":{"K":5}}"#, "env.K: expected a string, found a number"),
         (#"{"argv":["a"],"timeout":-1}"#, "timeout: must be between 0.001 and 31536000 seconds; got -1"),
         (#"{"argv":["a"],"retries":100000}"#, "retries: must be between 0 and 1000; got 100000"),
@@ -281,7 +281,7 @@ import Testing
 
     @Test func strictReadersRefuseUnknownKeysWithTheNearestOne() {
         #expect(refusal(JobSpec.self, #"{"argv":["a"],"timout":5}"#, strict: true)
-            == "unknown key 'timout'; did you mean 'timeout'? (keys: argv, env, cwd, queue, priority, timeout, retries, labels, name)")
+            == "unknown key 'timout'; did you mean 'timeout'? (keys: argv, function, args, isolated, env, cwd, queue, priority, timeout, retries, labels, name)")
         #expect(refusal(JobSpec.self, #"{"argv":["a"],"command":["b"]}"#, strict: true) == nil, "an alias is a known key")
     }
 

@@ -38,7 +38,7 @@ struct ChannelLineSplitter {
             return
         }
         pending.append(contentsOf: bytes.prefix(max(0, Self.invalidKeep - pending.count)))
-        out.append(.invalid(Self.lossyPrefix(pending)))
+        out.append(.tooLong(Self.lossyPrefix(pending)))
         pending = []
         discarding = true
     }
@@ -48,11 +48,13 @@ struct ChannelLineSplitter {
     }
 
     /// The messages of one line, read by the wire's reader (`ChannelLine`): progress (with its message) or
-    /// a message alone, then a result. A line that is not such an object is `invalid`.
+    /// a message alone, then a result; or a function host's end of a call (`done`, with its result or
+    /// error). A line that is not such an object is `invalid`.
     static func parse(_ line: [UInt8]) -> [ChannelMessage] {
         // Blank lines (e.g. "\n\n" or a lone "\r") carry nothing; skip them rather than report them as invalid.
         if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return [] }
         guard let parsed = try? WireCoding.decode(ChannelLine.self, from: line) else { return [.invalid(lossyPrefix(line))] }
+        if parsed.done == true { return [parsed.error.map(ChannelMessage.thrown) ?? .done(parsed.result)] }
         var out: [ChannelMessage] = []
         if let progress = parsed.progress {
             out.append(.progress(progress, parsed.message))

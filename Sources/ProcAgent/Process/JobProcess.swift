@@ -66,7 +66,12 @@ public final class JobProcess {
     /// (If that first open failed, each spawn opens its own, as before.)
     private static let sharedDevNull: Int32 = open("/dev/null", O_RDONLY | O_CLOEXEC)
 
-    public init(spec: SpawnSpec, outputLimit: Int = 64 * 1024) throws(SpawnFailure) {
+    /// The write end of the child's stdin when it was started with `input` (a function host reads its
+    /// calls there; non-blocking); -1 otherwise, or once closed.
+    public private(set) var inputFD: Int32 = -1
+
+    /// `input`: the child's stdin is a pipe from us (`writeInput`), not /dev/null.
+    public init(spec: SpawnSpec, outputLimit: Int = 64 * 1024, input: Bool = false) throws(SpawnFailure) {
         guard let program = spec.argv.first else { throw SpawnFailure(errno: EINVAL, message: "Empty argv") }
         tails = [OutputTail(limit: outputLimit), OutputTail(limit: outputLimit)]
         self.spec = spec
@@ -90,8 +95,17 @@ public final class JobProcess {
             }
             ends += p
         }
-        let ownDevNull = Self.sharedDevNull >= 0 ? -1 : open("/dev/null", O_RDONLY | O_CLOEXEC)
-        let devNull = Self.sharedDevNull >= 0 ? Self.sharedDevNull : ownDevNull
+        if input {
+            var p: [Int32] = [-1, -1]
+            guard cspawn_pipe_cloexec(&p) == 0 else {
+                let e = errno
+                closeAll()
+                throw SpawnFailure(errno: e, message: "pipe2: \(Self.osMessage(e))")
+            }
+            ends += p  // read (the child's stdin), write (ours)
+        }
+        let ownDevNull = Self.sharedDevNull >= 0 || input ? -1 : open("/dev/null", O_RDONLY | O_CLOEXEC)
+        let devNull = input ? ends[6] : Self.sharedDevNull >= 0 ? Self.sharedDevNull : ownDevNull
         guard devNull >= 0 else {
             let e = errno
             closeAll()
@@ -122,9 +136,11 @@ public final class JobProcess {
         }
         if ownDevNull >= 0 { close(ownDevNull) }
         for w in [ends[1], ends[3], ends[5]] { close(w) }
+        if input { close(ends[6]) }
         let reads = [ends[0], ends[2], ends[4]]
         guard rc == 0 else {
             for r in reads { close(r) }
+            if input { close(ends[7]) }
             throw SpawnFailure(errno: rc, message: Self.failureMessage(rc, step: step, program: program, spec: spec))
         }
 
@@ -137,10 +153,15 @@ public final class JobProcess {
             var st: Int32 = 0
             while waitpid(childPid, &st, 0) < 0 && errno == EINTR {}
             for r in reads { close(r) }
+            if input { close(ends[7]) }
             throw SpawnFailure(errno: e, message: "pidfd_open: \(Self.osMessage(e))")
         }
         // A new pipe's read end has no status flag set: no need to read them first.
         for r in reads { _ = fcntl(r, F_SETFL, O_NONBLOCK) }
+        if input {
+            _ = fcntl(ends[7], F_SETFL, O_NONBLOCK)
+            inputFD = ends[7]
+        }
         pid = childPid
         pidfd = pfd
         fds = reads
@@ -185,6 +206,40 @@ public final class JobProcess {
             drain(stream, into: &out)
         }
         return out
+    }
+
+    /// Writes what it can of `bytes` to the child's stdin without blocking: the count written (maybe 0, the
+    /// pipe being full), or nil when the child's stdin is closed (it exited, or closed it). SIGPIPE must be
+    /// blocked or ignored in the calling thread (`Agent` blocks it in its loop thread).
+    public func writeInput(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        guard inputFD >= 0 else { return nil }
+        while true {
+            let n = write(inputFD, bytes.baseAddress, bytes.count)
+            if n >= 0 { return n }
+            if errno == EINTR { continue }
+            if errno == EAGAIN { return 0 }
+            return nil
+        }
+    }
+
+    /// Closes the child's stdin: a function host ends when it reads its end.
+    public func closeInput() {
+        if inputFD >= 0 { close(inputFD) }
+        inputFD = -1
+    }
+
+    /// Reads what stdout and stderr hold now (a function host's call is over: what it printed is its
+    /// output); channel lines are not touched.
+    public func drainOutput() {
+        var none: [ChannelMessage] = []
+        for stream in [Stream.stdout, .stderr] where fds[stream.rawValue] >= 0 { drain(stream, into: &none) }
+    }
+
+    /// Starts the output tails anew (a function host's next call).
+    public func resetOutput() {
+        tails = tails.map { OutputTail(limit: $0.limit) }
+        stdoutTruncated = false
+        stderrTruncated = false
     }
 
     /// Channel messages read by the final drain in `reapIfExited` (including a last line without newline).
@@ -262,6 +317,7 @@ public final class JobProcess {
     }
 
     private func closeFDs() {
+        closeInput()
         for fd in fds where fd >= 0 { close(fd) }
         fds = [-1, -1, -1]
         if pidfd >= 0 { close(pidfd) }

@@ -46,6 +46,12 @@ public enum ChannelMessage: Sendable, Equatable {
     case result(JSONValue)
     /// `{"message": "…"}` without a "progress" key.
     case message(String)
-    /// A line that is not a JSON object with a known key (or longer than the line limit): its first 1 KiB.
+    /// A line that is not a JSON object with a known key: its first 1 KiB.
     case invalid(String)
+    /// A line longer than the line limit (1 MiB): its first 1 KiB.
+    case tooLong(String)
+    /// A function host: `{"done": true, "result": …}`, the call returned this (nil: null or none).
+    case done(JSONValue?)
+    /// A function host: `{"done": true, "error": {"type": …, "message": …}}`, the call threw.
+    case thrown(ThrownError)
 }

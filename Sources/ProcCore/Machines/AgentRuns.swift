@@ -13,6 +13,8 @@ public enum RunExit: Sendable, Equatable {
 ///
 /// - A run sent to the agent starts at once while a slot is free, else it is held and starts the moment
 ///   one frees (before the ended run's result is reported).
+/// - A function call runs in a host process (`HostPool` says which): it ends when the host answers
+///   (`returned`), or as `crashed` when the host dies during the call.
 /// - Cancel and timeout end a run in steps: SIGTERM to its process group, SIGKILL after the grace.
 /// - A stop gives the held runs back (when the coordinator takes them), SIGTERMs the running ones and
 ///   reports them as lost with the agent; a run that completes meanwhile keeps its outcome.
@@ -30,10 +32,13 @@ public struct AgentRuns: Sendable {
         public internal(set) var timedOut = false
 
         public var ref: RunRef { RunRef(jobID: assignment.jobID, attempt: assignment.attempt) }
+        /// A function call (its process is a function host's), not a command.
+        public var isFunction: Bool { assignment.function != nil }
     }
 
     public enum Action: Sendable, Equatable {
-        /// Start this run's process, then say `started` or `spawnFailed`.
+        /// Start this run's process (a command's, or a function host's for a call), then say `spawned` or
+        /// `spawnFailed`.
         case spawn(Assignment)
         /// A signal to a run's process group.
         case signal(pid: Int32, signal: Int32)
@@ -152,8 +157,39 @@ public struct AgentRuns: Sendable {
         running[jobID]?.result = value
     }
 
-    /// A run's process was reaped, with its output and, if the child could not exec after all, why. The
+    /// A function call's host answered: the call returned `result` (nil: JSON null) or threw `thrown`. The
     /// freed slot goes to a held run first; then the result is reported.
+    public mutating func returned(
+        _ jobID: JobID, result: JSONValue?, thrown: ThrownError?, output: JobOutput, now: Timestamp
+    ) -> [Action] {
+        guard let run = running[jobID], run.isFunction else { return [] }
+        running[jobID] = nil
+        let next = startHeld(now: now)
+        var report = RunResult(jobID: jobID, attempt: run.assignment.attempt, status: .completed,
+                               result: result ?? .null, output: output, startedAt: run.startedAt, finishedAt: now)
+        if let thrown {
+            report.status = .error
+            report.reason = .thrown
+            report.errorType = thrown.type
+            report.message = thrown.message
+            report.result = nil
+        }
+        // What was done to the call meanwhile wins, as for a command (a stop leaves a call that returned as
+        // it ended).
+        if run.cancelled {
+            (report.status, report.reason, report.errorType, report.message, report.result) =
+                (.cancelled, nil, nil, "cancelled", nil)
+        } else if run.timedOut {
+            (report.status, report.reason, report.errorType, report.message, report.result) =
+                (.error, .timeout, nil, "timed out after \(run.assignment.timeout ?? 0) s", nil)
+        }
+        gauge.ran(seconds: report.finishedAt - report.startedAt)
+        return next + [.report(report)]
+    }
+
+    /// A run's process was reaped, with its output and, if the child could not exec after all, why. The
+    /// freed slot goes to a held run first; then the result is reported. For a function call, its host
+    /// died during the call.
     public mutating func exited(
         _ jobID: JobID, _ exit: RunExit, output: JobOutput, spawnFailure: String?, now: Timestamp
     ) -> [Action] {
@@ -221,6 +257,17 @@ public struct AgentRuns: Sendable {
         var result = RunResult(jobID: jobID, attempt: attempt, status: .completed, result: run.result, output: output,
                                startedAt: run.startedAt, finishedAt: now)
         switch exit {
+        case .exited(let code) where run.isFunction:
+            // A host ends only when told to, between calls: an exit during a call, even 0, is a crash.
+            result.exitCode = code
+            result.status = .error
+            result.reason = .crashed
+            result.message = "its function host exited with code \(code) during the call"
+        case .signaled(let signal) where run.isFunction:
+            result.signal = signal
+            result.status = .error
+            result.reason = .crashed
+            result.message = "its function host was killed by signal \(signal) (\(signalName(signal))) during the call"
         case .exited(let code):
             result.exitCode = code
             if code != 0 {

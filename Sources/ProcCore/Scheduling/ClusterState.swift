@@ -27,6 +27,8 @@ public struct AgentState: Sendable, Equatable {
     public var awaitingReconnect = false
     /// It is stopping (a RETURN said so): nothing more is sent to it.
     public var stopping = false
+    /// The names of the functions its hosts offer.
+    public var functions: Set<String> = []
 }
 
 /// A queue: its limit of running jobs across the cluster, and counts.
@@ -39,10 +41,10 @@ public struct QueueState: Sendable, Equatable {
 /// The coordinator's whole state, as a state machine without I/O (STYLE: "state machines that return
 /// actions"). Every mutating method returns the effects the coordinator must carry out, in order.
 ///
-/// Scheduling: pending jobs are grouped by (queue, required labels); each group is a heap ordered by
-/// priority (higher first), then submission order. An agent with credits gets the best head among the
-/// groups whose queue is under its limit and whose labels it carries; agents are served round-robin,
-/// one job per pass, so a small batch spreads over the cluster.
+/// Scheduling: pending jobs are grouped by (queue, required labels, function); each group is a heap
+/// ordered by priority (higher first), then submission order. An agent with credits gets the best head
+/// among the groups whose queue is under its limit, whose labels it carries and whose function (if any)
+/// it offers; agents are served round-robin, one job per pass, so a small batch spreads over the cluster.
 public struct ClusterState: Sendable {
     public private(set) var jobs = JobTable()
     public private(set) var agents: [String: AgentState] = [:]
@@ -53,6 +55,8 @@ public struct ClusterState: Sendable {
     private struct GroupKey: Hashable, Sendable {
         var queue: String
         var labels: [String: String]
+        /// A function job's function: only an agent that offers it takes the group's jobs.
+        var function: String?
     }
     private struct Entry: Comparable, Sendable {
         var priority: Int
@@ -86,7 +90,8 @@ public struct ClusterState: Sendable {
             enqueue(job)
             ids.append(job.id)
             var event = Event.job(.jobSubmitted, job)
-            event.command = spec.argv
+            if spec.function == nil { event.command = spec.argv }
+            event.function = spec.function
             event.priority = spec.priority
             event.name = spec.name
             effects.append(.event(event))
@@ -95,7 +100,7 @@ public struct ClusterState: Sendable {
     }
 
     private mutating func enqueue(_ job: JobRecord) {
-        let key = GroupKey(queue: job.queue, labels: job.spec.labels ?? [:])
+        let key = GroupKey(queue: job.queue, labels: job.spec.labels ?? [:], function: job.spec.function)
         groups[key, default: Heap()].insert(
             Entry(priority: job.spec.priority ?? 0, number: job.number, id: job.id, attempt: job.attempt))
         queues[job.queue, default: QueueState()].pending += 1
@@ -142,7 +147,7 @@ public struct ClusterState: Sendable {
         }
         agents[info.id] = AgentState(
             info: info, credits: max(0, info.slots + (info.prefetch ?? 0) - keep.count - foreign.count), running: keep,
-            foreign: foreign)
+            foreign: foreign, functions: Set(info.functions?.map(\.name) ?? []))
         // A cancel asked while the agent was away is asked again.
         for jobID in keep.sorted() where jobs[jobID]!.cancelRequested {
             effects.append(.cancelRun(agentID: info.id, CancelRun(
@@ -155,6 +160,7 @@ public struct ClusterState: Sendable {
             event.slots = info.slots
             event.labels = info.labels
             event.hostname = info.hostname
+            if let offers = info.functions, !offers.isEmpty { event.functions = offers.map(\.name) }
             effects.append(.event(event))
         }
         return effects
@@ -303,11 +309,10 @@ public struct ClusterState: Sendable {
                     // Read where it lies (`withAgent`): `agents[agentID]` copies the whole AgentState, for
                     // each of the thousand agents on each pass.
                     guard let index = agents.index(forKey: agentID),
-                        let labels = withAgent(at: index, { agent in
+                        let entry = withAgent(at: index, { agent -> ([String: String], Set<String>)? in
                             agent.credits > (prefetching ? 0 : max(0, agent.info.prefetch ?? 0)) && !agent.stopping
-                                ? agent.info.labels : nil
-                        }),
-                        let entry = popBest(for: labels)
+                                ? (agent.info.labels, agent.functions) : nil
+                        }).flatMap({ popBest(for: $0.0, functions: $0.1) })
                     else { continue }
                     effects.append(contentsOf: start(entry.id, on: agentID, now: now))
                     progress = true
@@ -322,7 +327,7 @@ public struct ClusterState: Sendable {
     /// Pops the best live head among the groups this agent may take from. The groups are walked by index
     /// and changed through `groups.values[index]`: by key, each look at a group hashed its key (a queue
     /// name and a labels dictionary) again, five times a dispatch.
-    private mutating func popBest(for labels: [String: String]) -> Entry? {
+    private mutating func popBest(for labels: [String: String], functions: Set<String>) -> Entry? {
         var bestIndex: [GroupKey: Heap<Entry>].Index?
         var best: Entry?
         var emptied: [GroupKey] = []
@@ -331,6 +336,7 @@ public struct ClusterState: Sendable {
             defer { index = groups.index(after: index) }
             let key = groups.keys[index]
             if let queue = queues[key.queue], queue.maxRunning > 0, queue.running >= queue.maxRunning { continue }
+            if let function = key.function, !functions.contains(function) { continue }
             guard key.labels.allSatisfy({ labels[$0.key] == $0.value }) else { continue }
             // Drop stale heads (cancelled while pending, or a newer attempt queued).
             while let top = groups.values[index].max, !isLive(top) { _ = groups.values[index].popMax() }
@@ -363,7 +369,8 @@ public struct ClusterState: Sendable {
             var event = Event.job(.jobStarted, job)
             event.status = .running
             event.agentID = agentID
-            event.command = job.spec.argv
+            if job.spec.function == nil { event.command = job.spec.argv }
+            event.function = job.spec.function
             job.apply(event, at: now)
             return (job.queue, [.event(event), .dispatch(agentID: agentID, Assignment(job: job, killGraceMilliseconds: grace))])
         }) else { return [] }
@@ -527,6 +534,8 @@ public struct ClusterState: Sendable {
         case .timeout: "timed out"
         case .spawn: run.message ?? "could not start"
         case .lost: "agent lost"
+        case .thrown: "threw \(run.errorType ?? "an error")"
+        case .crashed: run.message ?? "its host crashed"
         case nil: run.status.rawValue
         }
     }
@@ -602,6 +611,28 @@ public struct ClusterState: Sendable {
         for status in JobStatus.allCases { counts[status.rawValue] = 0 }
         for job in jobs.values where queue == nil || job.queue == queue { counts[job.status.rawValue, default: 0] += 1 }
         return counts
+    }
+
+    /// Why a pending job cannot run now when no agent could take it, in words: no agent offers its
+    /// function, or none carries its labels (or none does both). Nil when some agent could (the job waits
+    /// for a slot, its queue's limit or a retry's backoff), or the job is not pending.
+    public func waitingReason(_ job: borrowing JobRecord) -> String? {
+        guard job.status == .pending else { return nil }
+        let labels = job.spec.labels ?? [:]
+        let function = job.spec.function
+        func carries(_ agent: AgentState) -> Bool { labels.allSatisfy { agent.info.labels[$0.key] == $0.value } }
+        func offers(_ agent: AgentState) -> Bool { function.map { agent.functions.contains($0) } ?? true }
+        let live = agents.values.filter { !$0.stopping && !$0.awaitingReconnect }
+        if live.contains(where: { carries($0) && offers($0) }) { return nil }
+        let labelText = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+        if live.isEmpty { return "no agent has joined" }
+        if let function {
+            if !live.contains(where: offers) {
+                return "no agent offers function '\(function)' (agents offer functions with --functions PATH)"
+            }
+            if !labels.isEmpty { return "no agent offers function '\(function)' and carries labels \(labelText)" }
+        }
+        return "no agent carries labels \(labelText)"
     }
 
     public func agentInfos() -> [AgentInfo] {

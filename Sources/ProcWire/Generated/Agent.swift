@@ -71,6 +71,86 @@ extension RunRef: Codable {
     }
 }
 
+/// A function an agent can call: its name and the host that offers it.
+public struct FunctionOffer: Sendable, Equatable {
+    /// The function's name.
+    public var name: String
+    /// The host executable's path on the agent.
+    public var host: String
+    /// The host's build identity (it changes when the executable does).
+    public var build: String?
+
+    public init(name: String, host: String, build: String? = nil) {
+        self.name = name
+        self.host = host
+        self.build = build
+    }
+}
+
+extension FunctionOffer: WireReadable {
+    /// The keys of this message, for a strict reader's suggestions.
+    public static let wireKeys: [String] = ["name", "host", "build"]
+
+    public init(reader: inout JSONReader) throws(WireError) {
+        var name: String? = nil
+        var host: String? = nil
+        var build: String? = nil
+        try reader.fields { (reader: inout JSONReader, key: JSONKey) throws(WireError) in
+            switch key {
+            case "name":
+                do throws(WireError) { name = try reader.string() } catch { throw error.at("name") }
+            case "host":
+                do throws(WireError) { host = try reader.string() } catch { throw error.at("host") }
+            case "build":
+                do throws(WireError) { build = try reader.readNull() ? nil : try reader.string() } catch { throw error.at("build") }
+            default:
+                try reader.unknown(key, known: Self.wireKeys)
+            }
+        }
+        guard let name else { throw WireError.missing("name") }
+        guard let host else { throw WireError.missing("host") }
+        self.init(name: name, host: host, build: build)
+    }
+}
+
+extension FunctionOffer: WireWritable {
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("name")
+        writer.string(name)
+        writer.key("host")
+        writer.string(host)
+        if let value = build {
+            writer.key("build")
+            writer.string(value)
+        }
+        writer.endObject()
+    }
+}
+
+extension FunctionOffer: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case name
+        case host
+        case build
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let name = try container.decode(String.self, forKey: .name)
+        let host = try container.decode(String.self, forKey: .host)
+        let build = try container.decodeIfPresent(String.self, forKey: .build)
+        self.init(name: name, host: host, build: build)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encode(host, forKey: .host)
+        try container.encodeIfPresent(build, forKey: .build)
+    }
+}
+
 /// Who the agent is, what it offers, what it is running.
 public struct Hello: Sendable, Equatable {
     /// Its name, unique in the cluster.
@@ -93,8 +173,10 @@ public struct Hello: Sendable, Equatable {
     public var prefetch: Int?
     /// It reads the ACKs carried by JOBS (absent: ACK messages only).
     public var acksInJobs: Bool?
+    /// The functions its hosts offer (absent: none).
+    public var functions: [FunctionOffer]?
 
-    public init(name: String, hostname: String, slots: Int, labels: [String: String], pid: Int32, version: String, running: [RunRef], prefetch: Int? = nil, acksInJobs: Bool? = nil) {
+    public init(name: String, hostname: String, slots: Int, labels: [String: String], pid: Int32, version: String, running: [RunRef], prefetch: Int? = nil, acksInJobs: Bool? = nil, functions: [FunctionOffer]? = nil) {
         self.name = name
         self.hostname = hostname
         self.slots = slots
@@ -104,12 +186,13 @@ public struct Hello: Sendable, Equatable {
         self.running = running
         self.prefetch = prefetch
         self.acksInJobs = acksInJobs
+        self.functions = functions
     }
 }
 
 extension Hello: WireReadable {
     /// The keys of this message, for a strict reader's suggestions.
-    public static let wireKeys: [String] = ["name", "hostname", "slots", "labels", "pid", "version", "running", "prefetch", "acks_in_jobs"]
+    public static let wireKeys: [String] = ["name", "hostname", "slots", "labels", "pid", "version", "running", "prefetch", "acks_in_jobs", "functions"]
 
     public init(reader: inout JSONReader) throws(WireError) {
         var name: String? = nil
@@ -121,6 +204,7 @@ extension Hello: WireReadable {
         var running: [RunRef]? = nil
         var prefetch: Int? = nil
         var acksInJobs: Bool? = nil
+        var functions: [FunctionOffer]? = nil
         try reader.fields { (reader: inout JSONReader, key: JSONKey) throws(WireError) in
             switch key {
             case "name":
@@ -141,6 +225,8 @@ extension Hello: WireReadable {
                 do throws(WireError) { prefetch = try reader.readNull() ? nil : try Bounds.prefetch.wire(try reader.int()) } catch { throw error.at("prefetch") }
             case "acks_in_jobs":
                 do throws(WireError) { acksInJobs = try reader.readNull() ? nil : try reader.bool() } catch { throw error.at("acks_in_jobs") }
+            case "functions":
+                do throws(WireError) { functions = try reader.readNull() ? nil : try reader.elements { (reader: inout JSONReader) throws(WireError) in try FunctionOffer(reader: &reader) } } catch { throw error.at("functions") }
             default:
                 try reader.unknown(key, known: Self.wireKeys)
             }
@@ -152,7 +238,7 @@ extension Hello: WireReadable {
         guard let pid else { throw WireError.missing("pid") }
         guard let version else { throw WireError.missing("version") }
         guard let running else { throw WireError.missing("running") }
-        self.init(name: name, hostname: hostname, slots: slots, labels: labels, pid: pid, version: version, running: running, prefetch: prefetch, acksInJobs: acksInJobs)
+        self.init(name: name, hostname: hostname, slots: slots, labels: labels, pid: pid, version: version, running: running, prefetch: prefetch, acksInJobs: acksInJobs, functions: functions)
     }
 }
 
@@ -185,6 +271,14 @@ extension Hello: WireWritable {
             writer.key("acks_in_jobs")
             writer.bool(value)
         }
+        if let value = functions {
+            writer.key("functions")
+            writer.beginArray()
+            for element in value {
+                element.write(to: &writer)
+            }
+            writer.endArray()
+        }
         writer.endObject()
     }
 }
@@ -200,6 +294,7 @@ extension Hello: Codable {
         case running
         case prefetch
         case acksInJobs = "acks_in_jobs"
+        case functions
     }
 
     public init(from decoder: any Decoder) throws {
@@ -219,7 +314,8 @@ extension Hello: Codable {
             throw DecodingError.dataCorruptedError(forKey: .prefetch, in: container, debugDescription: problem)
         }
         let acksInJobs = try container.decodeIfPresent(Bool.self, forKey: .acksInJobs)
-        self.init(name: name, hostname: hostname, slots: slots, labels: labels, pid: pid, version: version, running: running, prefetch: prefetch, acksInJobs: acksInJobs)
+        let functions = try container.decodeIfPresent([FunctionOffer].self, forKey: .functions)
+        self.init(name: name, hostname: hostname, slots: slots, labels: labels, pid: pid, version: version, running: running, prefetch: prefetch, acksInJobs: acksInJobs, functions: functions)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -233,6 +329,7 @@ extension Hello: Codable {
         try container.encode(running, forKey: .running)
         try container.encodeIfPresent(prefetch, forKey: .prefetch)
         try container.encodeIfPresent(acksInJobs, forKey: .acksInJobs)
+        try container.encodeIfPresent(functions, forKey: .functions)
     }
 }
 
@@ -341,8 +438,14 @@ public struct Assignment: Sendable, Equatable {
     public var jobID: JobID
     /// The attempt (the run's fence). (`Bounds.attempt`)
     public var attempt: Int
-    /// The command.
+    /// The command (absent for a function call).
     public var argv: [String]
+    /// The function to call.
+    public var function: String?
+    /// Its arguments (absent: `{}`).
+    public var args: JSONValue?
+    /// Call it in a fresh host process, ended after the call.
+    public var isolated: Bool?
     /// The job's environment variables.
     public var env: [String: String]?
     /// Its working directory.
@@ -354,10 +457,13 @@ public struct Assignment: Sendable, Equatable {
     /// Between SIGTERM and SIGKILL when the run is cancelled or times out. (`Bounds.graceMilliseconds`)
     public var killGraceMilliseconds: Int?
 
-    public init(jobID: JobID, attempt: Int, argv: [String], env: [String: String]? = nil, cwd: String? = nil, timeout: Double? = nil, queue: String, killGraceMilliseconds: Int? = nil) {
+    public init(jobID: JobID, attempt: Int, argv: [String] = [], function: String? = nil, args: JSONValue? = nil, isolated: Bool? = nil, env: [String: String]? = nil, cwd: String? = nil, timeout: Double? = nil, queue: String, killGraceMilliseconds: Int? = nil) {
         self.jobID = jobID
         self.attempt = attempt
         self.argv = argv
+        self.function = function
+        self.args = args
+        self.isolated = isolated
         self.env = env
         self.cwd = cwd
         self.timeout = timeout
@@ -368,12 +474,15 @@ public struct Assignment: Sendable, Equatable {
 
 extension Assignment: WireReadable {
     /// The keys of this message, for a strict reader's suggestions.
-    public static let wireKeys: [String] = ["job_id", "attempt", "argv", "env", "cwd", "timeout", "queue", "kill_grace_ms"]
+    public static let wireKeys: [String] = ["job_id", "attempt", "argv", "function", "args", "isolated", "env", "cwd", "timeout", "queue", "kill_grace_ms"]
 
     public init(reader: inout JSONReader) throws(WireError) {
         var jobID: JobID? = nil
         var attempt: Int? = nil
         var argv: [String]? = nil
+        var function: String? = nil
+        var args: JSONValue? = nil
+        var isolated: Bool? = nil
         var env: [String: String]? = nil
         var cwd: String? = nil
         var timeout: Double? = nil
@@ -386,7 +495,13 @@ extension Assignment: WireReadable {
             case "attempt":
                 do throws(WireError) { attempt = try Bounds.attempt.wire(try reader.int()) } catch { throw error.at("attempt") }
             case "argv":
-                do throws(WireError) { argv = try reader.strings() } catch { throw error.at("argv") }
+                do throws(WireError) { argv = try reader.readNull() ? nil : try reader.strings() } catch { throw error.at("argv") }
+            case "function":
+                do throws(WireError) { function = try reader.readNull() ? nil : try reader.string() } catch { throw error.at("function") }
+            case "args":
+                do throws(WireError) { args = try reader.readNull() ? nil : try reader.json() } catch { throw error.at("args") }
+            case "isolated":
+                do throws(WireError) { isolated = try reader.readNull() ? nil : try reader.bool() } catch { throw error.at("isolated") }
             case "env":
                 do throws(WireError) { env = try reader.readNull() ? nil : try reader.stringMap() } catch { throw error.at("env") }
             case "cwd":
@@ -403,9 +518,8 @@ extension Assignment: WireReadable {
         }
         guard let jobID else { throw WireError.missing("job_id") }
         guard let attempt else { throw WireError.missing("attempt") }
-        guard let argv else { throw WireError.missing("argv") }
         guard let queue else { throw WireError.missing("queue") }
-        self.init(jobID: jobID, attempt: attempt, argv: argv, env: env, cwd: cwd, timeout: timeout, queue: queue, killGraceMilliseconds: killGraceMilliseconds)
+        self.init(jobID: jobID, attempt: attempt, argv: argv ?? [], function: function, args: args, isolated: isolated, env: env, cwd: cwd, timeout: timeout, queue: queue, killGraceMilliseconds: killGraceMilliseconds)
     }
 }
 
@@ -416,8 +530,22 @@ extension Assignment: WireWritable {
         writer.string(jobID)
         writer.key("attempt")
         writer.int(attempt)
-        writer.key("argv")
-        writer.strings(argv)
+        if argv != [] {
+            writer.key("argv")
+            writer.strings(argv)
+        }
+        if let value = function {
+            writer.key("function")
+            writer.string(value)
+        }
+        if let value = args {
+            writer.key("args")
+            writer.json(value)
+        }
+        if let value = isolated {
+            writer.key("isolated")
+            writer.bool(value)
+        }
         if let value = env {
             writer.key("env")
             writer.stringMap(value)
@@ -445,6 +573,9 @@ extension Assignment: Codable {
         case jobID = "job_id"
         case attempt
         case argv
+        case function
+        case args
+        case isolated
         case env
         case cwd
         case timeout
@@ -459,7 +590,10 @@ extension Assignment: Codable {
         if let problem = Bounds.attempt.problem(attempt) {
             throw DecodingError.dataCorruptedError(forKey: .attempt, in: container, debugDescription: problem)
         }
-        let argv = try container.decode([String].self, forKey: .argv)
+        let argv = try container.decodeIfPresent([String].self, forKey: .argv) ?? []
+        let function = try container.decodeIfPresent(String.self, forKey: .function)
+        let args = try container.decodeIfPresent(JSONValue.self, forKey: .args)
+        let isolated = try container.decodeIfPresent(Bool.self, forKey: .isolated)
         let env = try container.decodeIfPresent([String: String].self, forKey: .env)
         let cwd = try container.decodeIfPresent(String.self, forKey: .cwd)
         let timeout = try container.decodeIfPresent(Double.self, forKey: .timeout)
@@ -471,14 +605,17 @@ extension Assignment: Codable {
         if let value = killGraceMilliseconds, let problem = Bounds.graceMilliseconds.problem(value) {
             throw DecodingError.dataCorruptedError(forKey: .killGraceMilliseconds, in: container, debugDescription: problem)
         }
-        self.init(jobID: jobID, attempt: attempt, argv: argv, env: env, cwd: cwd, timeout: timeout, queue: queue, killGraceMilliseconds: killGraceMilliseconds)
+        self.init(jobID: jobID, attempt: attempt, argv: argv, function: function, args: args, isolated: isolated, env: env, cwd: cwd, timeout: timeout, queue: queue, killGraceMilliseconds: killGraceMilliseconds)
     }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(jobID, forKey: .jobID)
         try container.encode(attempt, forKey: .attempt)
-        try container.encode(argv, forKey: .argv)
+        if argv != [] { try container.encode(argv, forKey: .argv) }
+        try container.encodeIfPresent(function, forKey: .function)
+        try container.encodeIfPresent(args, forKey: .args)
+        try container.encodeIfPresent(isolated, forKey: .isolated)
         try container.encodeIfPresent(env, forKey: .env)
         try container.encodeIfPresent(cwd, forKey: .cwd)
         try container.encodeIfPresent(timeout, forKey: .timeout)
@@ -761,7 +898,9 @@ public struct RunResult: Sendable, Equatable {
     public var signal: Int32?
     /// What happened, in words.
     public var message: String?
-    /// The result it set on fd 3.
+    /// The type of the error the function threw (reason `thrown`).
+    public var errorType: String?
+    /// What the function returned, or the result the command set on fd 3.
     public var result: JSONValue?
     /// The captured tails of stdout and stderr.
     public var output: JobOutput
@@ -770,7 +909,7 @@ public struct RunResult: Sendable, Equatable {
     /// When it ended.
     public var finishedAt: Timestamp
 
-    public init(jobID: JobID, attempt: Int, status: JobStatus, reason: FailureReason? = nil, exitCode: Int32? = nil, signal: Int32? = nil, message: String? = nil, result: JSONValue? = nil, output: JobOutput = JobOutput(stdout: "", stderr: ""), startedAt: Timestamp, finishedAt: Timestamp) {
+    public init(jobID: JobID, attempt: Int, status: JobStatus, reason: FailureReason? = nil, exitCode: Int32? = nil, signal: Int32? = nil, message: String? = nil, errorType: String? = nil, result: JSONValue? = nil, output: JobOutput = JobOutput(stdout: "", stderr: ""), startedAt: Timestamp, finishedAt: Timestamp) {
         self.jobID = jobID
         self.attempt = attempt
         self.status = status
@@ -778,6 +917,7 @@ public struct RunResult: Sendable, Equatable {
         self.exitCode = exitCode
         self.signal = signal
         self.message = message
+        self.errorType = errorType
         self.result = result
         self.output = output
         self.startedAt = startedAt
@@ -787,7 +927,7 @@ public struct RunResult: Sendable, Equatable {
 
 extension RunResult: WireReadable {
     /// The keys of this message, for a strict reader's suggestions.
-    public static let wireKeys: [String] = ["job_id", "attempt", "status", "reason", "exit_code", "signal", "message", "result", "output", "started_at", "finished_at"]
+    public static let wireKeys: [String] = ["job_id", "attempt", "status", "reason", "exit_code", "signal", "message", "error_type", "result", "output", "started_at", "finished_at"]
 
     public init(reader: inout JSONReader) throws(WireError) {
         var jobID: JobID? = nil
@@ -797,6 +937,7 @@ extension RunResult: WireReadable {
         var exitCode: Int32? = nil
         var signal: Int32? = nil
         var message: String? = nil
+        var errorType: String? = nil
         var result: JSONValue? = nil
         var output: JobOutput? = nil
         var startedAt: Timestamp? = nil
@@ -817,6 +958,8 @@ extension RunResult: WireReadable {
                 do throws(WireError) { signal = try reader.readNull() ? nil : try reader.int32() } catch { throw error.at("signal") }
             case "message":
                 do throws(WireError) { message = try reader.readNull() ? nil : try reader.string() } catch { throw error.at("message") }
+            case "error_type":
+                do throws(WireError) { errorType = try reader.readNull() ? nil : try reader.string() } catch { throw error.at("error_type") }
             case "result":
                 do throws(WireError) { result = try reader.readNull() ? nil : try reader.json() } catch { throw error.at("result") }
             case "output":
@@ -835,7 +978,7 @@ extension RunResult: WireReadable {
         guard let output else { throw WireError.missing("output") }
         guard let startedAt else { throw WireError.missing("started_at") }
         guard let finishedAt else { throw WireError.missing("finished_at") }
-        self.init(jobID: jobID, attempt: attempt, status: status, reason: reason, exitCode: exitCode, signal: signal, message: message, result: result, output: output, startedAt: startedAt, finishedAt: finishedAt)
+        self.init(jobID: jobID, attempt: attempt, status: status, reason: reason, exitCode: exitCode, signal: signal, message: message, errorType: errorType, result: result, output: output, startedAt: startedAt, finishedAt: finishedAt)
     }
 }
 
@@ -864,6 +1007,10 @@ extension RunResult: WireWritable {
             writer.key("message")
             writer.string(value)
         }
+        if let value = errorType {
+            writer.key("error_type")
+            writer.string(value)
+        }
         if let value = result {
             writer.key("result")
             writer.json(value)
@@ -887,6 +1034,7 @@ extension RunResult: Codable {
         case exitCode = "exit_code"
         case signal
         case message
+        case errorType = "error_type"
         case result
         case output
         case startedAt = "started_at"
@@ -905,11 +1053,12 @@ extension RunResult: Codable {
         let exitCode = try container.decodeIfPresent(Int32.self, forKey: .exitCode)
         let signal = try container.decodeIfPresent(Int32.self, forKey: .signal)
         let message = try container.decodeIfPresent(String.self, forKey: .message)
+        let errorType = try container.decodeIfPresent(String.self, forKey: .errorType)
         let result = try container.decodeIfPresent(JSONValue.self, forKey: .result)
         let output = try container.decode(JobOutput.self, forKey: .output)
         let startedAt = try container.decode(Timestamp.self, forKey: .startedAt)
         let finishedAt = try container.decode(Timestamp.self, forKey: .finishedAt)
-        self.init(jobID: jobID, attempt: attempt, status: status, reason: reason, exitCode: exitCode, signal: signal, message: message, result: result, output: output, startedAt: startedAt, finishedAt: finishedAt)
+        self.init(jobID: jobID, attempt: attempt, status: status, reason: reason, exitCode: exitCode, signal: signal, message: message, errorType: errorType, result: result, output: output, startedAt: startedAt, finishedAt: finishedAt)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -921,6 +1070,7 @@ extension RunResult: Codable {
         try container.encodeIfPresent(exitCode, forKey: .exitCode)
         try container.encodeIfPresent(signal, forKey: .signal)
         try container.encodeIfPresent(message, forKey: .message)
+        try container.encodeIfPresent(errorType, forKey: .errorType)
         try container.encodeIfPresent(result, forKey: .result)
         try container.encode(output, forKey: .output)
         try container.encode(startedAt, forKey: .startedAt)

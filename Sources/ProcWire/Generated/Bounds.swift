@@ -46,4 +46,6 @@ public enum Bounds {
     public static let waitRequestMilliseconds = Bound<Int>(0...600_000, unit: "milliseconds")
     /// Events one REPLAY asks for.
     public static let replayLimit = Bound<Int>(1...10_000)
+    /// Calls a function host process serves before a fresh one takes its slot (0: no limit).
+    public static let maxCallsPerHost = Bound<Int>(0...1_000_000_000)
 }

@@ -2,7 +2,8 @@
 // change the schema and run the generator again.
 
 /// One line of a job's fd 3 channel: `{"progress": 0.4, "message": "…"}` becomes a job.progress event (a line with
-/// only a message, too); `{"result": <any JSON>}` sets the job's result. Other keys are ignored.
+/// only a message, too); `{"result": <any JSON>}` sets the job's result. A function host ends each call with a line
+/// that has `"done": true` and the `result` it returned or the `error` it threw. Other keys are ignored.
 public struct ChannelLine: Sendable, Equatable {
     /// 0 to 1.
     public var progress: Double?
@@ -10,22 +11,30 @@ public struct ChannelLine: Sendable, Equatable {
     public var message: String?
     /// The job's result (the last one written wins).
     public var result: JSONValue?
+    /// A function host: the call is over (its result, or `error`, is on this line).
+    public var done: Bool?
+    /// A function host: the call threw this.
+    public var error: ThrownError?
 
-    public init(progress: Double? = nil, message: String? = nil, result: JSONValue? = nil) {
+    public init(progress: Double? = nil, message: String? = nil, result: JSONValue? = nil, done: Bool? = nil, error: ThrownError? = nil) {
         self.progress = progress
         self.message = message
         self.result = result
+        self.done = done
+        self.error = error
     }
 }
 
 extension ChannelLine: WireReadable {
     /// The keys of this message, for a strict reader's suggestions.
-    public static let wireKeys: [String] = ["progress", "message", "result"]
+    public static let wireKeys: [String] = ["progress", "message", "result", "done", "error"]
 
     public init(reader: inout JSONReader) throws(WireError) {
         var progress: Double? = nil
         var message: String? = nil
         var result: JSONValue? = nil
+        var done: Bool? = nil
+        var error: ThrownError? = nil
         try reader.fields { (reader: inout JSONReader, key: JSONKey) throws(WireError) in
             switch key {
             case "progress":
@@ -34,11 +43,15 @@ extension ChannelLine: WireReadable {
                 do throws(WireError) { message = try reader.readNull() ? nil : try reader.string() } catch { throw error.at("message") }
             case "result":
                 do throws(WireError) { result = try reader.readNull() ? nil : try reader.json() } catch { throw error.at("result") }
+            case "done":
+                do throws(WireError) { done = try reader.readNull() ? nil : try reader.bool() } catch { throw error.at("done") }
+            case "error":
+                do throws(WireError) { error = try reader.readNull() ? nil : try ThrownError(reader: &reader) } catch { throw error.at("error") }
             default:
                 try reader.unknown(key, known: Self.wireKeys)
             }
         }
-        self.init(progress: progress, message: message, result: result)
+        self.init(progress: progress, message: message, result: result, done: done, error: error)
     }
 }
 
@@ -57,6 +70,14 @@ extension ChannelLine: WireWritable {
             writer.key("result")
             writer.json(value)
         }
+        if let value = done {
+            writer.key("done")
+            writer.bool(value)
+        }
+        if let value = error {
+            writer.key("error")
+            value.write(to: &writer)
+        }
         writer.endObject()
     }
 }
@@ -66,6 +87,8 @@ extension ChannelLine: Codable {
         case progress
         case message
         case result
+        case done
+        case error
     }
 
     public init(from decoder: any Decoder) throws {
@@ -73,7 +96,9 @@ extension ChannelLine: Codable {
         let progress = try container.decodeIfPresent(Double.self, forKey: .progress)
         let message = try container.decodeIfPresent(String.self, forKey: .message)
         let result = try container.decodeIfPresent(JSONValue.self, forKey: .result)
-        self.init(progress: progress, message: message, result: result)
+        let done = try container.decodeIfPresent(Bool.self, forKey: .done)
+        let error = try container.decodeIfPresent(ThrownError.self, forKey: .error)
+        self.init(progress: progress, message: message, result: result, done: done, error: error)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -81,5 +106,7 @@ extension ChannelLine: Codable {
         try container.encodeIfPresent(progress, forKey: .progress)
         try container.encodeIfPresent(message, forKey: .message)
         try container.encodeIfPresent(result, forKey: .result)
+        try container.encodeIfPresent(done, forKey: .done)
+        try container.encodeIfPresent(error, forKey: .error)
     }
 }

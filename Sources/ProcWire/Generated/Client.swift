@@ -483,12 +483,17 @@ public struct JobSummary: Sendable, Equatable {
     public var agentID: String?
     /// Its last progress.
     public var progress: Double?
-    /// Its argv.
+    /// Its argv (absent for a function job).
     public var command: [String]
+    /// Its function.
+    public var function: String?
     /// Its name.
     public var name: String?
+    /// Why a pending job cannot run now, when no agent could take it: no agent offers its function, or carries its
+    /// labels.
+    public var waiting: String?
 
-    public init(id: JobID, status: JobStatus, queue: String, attempt: Int, reason: FailureReason? = nil, exitCode: Int32? = nil, signal: Int32? = nil, agentID: String? = nil, progress: Double? = nil, command: [String], name: String? = nil) {
+    public init(id: JobID, status: JobStatus, queue: String, attempt: Int, reason: FailureReason? = nil, exitCode: Int32? = nil, signal: Int32? = nil, agentID: String? = nil, progress: Double? = nil, command: [String] = [], function: String? = nil, name: String? = nil, waiting: String? = nil) {
         self.id = id
         self.status = status
         self.queue = queue
@@ -499,13 +504,15 @@ public struct JobSummary: Sendable, Equatable {
         self.agentID = agentID
         self.progress = progress
         self.command = command
+        self.function = function
         self.name = name
+        self.waiting = waiting
     }
 }
 
 extension JobSummary: WireReadable {
     /// The keys of this message, for a strict reader's suggestions.
-    public static let wireKeys: [String] = ["id", "status", "queue", "attempt", "reason", "exit_code", "signal", "agent_id", "progress", "command", "name"]
+    public static let wireKeys: [String] = ["id", "status", "queue", "attempt", "reason", "exit_code", "signal", "agent_id", "progress", "command", "function", "name", "waiting"]
 
     public init(reader: inout JSONReader) throws(WireError) {
         var id: JobID? = nil
@@ -518,7 +525,9 @@ extension JobSummary: WireReadable {
         var agentID: String? = nil
         var progress: Double? = nil
         var command: [String]? = nil
+        var function: String? = nil
         var name: String? = nil
+        var waiting: String? = nil
         try reader.fields { (reader: inout JSONReader, key: JSONKey) throws(WireError) in
             switch key {
             case "id":
@@ -540,9 +549,13 @@ extension JobSummary: WireReadable {
             case "progress":
                 do throws(WireError) { progress = try reader.readNull() ? nil : try reader.double() } catch { throw error.at("progress") }
             case "command":
-                do throws(WireError) { command = try reader.strings() } catch { throw error.at("command") }
+                do throws(WireError) { command = try reader.readNull() ? nil : try reader.strings() } catch { throw error.at("command") }
+            case "function":
+                do throws(WireError) { function = try reader.readNull() ? nil : try reader.string() } catch { throw error.at("function") }
             case "name":
                 do throws(WireError) { name = try reader.readNull() ? nil : try reader.string() } catch { throw error.at("name") }
+            case "waiting":
+                do throws(WireError) { waiting = try reader.readNull() ? nil : try reader.string() } catch { throw error.at("waiting") }
             default:
                 try reader.unknown(key, known: Self.wireKeys)
             }
@@ -551,8 +564,7 @@ extension JobSummary: WireReadable {
         guard let status else { throw WireError.missing("status") }
         guard let queue else { throw WireError.missing("queue") }
         guard let attempt else { throw WireError.missing("attempt") }
-        guard let command else { throw WireError.missing("command") }
-        self.init(id: id, status: status, queue: queue, attempt: attempt, reason: reason, exitCode: exitCode, signal: signal, agentID: agentID, progress: progress, command: command, name: name)
+        self.init(id: id, status: status, queue: queue, attempt: attempt, reason: reason, exitCode: exitCode, signal: signal, agentID: agentID, progress: progress, command: command ?? [], function: function, name: name, waiting: waiting)
     }
 }
 
@@ -587,10 +599,20 @@ extension JobSummary: WireWritable {
             writer.key("progress")
             writer.double(value)
         }
-        writer.key("command")
-        writer.strings(command)
+        if command != [] {
+            writer.key("command")
+            writer.strings(command)
+        }
+        if let value = function {
+            writer.key("function")
+            writer.string(value)
+        }
         if let value = name {
             writer.key("name")
+            writer.string(value)
+        }
+        if let value = waiting {
+            writer.key("waiting")
             writer.string(value)
         }
         writer.endObject()
@@ -609,7 +631,9 @@ extension JobSummary: Codable {
         case agentID = "agent_id"
         case progress
         case command
+        case function
         case name
+        case waiting
     }
 
     public init(from decoder: any Decoder) throws {
@@ -623,9 +647,11 @@ extension JobSummary: Codable {
         let signal = try container.decodeIfPresent(Int32.self, forKey: .signal)
         let agentID = try container.decodeIfPresent(String.self, forKey: .agentID)
         let progress = try container.decodeIfPresent(Double.self, forKey: .progress)
-        let command = try container.decode([String].self, forKey: .command)
+        let command = try container.decodeIfPresent([String].self, forKey: .command) ?? []
+        let function = try container.decodeIfPresent(String.self, forKey: .function)
         let name = try container.decodeIfPresent(String.self, forKey: .name)
-        self.init(id: id, status: status, queue: queue, attempt: attempt, reason: reason, exitCode: exitCode, signal: signal, agentID: agentID, progress: progress, command: command, name: name)
+        let waiting = try container.decodeIfPresent(String.self, forKey: .waiting)
+        self.init(id: id, status: status, queue: queue, attempt: attempt, reason: reason, exitCode: exitCode, signal: signal, agentID: agentID, progress: progress, command: command, function: function, name: name, waiting: waiting)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -639,8 +665,10 @@ extension JobSummary: Codable {
         try container.encodeIfPresent(signal, forKey: .signal)
         try container.encodeIfPresent(agentID, forKey: .agentID)
         try container.encodeIfPresent(progress, forKey: .progress)
-        try container.encode(command, forKey: .command)
+        if command != [] { try container.encode(command, forKey: .command) }
+        try container.encodeIfPresent(function, forKey: .function)
         try container.encodeIfPresent(name, forKey: .name)
+        try container.encodeIfPresent(waiting, forKey: .waiting)
     }
 }
 
@@ -787,19 +815,22 @@ public struct ResultReply: Sendable, Equatable {
     public var stdoutTruncated: Bool?
     /// Earlier stderr was dropped.
     public var stderrTruncated: Bool?
+    /// Why the job, pending, cannot run now (see `JobSummary.waiting`).
+    public var waiting: String?
 
-    public init(job: JobRecord, stdout: String? = nil, stderr: String? = nil, stdoutTruncated: Bool? = nil, stderrTruncated: Bool? = nil) {
+    public init(job: JobRecord, stdout: String? = nil, stderr: String? = nil, stdoutTruncated: Bool? = nil, stderrTruncated: Bool? = nil, waiting: String? = nil) {
         self.job = job
         self.stdout = stdout
         self.stderr = stderr
         self.stdoutTruncated = stdoutTruncated
         self.stderrTruncated = stderrTruncated
+        self.waiting = waiting
     }
 }
 
 extension ResultReply: WireReadable {
     /// The keys of this message, for a strict reader's suggestions.
-    public static let wireKeys: [String] = ["job", "stdout", "stderr", "stdout_truncated", "stderr_truncated"]
+    public static let wireKeys: [String] = ["job", "stdout", "stderr", "stdout_truncated", "stderr_truncated", "waiting"]
 
     public init(reader: inout JSONReader) throws(WireError) {
         var job: JobRecord? = nil
@@ -807,6 +838,7 @@ extension ResultReply: WireReadable {
         var stderr: String? = nil
         var stdoutTruncated: Bool? = nil
         var stderrTruncated: Bool? = nil
+        var waiting: String? = nil
         try reader.fields { (reader: inout JSONReader, key: JSONKey) throws(WireError) in
             switch key {
             case "job":
@@ -819,12 +851,14 @@ extension ResultReply: WireReadable {
                 do throws(WireError) { stdoutTruncated = try reader.readNull() ? nil : try reader.bool() } catch { throw error.at("stdout_truncated") }
             case "stderr_truncated":
                 do throws(WireError) { stderrTruncated = try reader.readNull() ? nil : try reader.bool() } catch { throw error.at("stderr_truncated") }
+            case "waiting":
+                do throws(WireError) { waiting = try reader.readNull() ? nil : try reader.string() } catch { throw error.at("waiting") }
             default:
                 try reader.unknown(key, known: Self.wireKeys)
             }
         }
         guard let job else { throw WireError.missing("job") }
-        self.init(job: job, stdout: stdout, stderr: stderr, stdoutTruncated: stdoutTruncated, stderrTruncated: stderrTruncated)
+        self.init(job: job, stdout: stdout, stderr: stderr, stdoutTruncated: stdoutTruncated, stderrTruncated: stderrTruncated, waiting: waiting)
     }
 }
 
@@ -849,6 +883,10 @@ extension ResultReply: WireWritable {
             writer.key("stderr_truncated")
             writer.bool(value)
         }
+        if let value = waiting {
+            writer.key("waiting")
+            writer.string(value)
+        }
         writer.endObject()
     }
 }
@@ -860,6 +898,7 @@ extension ResultReply: Codable {
         case stderr
         case stdoutTruncated = "stdout_truncated"
         case stderrTruncated = "stderr_truncated"
+        case waiting
     }
 
     public init(from decoder: any Decoder) throws {
@@ -869,7 +908,8 @@ extension ResultReply: Codable {
         let stderr = try container.decodeIfPresent(String.self, forKey: .stderr)
         let stdoutTruncated = try container.decodeIfPresent(Bool.self, forKey: .stdoutTruncated)
         let stderrTruncated = try container.decodeIfPresent(Bool.self, forKey: .stderrTruncated)
-        self.init(job: job, stdout: stdout, stderr: stderr, stdoutTruncated: stdoutTruncated, stderrTruncated: stderrTruncated)
+        let waiting = try container.decodeIfPresent(String.self, forKey: .waiting)
+        self.init(job: job, stdout: stdout, stderr: stderr, stdoutTruncated: stdoutTruncated, stderrTruncated: stderrTruncated, waiting: waiting)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -879,6 +919,7 @@ extension ResultReply: Codable {
         try container.encodeIfPresent(stderr, forKey: .stderr)
         try container.encodeIfPresent(stdoutTruncated, forKey: .stdoutTruncated)
         try container.encodeIfPresent(stderrTruncated, forKey: .stderrTruncated)
+        try container.encodeIfPresent(waiting, forKey: .waiting)
     }
 }
 
@@ -1190,8 +1231,10 @@ public struct AgentInfo: Sendable, Equatable {
     public var pid: Int32?
     /// Runs it takes beyond its slots, to start the moment a slot frees.
     public var prefetch: Int?
+    /// The functions it offers.
+    public var functions: [FunctionOffer]?
 
-    public init(id: String, hostname: String, slots: Int, running: Int, labels: [String: String], joinedAt: Timestamp, pid: Int32? = nil, prefetch: Int? = nil) {
+    public init(id: String, hostname: String, slots: Int, running: Int, labels: [String: String], joinedAt: Timestamp, pid: Int32? = nil, prefetch: Int? = nil, functions: [FunctionOffer]? = nil) {
         self.id = id
         self.hostname = hostname
         self.slots = slots
@@ -1200,12 +1243,13 @@ public struct AgentInfo: Sendable, Equatable {
         self.joinedAt = joinedAt
         self.pid = pid
         self.prefetch = prefetch
+        self.functions = functions
     }
 }
 
 extension AgentInfo: WireReadable {
     /// The keys of this message, for a strict reader's suggestions.
-    public static let wireKeys: [String] = ["id", "hostname", "slots", "running", "labels", "joined_at", "pid", "prefetch"]
+    public static let wireKeys: [String] = ["id", "hostname", "slots", "running", "labels", "joined_at", "pid", "prefetch", "functions"]
 
     public init(reader: inout JSONReader) throws(WireError) {
         var id: String? = nil
@@ -1216,6 +1260,7 @@ extension AgentInfo: WireReadable {
         var joinedAt: Timestamp? = nil
         var pid: Int32? = nil
         var prefetch: Int? = nil
+        var functions: [FunctionOffer]? = nil
         try reader.fields { (reader: inout JSONReader, key: JSONKey) throws(WireError) in
             switch key {
             case "id":
@@ -1234,6 +1279,8 @@ extension AgentInfo: WireReadable {
                 do throws(WireError) { pid = try reader.readNull() ? nil : try reader.int32() } catch { throw error.at("pid") }
             case "prefetch":
                 do throws(WireError) { prefetch = try reader.readNull() ? nil : try reader.int() } catch { throw error.at("prefetch") }
+            case "functions":
+                do throws(WireError) { functions = try reader.readNull() ? nil : try reader.elements { (reader: inout JSONReader) throws(WireError) in try FunctionOffer(reader: &reader) } } catch { throw error.at("functions") }
             default:
                 try reader.unknown(key, known: Self.wireKeys)
             }
@@ -1244,7 +1291,7 @@ extension AgentInfo: WireReadable {
         guard let running else { throw WireError.missing("running") }
         guard let labels else { throw WireError.missing("labels") }
         guard let joinedAt else { throw WireError.missing("joined_at") }
-        self.init(id: id, hostname: hostname, slots: slots, running: running, labels: labels, joinedAt: joinedAt, pid: pid, prefetch: prefetch)
+        self.init(id: id, hostname: hostname, slots: slots, running: running, labels: labels, joinedAt: joinedAt, pid: pid, prefetch: prefetch, functions: functions)
     }
 }
 
@@ -1271,6 +1318,14 @@ extension AgentInfo: WireWritable {
             writer.key("prefetch")
             writer.int(value)
         }
+        if let value = functions {
+            writer.key("functions")
+            writer.beginArray()
+            for element in value {
+                element.write(to: &writer)
+            }
+            writer.endArray()
+        }
         writer.endObject()
     }
 }
@@ -1285,6 +1340,7 @@ extension AgentInfo: Codable {
         case joinedAt = "joined_at"
         case pid
         case prefetch
+        case functions
     }
 
     public init(from decoder: any Decoder) throws {
@@ -1297,7 +1353,8 @@ extension AgentInfo: Codable {
         let joinedAt = try container.decode(Timestamp.self, forKey: .joinedAt)
         let pid = try container.decodeIfPresent(Int32.self, forKey: .pid)
         let prefetch = try container.decodeIfPresent(Int.self, forKey: .prefetch)
-        self.init(id: id, hostname: hostname, slots: slots, running: running, labels: labels, joinedAt: joinedAt, pid: pid, prefetch: prefetch)
+        let functions = try container.decodeIfPresent([FunctionOffer].self, forKey: .functions)
+        self.init(id: id, hostname: hostname, slots: slots, running: running, labels: labels, joinedAt: joinedAt, pid: pid, prefetch: prefetch, functions: functions)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -1310,6 +1367,7 @@ extension AgentInfo: Codable {
         try container.encode(joinedAt, forKey: .joinedAt)
         try container.encodeIfPresent(pid, forKey: .pid)
         try container.encodeIfPresent(prefetch, forKey: .prefetch)
+        try container.encodeIfPresent(functions, forKey: .functions)
     }
 }
 

@@ -61,8 +61,12 @@ public struct Event: Sendable, Equatable {
     public var progress: Double?
     /// What happened, in words.
     public var message: String?
-    /// The argv (job.submitted, job.started).
+    /// The type of the error a function threw (job.failed, reason `thrown`).
+    public var errorType: String?
+    /// The argv (job.submitted, job.started of a command job).
     public var command: [String]?
+    /// The function (job.submitted, job.started of a function job).
+    public var function: String?
     /// The job's priority (job.submitted).
     public var priority: Int?
     /// The job's name (job.submitted).
@@ -73,6 +77,8 @@ public struct Event: Sendable, Equatable {
     public var slots: Int?
     /// The agent's labels (agent.joined).
     public var labels: [String: String]?
+    /// The functions the agent offers (agent.joined).
+    public var functions: [String]?
     /// The agent's host (agent.joined, agent.left).
     public var hostname: String?
     /// The queue's limit of running jobs, 0 for none (queue.updated).
@@ -81,7 +87,7 @@ public struct Event: Sendable, Equatable {
     /// CURVE, by --insecure) or "local" (loopback, inproc or ipc only).
     public var security: String?
 
-    public init(seq: UInt64 = 0, time: String = "", type: EventType, jobID: JobID? = nil, status: JobStatus? = nil, queue: String? = nil, attempt: Int? = nil, agentID: String? = nil, exitCode: Int32? = nil, signal: Int32? = nil, reason: String? = nil, result: JSONValue? = nil, progress: Double? = nil, message: String? = nil, command: [String]? = nil, priority: Int? = nil, name: String? = nil, duration: Double? = nil, slots: Int? = nil, labels: [String: String]? = nil, hostname: String? = nil, maxRunning: Int? = nil, security: String? = nil) {
+    public init(seq: UInt64 = 0, time: String = "", type: EventType, jobID: JobID? = nil, status: JobStatus? = nil, queue: String? = nil, attempt: Int? = nil, agentID: String? = nil, exitCode: Int32? = nil, signal: Int32? = nil, reason: String? = nil, result: JSONValue? = nil, progress: Double? = nil, message: String? = nil, errorType: String? = nil, command: [String]? = nil, function: String? = nil, priority: Int? = nil, name: String? = nil, duration: Double? = nil, slots: Int? = nil, labels: [String: String]? = nil, functions: [String]? = nil, hostname: String? = nil, maxRunning: Int? = nil, security: String? = nil) {
         self.seq = seq
         self.time = time
         self.type = type
@@ -96,12 +102,15 @@ public struct Event: Sendable, Equatable {
         self.result = result
         self.progress = progress
         self.message = message
+        self.errorType = errorType
         self.command = command
+        self.function = function
         self.priority = priority
         self.name = name
         self.duration = duration
         self.slots = slots
         self.labels = labels
+        self.functions = functions
         self.hostname = hostname
         self.maxRunning = maxRunning
         self.security = security
@@ -110,7 +119,7 @@ public struct Event: Sendable, Equatable {
 
 extension Event: WireReadable {
     /// The keys of this message, for a strict reader's suggestions.
-    public static let wireKeys: [String] = ["seq", "time", "type", "job_id", "status", "queue", "attempt", "agent_id", "exit_code", "signal", "reason", "result", "progress", "message", "command", "priority", "name", "duration", "slots", "labels", "hostname", "max_running", "security"]
+    public static let wireKeys: [String] = ["seq", "time", "type", "job_id", "status", "queue", "attempt", "agent_id", "exit_code", "signal", "reason", "result", "progress", "message", "error_type", "command", "function", "priority", "name", "duration", "slots", "labels", "functions", "hostname", "max_running", "security"]
 
     public init(reader: inout JSONReader) throws(WireError) {
         var seq: UInt64? = nil
@@ -127,12 +136,15 @@ extension Event: WireReadable {
         var result: JSONValue? = nil
         var progress: Double? = nil
         var message: String? = nil
+        var errorType: String? = nil
         var command: [String]? = nil
+        var function: String? = nil
         var priority: Int? = nil
         var name: String? = nil
         var duration: Double? = nil
         var slots: Int? = nil
         var labels: [String: String]? = nil
+        var functions: [String]? = nil
         var hostname: String? = nil
         var maxRunning: Int? = nil
         var security: String? = nil
@@ -166,8 +178,12 @@ extension Event: WireReadable {
                 do throws(WireError) { progress = try reader.readNull() ? nil : try reader.double() } catch { throw error.at("progress") }
             case "message":
                 do throws(WireError) { message = try reader.readNull() ? nil : try reader.string() } catch { throw error.at("message") }
+            case "error_type":
+                do throws(WireError) { errorType = try reader.readNull() ? nil : try reader.string() } catch { throw error.at("error_type") }
             case "command":
                 do throws(WireError) { command = try reader.readNull() ? nil : try reader.strings() } catch { throw error.at("command") }
+            case "function":
+                do throws(WireError) { function = try reader.readNull() ? nil : try reader.string() } catch { throw error.at("function") }
             case "priority":
                 do throws(WireError) { priority = try reader.readNull() ? nil : try reader.int() } catch { throw error.at("priority") }
             case "name":
@@ -178,6 +194,8 @@ extension Event: WireReadable {
                 do throws(WireError) { slots = try reader.readNull() ? nil : try reader.int() } catch { throw error.at("slots") }
             case "labels":
                 do throws(WireError) { labels = try reader.readNull() ? nil : try reader.stringMap() } catch { throw error.at("labels") }
+            case "functions":
+                do throws(WireError) { functions = try reader.readNull() ? nil : try reader.strings() } catch { throw error.at("functions") }
             case "hostname":
                 do throws(WireError) { hostname = try reader.readNull() ? nil : try reader.string() } catch { throw error.at("hostname") }
             case "max_running":
@@ -191,7 +209,7 @@ extension Event: WireReadable {
         guard let seq else { throw WireError.missing("seq") }
         guard let time else { throw WireError.missing("time") }
         guard let type else { throw WireError.missing("type") }
-        self.init(seq: seq, time: time, type: type, jobID: jobID, status: status, queue: queue, attempt: attempt, agentID: agentID, exitCode: exitCode, signal: signal, reason: reason, result: result, progress: progress, message: message, command: command, priority: priority, name: name, duration: duration, slots: slots, labels: labels, hostname: hostname, maxRunning: maxRunning, security: security)
+        self.init(seq: seq, time: time, type: type, jobID: jobID, status: status, queue: queue, attempt: attempt, agentID: agentID, exitCode: exitCode, signal: signal, reason: reason, result: result, progress: progress, message: message, errorType: errorType, command: command, function: function, priority: priority, name: name, duration: duration, slots: slots, labels: labels, functions: functions, hostname: hostname, maxRunning: maxRunning, security: security)
     }
 }
 
@@ -248,9 +266,17 @@ extension Event: WireWritable {
             writer.key("message")
             writer.string(value)
         }
+        if let value = errorType {
+            writer.key("error_type")
+            writer.string(value)
+        }
         if let value = command {
             writer.key("command")
             writer.strings(value)
+        }
+        if let value = function {
+            writer.key("function")
+            writer.string(value)
         }
         if let value = priority {
             writer.key("priority")
@@ -271,6 +297,10 @@ extension Event: WireWritable {
         if let value = labels {
             writer.key("labels")
             writer.stringMap(value)
+        }
+        if let value = functions {
+            writer.key("functions")
+            writer.strings(value)
         }
         if let value = hostname {
             writer.key("hostname")
@@ -304,12 +334,15 @@ extension Event: Codable {
         case result
         case progress
         case message
+        case errorType = "error_type"
         case command
+        case function
         case priority
         case name
         case duration
         case slots
         case labels
+        case functions
         case hostname
         case maxRunning = "max_running"
         case security
@@ -331,16 +364,19 @@ extension Event: Codable {
         let result = try container.decodeIfPresent(JSONValue.self, forKey: .result)
         let progress = try container.decodeIfPresent(Double.self, forKey: .progress)
         let message = try container.decodeIfPresent(String.self, forKey: .message)
+        let errorType = try container.decodeIfPresent(String.self, forKey: .errorType)
         let command = try container.decodeIfPresent([String].self, forKey: .command)
+        let function = try container.decodeIfPresent(String.self, forKey: .function)
         let priority = try container.decodeIfPresent(Int.self, forKey: .priority)
         let name = try container.decodeIfPresent(String.self, forKey: .name)
         let duration = try container.decodeIfPresent(Double.self, forKey: .duration)
         let slots = try container.decodeIfPresent(Int.self, forKey: .slots)
         let labels = try container.decodeIfPresent([String: String].self, forKey: .labels)
+        let functions = try container.decodeIfPresent([String].self, forKey: .functions)
         let hostname = try container.decodeIfPresent(String.self, forKey: .hostname)
         let maxRunning = try container.decodeIfPresent(Int.self, forKey: .maxRunning)
         let security = try container.decodeIfPresent(String.self, forKey: .security)
-        self.init(seq: seq, time: time, type: type, jobID: jobID, status: status, queue: queue, attempt: attempt, agentID: agentID, exitCode: exitCode, signal: signal, reason: reason, result: result, progress: progress, message: message, command: command, priority: priority, name: name, duration: duration, slots: slots, labels: labels, hostname: hostname, maxRunning: maxRunning, security: security)
+        self.init(seq: seq, time: time, type: type, jobID: jobID, status: status, queue: queue, attempt: attempt, agentID: agentID, exitCode: exitCode, signal: signal, reason: reason, result: result, progress: progress, message: message, errorType: errorType, command: command, function: function, priority: priority, name: name, duration: duration, slots: slots, labels: labels, functions: functions, hostname: hostname, maxRunning: maxRunning, security: security)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -359,12 +395,15 @@ extension Event: Codable {
         try container.encodeIfPresent(result, forKey: .result)
         try container.encodeIfPresent(progress, forKey: .progress)
         try container.encodeIfPresent(message, forKey: .message)
+        try container.encodeIfPresent(errorType, forKey: .errorType)
         try container.encodeIfPresent(command, forKey: .command)
+        try container.encodeIfPresent(function, forKey: .function)
         try container.encodeIfPresent(priority, forKey: .priority)
         try container.encodeIfPresent(name, forKey: .name)
         try container.encodeIfPresent(duration, forKey: .duration)
         try container.encodeIfPresent(slots, forKey: .slots)
         try container.encodeIfPresent(labels, forKey: .labels)
+        try container.encodeIfPresent(functions, forKey: .functions)
         try container.encodeIfPresent(hostname, forKey: .hostname)
         try container.encodeIfPresent(maxRunning, forKey: .maxRunning)
         try container.encodeIfPresent(security, forKey: .security)

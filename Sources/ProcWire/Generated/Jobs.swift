@@ -7,7 +7,7 @@ public enum JobStatus: String, Sendable, Hashable, CaseIterable, Codable {
     case pending
     /// Sent to an agent (it may wait there for a slot: prefetch).
     case running
-    /// Ended well: exit 0.
+    /// Ended well: exit 0, or the function returned.
     case completed
     /// Ended badly; `reason` says how.
     case error
@@ -27,16 +27,28 @@ public enum FailureReason: String, Sendable, Hashable, CaseIterable, Codable {
     case spawn
     /// The agent running it was lost and no attempts are left.
     case lost
+    /// The function threw an error (`error_type` and `message` say which), or its arguments did not decode.
+    case thrown
+    /// The function's host process died during the call (a trap, a signal, an exit): `signal` or `exit_code` says
+    /// how; a fresh host takes the slot.
+    case crashed
 }
 
-/// What a user submits: an argv plus options. A line of `proc submit --batch` is this object, or a bare JSON array
-/// (the argv).
+/// What a user submits: a command (an argv) or a function call (a name and its arguments), plus options. A line of
+/// `proc submit --batch` is this object, or a bare JSON array (the argv).
 public struct JobSpec: Sendable, Equatable {
-    /// The program and its arguments.
+    /// The program and its arguments (a command job; absent for a function job).
     public var argv: [String]
-    /// Variables added to the job's environment.
+    /// The function to call (a function job): a name that a function host offers on some agent (`proc-agent join
+    /// --functions PATH`).
+    public var function: String?
+    /// The function's arguments, any JSON (absent: `{}`); at most 1 MiB.
+    public var args: JSONValue?
+    /// Call the function in a fresh host process of its own, ended after the call (absent: a warm host).
+    public var isolated: Bool?
+    /// Variables added to the job's environment (a function job: isolated only).
     public var env: [String: String]?
-    /// The working directory on the agent.
+    /// The working directory on the agent (a function job: isolated only).
     public var cwd: String?
     /// The queue (default: `default`).
     public var queue: String?
@@ -51,8 +63,11 @@ public struct JobSpec: Sendable, Equatable {
     /// A name for humans; shown by `proc status`.
     public var name: String?
 
-    public init(argv: [String], env: [String: String]? = nil, cwd: String? = nil, queue: String? = nil, priority: Int? = nil, timeout: Double? = nil, retries: Int? = nil, labels: [String: String]? = nil, name: String? = nil) {
+    public init(argv: [String] = [], function: String? = nil, args: JSONValue? = nil, isolated: Bool? = nil, env: [String: String]? = nil, cwd: String? = nil, queue: String? = nil, priority: Int? = nil, timeout: Double? = nil, retries: Int? = nil, labels: [String: String]? = nil, name: String? = nil) {
         self.argv = argv
+        self.function = function
+        self.args = args
+        self.isolated = isolated
         self.env = env
         self.cwd = cwd
         self.queue = queue
@@ -66,7 +81,7 @@ public struct JobSpec: Sendable, Equatable {
 
 extension JobSpec: WireReadable {
     /// The keys of this message, for a strict reader's suggestions.
-    public static let wireKeys: [String] = ["argv", "env", "cwd", "queue", "priority", "timeout", "retries", "labels", "name"]
+    public static let wireKeys: [String] = ["argv", "function", "args", "isolated", "env", "cwd", "queue", "priority", "timeout", "retries", "labels", "name"]
 
     public init(reader: inout JSONReader) throws(WireError) {
         if try reader.peekIsArray() {
@@ -77,6 +92,9 @@ extension JobSpec: WireReadable {
         }
         var argv: [String]? = nil
         var argv_command: [String]? = nil
+        var function: String? = nil
+        var args: JSONValue? = nil
+        var isolated: Bool? = nil
         var env: [String: String]? = nil
         var cwd: String? = nil
         var queue: String? = nil
@@ -88,9 +106,15 @@ extension JobSpec: WireReadable {
         try reader.fields { (reader: inout JSONReader, key: JSONKey) throws(WireError) in
             switch key {
             case "argv":
-                do throws(WireError) { argv = try reader.strings() } catch { throw error.at("argv") }
+                do throws(WireError) { argv = try reader.readNull() ? nil : try reader.strings() } catch { throw error.at("argv") }
             case "command":
                 do throws(WireError) { argv_command = try reader.readNull() ? nil : try reader.strings() } catch { throw error.at("command") }
+            case "function":
+                do throws(WireError) { function = try reader.readNull() ? nil : try reader.string() } catch { throw error.at("function") }
+            case "args":
+                do throws(WireError) { args = try reader.readNull() ? nil : try reader.json() } catch { throw error.at("args") }
+            case "isolated":
+                do throws(WireError) { isolated = try reader.readNull() ? nil : try reader.bool() } catch { throw error.at("isolated") }
             case "env":
                 do throws(WireError) { env = try reader.readNull() ? nil : try reader.stringMap() } catch { throw error.at("env") }
             case "cwd":
@@ -112,16 +136,29 @@ extension JobSpec: WireReadable {
             }
         }
         argv = argv ?? argv_command
-        guard let argv else { throw WireError.missing("argv") }
-        self.init(argv: argv, env: env, cwd: cwd, queue: queue, priority: priority, timeout: timeout, retries: retries, labels: labels, name: name)
+        self.init(argv: argv ?? [], function: function, args: args, isolated: isolated, env: env, cwd: cwd, queue: queue, priority: priority, timeout: timeout, retries: retries, labels: labels, name: name)
     }
 }
 
 extension JobSpec: WireWritable {
     public func write(to writer: inout JSONWriter) {
         writer.beginObject()
-        writer.key("argv")
-        writer.strings(argv)
+        if argv != [] {
+            writer.key("argv")
+            writer.strings(argv)
+        }
+        if let value = function {
+            writer.key("function")
+            writer.string(value)
+        }
+        if let value = args {
+            writer.key("args")
+            writer.json(value)
+        }
+        if let value = isolated {
+            writer.key("isolated")
+            writer.bool(value)
+        }
         if let value = env {
             writer.key("env")
             writer.stringMap(value)
@@ -162,6 +199,9 @@ extension JobSpec: Codable {
     private enum CodingKeys: String, CodingKey {
         case argv
         case argv_command = "command"
+        case function
+        case args
+        case isolated
         case env
         case cwd
         case queue
@@ -178,10 +218,10 @@ extension JobSpec: Codable {
             return
         }
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        guard let argv = try container.decodeIfPresent([String].self, forKey: .argv) ?? container.decodeIfPresent([String].self, forKey: .argv_command) else {
-            throw DecodingError.keyNotFound(CodingKeys.argv, .init(
-                codingPath: container.codingPath, debugDescription: "missing \"argv\""))
-        }
+        let argv = try container.decodeIfPresent([String].self, forKey: .argv) ?? container.decodeIfPresent([String].self, forKey: .argv_command) ?? []
+        let function = try container.decodeIfPresent(String.self, forKey: .function)
+        let args = try container.decodeIfPresent(JSONValue.self, forKey: .args)
+        let isolated = try container.decodeIfPresent(Bool.self, forKey: .isolated)
         let env = try container.decodeIfPresent([String: String].self, forKey: .env)
         let cwd = try container.decodeIfPresent(String.self, forKey: .cwd)
         let queue = try container.decodeIfPresent(String.self, forKey: .queue)
@@ -199,12 +239,15 @@ extension JobSpec: Codable {
         }
         let labels = try container.decodeIfPresent([String: String].self, forKey: .labels)
         let name = try container.decodeIfPresent(String.self, forKey: .name)
-        self.init(argv: argv, env: env, cwd: cwd, queue: queue, priority: priority, timeout: timeout, retries: retries, labels: labels, name: name)
+        self.init(argv: argv, function: function, args: args, isolated: isolated, env: env, cwd: cwd, queue: queue, priority: priority, timeout: timeout, retries: retries, labels: labels, name: name)
     }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(argv, forKey: .argv)
+        if argv != [] { try container.encode(argv, forKey: .argv) }
+        try container.encodeIfPresent(function, forKey: .function)
+        try container.encodeIfPresent(args, forKey: .args)
+        try container.encodeIfPresent(isolated, forKey: .isolated)
         try container.encodeIfPresent(env, forKey: .env)
         try container.encodeIfPresent(cwd, forKey: .cwd)
         try container.encodeIfPresent(queue, forKey: .queue)
@@ -236,7 +279,9 @@ public struct JobRecord: Sendable, Equatable {
     public var signal: Int32?
     /// What happened, in words.
     public var message: String?
-    /// The result the job set on fd 3.
+    /// The type of the error a function threw (reason `thrown`).
+    public var errorType: String?
+    /// The result: what a function returned, or what a command set on fd 3.
     public var result: JSONValue?
     /// The agent running it, or that ran it last.
     public var agentID: String?
@@ -258,7 +303,7 @@ public struct JobRecord: Sendable, Equatable {
     /// a duplicate delivery, not news.
     public var recordedAttempts: [Int]
 
-    public init(id: JobID, number: UInt64, spec: JobSpec, status: JobStatus = .pending, attempt: Int = 1, reason: FailureReason? = nil, exitCode: Int32? = nil, signal: Int32? = nil, message: String? = nil, result: JSONValue? = nil, agentID: String? = nil, progress: Double? = nil, submittedAt: Timestamp, startedAt: Timestamp? = nil, finishedAt: Timestamp? = nil, cancelRequested: Bool = false, failures: Int = 0, lostAttempts: Int = 0, recordedAttempts: [Int] = []) {
+    public init(id: JobID, number: UInt64, spec: JobSpec, status: JobStatus = .pending, attempt: Int = 1, reason: FailureReason? = nil, exitCode: Int32? = nil, signal: Int32? = nil, message: String? = nil, errorType: String? = nil, result: JSONValue? = nil, agentID: String? = nil, progress: Double? = nil, submittedAt: Timestamp, startedAt: Timestamp? = nil, finishedAt: Timestamp? = nil, cancelRequested: Bool = false, failures: Int = 0, lostAttempts: Int = 0, recordedAttempts: [Int] = []) {
         self.id = id
         self.number = number
         self.spec = spec
@@ -268,6 +313,7 @@ public struct JobRecord: Sendable, Equatable {
         self.exitCode = exitCode
         self.signal = signal
         self.message = message
+        self.errorType = errorType
         self.result = result
         self.agentID = agentID
         self.progress = progress
@@ -283,7 +329,7 @@ public struct JobRecord: Sendable, Equatable {
 
 extension JobRecord: WireReadable {
     /// The keys of this message, for a strict reader's suggestions.
-    public static let wireKeys: [String] = ["id", "number", "spec", "status", "attempt", "reason", "exit_code", "signal", "message", "result", "agent_id", "progress", "submitted_at", "started_at", "finished_at", "cancel_requested", "failures", "lost_attempts", "recorded_attempts"]
+    public static let wireKeys: [String] = ["id", "number", "spec", "status", "attempt", "reason", "exit_code", "signal", "message", "error_type", "result", "agent_id", "progress", "submitted_at", "started_at", "finished_at", "cancel_requested", "failures", "lost_attempts", "recorded_attempts"]
 
     public init(reader: inout JSONReader) throws(WireError) {
         var id: JobID? = nil
@@ -295,6 +341,7 @@ extension JobRecord: WireReadable {
         var exitCode: Int32? = nil
         var signal: Int32? = nil
         var message: String? = nil
+        var errorType: String? = nil
         var result: JSONValue? = nil
         var agentID: String? = nil
         var progress: Double? = nil
@@ -325,6 +372,8 @@ extension JobRecord: WireReadable {
                 do throws(WireError) { signal = try reader.readNull() ? nil : try reader.int32() } catch { throw error.at("signal") }
             case "message":
                 do throws(WireError) { message = try reader.readNull() ? nil : try reader.string() } catch { throw error.at("message") }
+            case "error_type":
+                do throws(WireError) { errorType = try reader.readNull() ? nil : try reader.string() } catch { throw error.at("error_type") }
             case "result":
                 do throws(WireError) { result = try reader.readNull() ? nil : try reader.json() } catch { throw error.at("result") }
             case "agent_id":
@@ -359,7 +408,7 @@ extension JobRecord: WireReadable {
         guard let failures else { throw WireError.missing("failures") }
         guard let lostAttempts else { throw WireError.missing("lost_attempts") }
         guard let recordedAttempts else { throw WireError.missing("recorded_attempts") }
-        self.init(id: id, number: number, spec: spec, status: status, attempt: attempt, reason: reason, exitCode: exitCode, signal: signal, message: message, result: result, agentID: agentID, progress: progress, submittedAt: submittedAt, startedAt: startedAt, finishedAt: finishedAt, cancelRequested: cancelRequested, failures: failures, lostAttempts: lostAttempts, recordedAttempts: recordedAttempts)
+        self.init(id: id, number: number, spec: spec, status: status, attempt: attempt, reason: reason, exitCode: exitCode, signal: signal, message: message, errorType: errorType, result: result, agentID: agentID, progress: progress, submittedAt: submittedAt, startedAt: startedAt, finishedAt: finishedAt, cancelRequested: cancelRequested, failures: failures, lostAttempts: lostAttempts, recordedAttempts: recordedAttempts)
     }
 }
 
@@ -390,6 +439,10 @@ extension JobRecord: WireWritable {
         }
         if let value = message {
             writer.key("message")
+            writer.string(value)
+        }
+        if let value = errorType {
+            writer.key("error_type")
             writer.string(value)
         }
         if let value = result {
@@ -441,6 +494,7 @@ extension JobRecord: Codable {
         case exitCode = "exit_code"
         case signal
         case message
+        case errorType = "error_type"
         case result
         case agentID = "agent_id"
         case progress
@@ -467,6 +521,7 @@ extension JobRecord: Codable {
         let exitCode = try container.decodeIfPresent(Int32.self, forKey: .exitCode)
         let signal = try container.decodeIfPresent(Int32.self, forKey: .signal)
         let message = try container.decodeIfPresent(String.self, forKey: .message)
+        let errorType = try container.decodeIfPresent(String.self, forKey: .errorType)
         let result = try container.decodeIfPresent(JSONValue.self, forKey: .result)
         let agentID = try container.decodeIfPresent(String.self, forKey: .agentID)
         let progress = try container.decodeIfPresent(Double.self, forKey: .progress)
@@ -477,7 +532,7 @@ extension JobRecord: Codable {
         let failures = try container.decode(Int.self, forKey: .failures)
         let lostAttempts = try container.decode(Int.self, forKey: .lostAttempts)
         let recordedAttempts = try container.decode([Int].self, forKey: .recordedAttempts)
-        self.init(id: id, number: number, spec: spec, status: status, attempt: attempt, reason: reason, exitCode: exitCode, signal: signal, message: message, result: result, agentID: agentID, progress: progress, submittedAt: submittedAt, startedAt: startedAt, finishedAt: finishedAt, cancelRequested: cancelRequested, failures: failures, lostAttempts: lostAttempts, recordedAttempts: recordedAttempts)
+        self.init(id: id, number: number, spec: spec, status: status, attempt: attempt, reason: reason, exitCode: exitCode, signal: signal, message: message, errorType: errorType, result: result, agentID: agentID, progress: progress, submittedAt: submittedAt, startedAt: startedAt, finishedAt: finishedAt, cancelRequested: cancelRequested, failures: failures, lostAttempts: lostAttempts, recordedAttempts: recordedAttempts)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -491,6 +546,7 @@ extension JobRecord: Codable {
         try container.encodeIfPresent(exitCode, forKey: .exitCode)
         try container.encodeIfPresent(signal, forKey: .signal)
         try container.encodeIfPresent(message, forKey: .message)
+        try container.encodeIfPresent(errorType, forKey: .errorType)
         try container.encodeIfPresent(result, forKey: .result)
         try container.encodeIfPresent(agentID, forKey: .agentID)
         try container.encodeIfPresent(progress, forKey: .progress)

@@ -116,8 +116,10 @@ public struct JobState: Sendable, Equatable {
     public var lostAttempts: Int
     /// Attempts whose results were recorded.
     public var recordedAttempts: [Int]
+    /// The type of the error its function threw.
+    public var errorType: String?
 
-    public init(number: UInt64, status: JobStatus, attempt: Int, reason: FailureReason? = nil, exitCode: Int32? = nil, signal: Int32? = nil, message: String? = nil, result: JSONValue? = nil, agentID: String? = nil, progress: Double? = nil, startedAt: Timestamp? = nil, finishedAt: Timestamp? = nil, cancelRequested: Bool, failures: Int, lostAttempts: Int, recordedAttempts: [Int]) {
+    public init(number: UInt64, status: JobStatus, attempt: Int, reason: FailureReason? = nil, exitCode: Int32? = nil, signal: Int32? = nil, message: String? = nil, result: JSONValue? = nil, agentID: String? = nil, progress: Double? = nil, startedAt: Timestamp? = nil, finishedAt: Timestamp? = nil, cancelRequested: Bool, failures: Int, lostAttempts: Int, recordedAttempts: [Int], errorType: String? = nil) {
         self.number = number
         self.status = status
         self.attempt = attempt
@@ -134,12 +136,13 @@ public struct JobState: Sendable, Equatable {
         self.failures = failures
         self.lostAttempts = lostAttempts
         self.recordedAttempts = recordedAttempts
+        self.errorType = errorType
     }
 }
 
 extension JobState: WireReadable {
     /// The keys of this message, for a strict reader's suggestions.
-    public static let wireKeys: [String] = ["number", "status", "attempt", "reason", "exit_code", "signal", "message", "result", "agent_id", "progress", "started_at", "finished_at", "cancel_requested", "failures", "lost_attempts", "recorded_attempts"]
+    public static let wireKeys: [String] = ["number", "status", "attempt", "reason", "exit_code", "signal", "message", "result", "agent_id", "progress", "started_at", "finished_at", "cancel_requested", "failures", "lost_attempts", "recorded_attempts", "error_type"]
 
     public init(reader: inout JSONReader) throws(WireError) {
         var number: UInt64? = nil
@@ -158,6 +161,7 @@ extension JobState: WireReadable {
         var failures: Int? = nil
         var lostAttempts: Int? = nil
         var recordedAttempts: [Int]? = nil
+        var errorType: String? = nil
         try reader.fields { (reader: inout JSONReader, key: JSONKey) throws(WireError) in
             switch key {
             case "number":
@@ -192,6 +196,8 @@ extension JobState: WireReadable {
                 do throws(WireError) { lostAttempts = try reader.int() } catch { throw error.at("lost_attempts") }
             case "recorded_attempts":
                 do throws(WireError) { recordedAttempts = try reader.elements { (reader: inout JSONReader) throws(WireError) in try reader.int() } } catch { throw error.at("recorded_attempts") }
+            case "error_type":
+                do throws(WireError) { errorType = try reader.readNull() ? nil : try reader.string() } catch { throw error.at("error_type") }
             default:
                 try reader.unknown(key, known: Self.wireKeys)
             }
@@ -203,7 +209,7 @@ extension JobState: WireReadable {
         guard let failures else { throw WireError.missing("failures") }
         guard let lostAttempts else { throw WireError.missing("lost_attempts") }
         guard let recordedAttempts else { throw WireError.missing("recorded_attempts") }
-        self.init(number: number, status: status, attempt: attempt, reason: reason, exitCode: exitCode, signal: signal, message: message, result: result, agentID: agentID, progress: progress, startedAt: startedAt, finishedAt: finishedAt, cancelRequested: cancelRequested, failures: failures, lostAttempts: lostAttempts, recordedAttempts: recordedAttempts)
+        self.init(number: number, status: status, attempt: attempt, reason: reason, exitCode: exitCode, signal: signal, message: message, result: result, agentID: agentID, progress: progress, startedAt: startedAt, finishedAt: finishedAt, cancelRequested: cancelRequested, failures: failures, lostAttempts: lostAttempts, recordedAttempts: recordedAttempts, errorType: errorType)
     }
 }
 
@@ -264,6 +270,10 @@ extension JobState: WireWritable {
             writer.int(element)
         }
         writer.endArray()
+        if let value = errorType {
+            writer.key("error_type")
+            writer.string(value)
+        }
         writer.endObject()
     }
 }
@@ -286,6 +296,7 @@ extension JobState: Codable {
         case failures
         case lostAttempts = "lost_attempts"
         case recordedAttempts = "recorded_attempts"
+        case errorType = "error_type"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -306,7 +317,8 @@ extension JobState: Codable {
         let failures = try container.decode(Int.self, forKey: .failures)
         let lostAttempts = try container.decode(Int.self, forKey: .lostAttempts)
         let recordedAttempts = try container.decode([Int].self, forKey: .recordedAttempts)
-        self.init(number: number, status: status, attempt: attempt, reason: reason, exitCode: exitCode, signal: signal, message: message, result: result, agentID: agentID, progress: progress, startedAt: startedAt, finishedAt: finishedAt, cancelRequested: cancelRequested, failures: failures, lostAttempts: lostAttempts, recordedAttempts: recordedAttempts)
+        let errorType = try container.decodeIfPresent(String.self, forKey: .errorType)
+        self.init(number: number, status: status, attempt: attempt, reason: reason, exitCode: exitCode, signal: signal, message: message, result: result, agentID: agentID, progress: progress, startedAt: startedAt, finishedAt: finishedAt, cancelRequested: cancelRequested, failures: failures, lostAttempts: lostAttempts, recordedAttempts: recordedAttempts, errorType: errorType)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -327,5 +339,6 @@ extension JobState: Codable {
         try container.encode(failures, forKey: .failures)
         try container.encode(lostAttempts, forKey: .lostAttempts)
         try container.encode(recordedAttempts, forKey: .recordedAttempts)
+        try container.encodeIfPresent(errorType, forKey: .errorType)
     }
 }
