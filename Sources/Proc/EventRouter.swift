@@ -24,6 +24,9 @@ final class EventRouter: Sendable {
         /// Submits in flight: their jobs' events may come before their ids.
         var submitting = 0
     }
+    /// Receivers that want every event of their jobs (workers with callbacks), not only the final one:
+    /// while there are none, the feed decodes only final events.
+    private let everyEvent = Locked(0)
 
     init(client: ProcClient) { self.client = client }
 
@@ -33,7 +36,10 @@ final class EventRouter: Sendable {
         let from = try await client.info().lastSeq + 1
         state.withLock { state in
             guard state.task == nil else { return }
-            let stream = client.events(topics: ["job."], from: from)
+            let everyEvent = everyEvent
+            let stream = client.events(topics: ["job."], from: from, want: { topic in
+                Self.finalTopics.contains(topic) || everyEvent.withLock { $0 > 0 }
+            })
             state.task = Task { [weak self] in
                 do {
                     for try await event in stream { self?.route(event) }
@@ -43,6 +49,15 @@ final class EventRouter: Sendable {
                 }
             }
         }
+    }
+
+    static let finalTopics: Set<[UInt8]> = [EventType.jobCompleted.topic, EventType.jobFailed.topic,
+                                            EventType.jobCancelled.topic]
+
+    /// A receiver starts to want every event of its jobs (call before its submit), or stops (after its
+    /// final event).
+    func wantsEveryEvent(_ more: Bool) {
+        everyEvent.withLock { $0 += more ? 1 : -1 }
     }
 
     /// Submits jobs whose events `receivers` take (one receiver per id, in order): registered before any

@@ -137,12 +137,10 @@ public struct RemoteError: Error, Sendable, Equatable, CustomStringConvertible {
 
 /// A function's arguments and output as JSON, by the Codable conformance of their types.
 enum FunctionCoding {
-    static func encode<T: Encodable>(_ value: T) throws -> JSONValue {
-        try WireCoding.decode(JSONValue.self, from: Array(JSONEncoder().encode(value)))
-    }
+    static func encode<T: Encodable>(_ value: T) throws -> JSONValue { try JSONValueEncoder().encode(value) }
 
     static func decode<T: Decodable>(_ type: T.Type, _ value: JSONValue) throws -> T {
-        try JSONDecoder().decode(type, from: Data(WireCoding.bytes(value)))
+        try JSONValueDecoder().decode(type, from: value)
     }
 }
 
@@ -150,6 +148,8 @@ enum FunctionCoding {
 /// Shared by command and function workers and by `map`.
 final class JobTracker: EventReceiver, FeedEndAware, @unchecked Sendable {
     let followsEvents: Bool
+    /// Told when the final event came, when this tracker wanted every event (a callback).
+    private var router: EventRouter?
     /// Called with each event (and its payload: the result, or progress as `{"progress":…,"message":…}`).
     /// Set once, before `start`; dropped after the final event (what it holds is released then).
     var onEvent: ((Event, JSONValue?) -> Void)?
@@ -182,9 +182,20 @@ final class JobTracker: EventReceiver, FeedEndAware, @unchecked Sendable {
         }) else { throw ProcClientError(.rejected, "the worker was already started") }
         if followsEvents {
             try await cluster.router.ensureRunning()
-            let ids = try await cluster.router.submit([spec]) { [self] ids in
-                locked { $0.id = ids.first }
-                return [self]
+            let everyEvent = onEvent != nil
+            if everyEvent {
+                cluster.router.wantsEveryEvent(true)
+                mutex.withLock { router = cluster.router }
+            }
+            let ids: [JobID]
+            do {
+                ids = try await cluster.router.submit([spec]) { [self] ids in
+                    locked { $0.id = ids.first }
+                    return [self]
+                }
+            } catch {
+                if everyEvent { cluster.router.wantsEveryEvent(false) }
+                throw error
             }
             locked { $0.id = ids.first }
         } else {
@@ -220,7 +231,17 @@ final class JobTracker: EventReceiver, FeedEndAware, @unchecked Sendable {
             return (Array(state.waiters.values), callback)
         }
         callback?(event, payload)
+        if !waiters.isEmpty || (status.isFinal && event.type != .jobLateResult) {
+            if let router = takeRouter() { router.wantsEveryEvent(false) }
+        }
         for waiter in waiters { waiter.resume(returning: event) }
+    }
+
+    private func takeRouter() -> EventRouter? {
+        mutex.withLock {
+            defer { router = nil }
+            return router
+        }
     }
 
     func feedEnded(_ error: any Error) {

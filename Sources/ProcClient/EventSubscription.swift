@@ -9,9 +9,15 @@ extension ProcClient {
     /// published before the subscription reached the coordinator (the slow-joiner window) or dropped by
     /// a full high-water mark. `topics` are prefixes (`job.`, `agent.`); empty means everything.
     public func events(topics: [String] = [], from seq: UInt64? = nil) -> EventStream {
+        events(topics: topics, from: seq, want: nil)
+    }
+
+    /// `events`, with `want` asked of each event's topic on the client's loop before it is decoded: an
+    /// event it does not want is passed over (still in order: no replay for it).
+    package func events(topics: [String], from seq: UInt64?, want: (@Sendable ([UInt8]) -> Bool)?) -> EventStream {
         let (stream, continuation) = AsyncThrowingStream<[Event], any Error>.makeStream(bufferingPolicy: .unbounded)
         loop.execute { [self] in
-            let subscription = EventSubscription(client: self, topics: topics, continuation: continuation)
+            let subscription = EventSubscription(client: self, topics: topics, want: want, continuation: continuation)
             subscriptions[ObjectIdentifier(subscription)] = subscription
             continuation.onTermination = { [weak self] _ in
                 self?.loop.execute { [weak self] in
@@ -61,6 +67,7 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
     private weak var client: ProcClient?
     private let loop: EventLoop
     private let topics: [String]
+    private let want: (@Sendable ([UInt8]) -> Bool)?
     private let continuation: AsyncThrowingStream<[Event], any Error>.Continuation
     /// Events ready for the stream, handed over together at the end of a read or a replay, or every
     /// `maxHandOver` of them. Kept small: an array handed over cannot be reused, and a new one of a few
@@ -82,10 +89,12 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
     /// Events recovered from the journal rather than the live feed.
     private(set) var replayed = 0
 
-    init(client: ProcClient, topics: [String], continuation: AsyncThrowingStream<[Event], any Error>.Continuation) {
+    init(client: ProcClient, topics: [String], want: (@Sendable ([UInt8]) -> Bool)?,
+         continuation: AsyncThrowingStream<[Event], any Error>.Continuation) {
         self.client = client
         self.loop = client.loop
         self.topics = topics
+        self.want = want
         self.continuation = continuation
     }
 
@@ -141,7 +150,7 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
     }
 
     private func wanted(_ topic: [UInt8]) -> Bool {
-        topics.isEmpty || topics.contains { topic.starts(with: $0.utf8) }
+        (topics.isEmpty || topics.contains { topic.starts(with: $0.utf8) }) && want?(topic) != false
     }
 
     private func accept(_ event: Event) {
@@ -151,7 +160,7 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
     private func drain() {
         while let event = buffer.removeValue(forKey: nextSeq) {
             nextSeq += 1
-            if topics.isEmpty || topics.contains(where: { event.type.rawValue.hasPrefix($0) }) {
+            if wanted(event.type.topic) {
                 ready.append(event)
                 if ready.count >= Self.maxHandOver { handOver() }
             }

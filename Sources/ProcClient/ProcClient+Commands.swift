@@ -10,6 +10,7 @@ extension ProcClient {
     /// at once: no round trip per job. A chunk too big for one message is split in two.
     public func submit(_ specs: [JobSpec], chunkSize: Int = 2_000) async throws -> [JobID] {
         guard !specs.isEmpty else { return [] }
+        if specs.count == 1 { return [try await submit(specs[0])] }
         if specs.count <= chunkSize {
             return try await submitChunk(specs[...], timeout: nil)
         }
@@ -36,8 +37,57 @@ extension ProcClient {
         return try await request(.submit, encoded: body, as: SubmitReply.self, timeout: timeout).ids
     }
 
+    /// Submits one job. Jobs submitted one at a time from many tasks at once go to the coordinator
+    /// together, in one SUBMIT per turn of the client's loop (`SubmitQueue`): a worker per call is then
+    /// not a request per call.
     public func submit(_ spec: JobSpec) async throws -> JobID {
-        try await submit([spec])[0]
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<JobID, any Error>) in
+            if submitQueue.add(spec, { continuation.resume(with: $0) }) {
+                loop.perform { [self] in sendQueuedSubmits() }
+            }
+        }
+    }
+
+    /// Sends what `submit(_:)` queued, in SUBMITs of at most 2,000 jobs (and of `maxRequestBytes`). One
+    /// the coordinator refuses as a whole is sent again job by job: only the jobs at fault fail.
+    func sendQueuedSubmits() {
+        let queued = submitQueue.takeAll()
+        var start = 0
+        while start < queued.count {
+            let end = min(start + 2_000, queued.count)
+            sendSubmits(queued[start..<end], retryAlone: true)
+            start = end
+        }
+    }
+
+    private func sendSubmits(_ queued: ArraySlice<SubmitQueue.Item>, retryAlone: Bool) {
+        let body = WireCoding.bytes(SubmitRequest(jobs: queued.map(\.spec)))
+        if body.count > Self.maxRequestBytes {
+            guard queued.count > 1 else {
+                return queued.first!.completion(.failure(ProcClientError(
+                    .rejected, "SUBMIT request too large: \(body.count >> 20) MiB (at most \(Self.maxRequestBytes >> 20) MiB)")))
+            }
+            let middle = queued.startIndex + queued.count / 2
+            sendSubmits(queued[..<middle], retryAlone: retryAlone)
+            sendSubmits(queued[middle...], retryAlone: retryAlone)
+            return
+        }
+        sendOnLoop(.submit, body, timeout: requestTimeout) { [self] result in
+            let ids: [JobID]
+            do {
+                ids = try WireCoding.decode(SubmitReply.self, from: try result.get()).ids
+                guard ids.count == queued.count else {
+                    throw ProcClientError(.protocolError, "SUBMIT answered \(ids.count) ids for \(queued.count) jobs")
+                }
+            } catch let error as ProcClientError where error.code == .rejected && retryAlone && queued.count > 1 {
+                for item in queued { sendSubmits([item], retryAlone: false) }
+                return
+            } catch {
+                for item in queued { item.completion(.failure(error)) }
+                return
+            }
+            for (item, id) in zip(queued, ids) { item.completion(.success(id)) }
+        }
     }
 
     public func status(_ ids: [JobID] = [], queue: String? = nil, limit: Int? = nil) async throws -> StatusReply {
@@ -120,4 +170,31 @@ extension ProcClient {
 
 func monotonicSeconds() -> Double {
     Double(monotonicMilliseconds()) / 1000
+}
+
+/// Jobs submitted one at a time, waiting for the client's loop to send them together. Any thread adds;
+/// the loop takes them all at once.
+final class SubmitQueue: @unchecked Sendable {
+    struct Item {
+        let spec: JobSpec
+        let completion: (Result<JobID, any Error>) -> Void
+    }
+
+    private let mutex = Mutex()
+    private var items: [Item] = []
+
+    /// Queues a job; true when the queue was empty (the caller has the loop send it).
+    func add(_ spec: JobSpec, _ completion: @escaping (Result<JobID, any Error>) -> Void) -> Bool {
+        mutex.withLock {
+            items.append(Item(spec: spec, completion: completion))
+            return items.count == 1
+        }
+    }
+
+    func takeAll() -> [Item] {
+        mutex.withLock {
+            defer { items.removeAll(keepingCapacity: true) }
+            return items
+        }
+    }
 }

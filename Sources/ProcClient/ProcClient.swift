@@ -25,6 +25,8 @@ public final class ProcClient: @unchecked Sendable {
     /// Why the socket could not be opened (loop-confined).
     private var openProblem: String?
     var subscriptions: [ObjectIdentifier: EventSubscription] = [:]
+    /// Jobs `submit(_:)` queued for the loop to send together.
+    let submitQueue = SubmitQueue()
     /// Events this client's subscriptions fetched with REPLAY instead of from the live feed (gaps, the
     /// slow-joiner window). Loop-confined; read with `replayedEventCount()`.
     var replayedEvents = 0

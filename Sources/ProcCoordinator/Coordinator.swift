@@ -401,7 +401,7 @@ public final class Coordinator: @unchecked Sendable, Service {
         return CommitHold.Batch(
             hasChanges: !batch.isEmpty || !submittedJobs.isEmpty || !dispatches.isEmpty || !acks.isEmpty,
             hasUrgentSends: !outbound.isEmpty || !localOutbound.isEmpty, events: batch.events.count,
-            agentsCanWait: agentsCanWait)
+            agentsCanWait: agentsCanWait, runsInFlight: state.queues.values.contains { $0.running > 0 })
     }
 }
 

@@ -97,6 +97,9 @@ public enum ProcFunctionHost {
 
     // MARK: serve
 
+    /// Reads calls from stdin until its end, one at a time. The loop and the calls run in one task off
+    /// the main thread: a call that does not suspend runs where the loop does, with no thread hop (a task
+    /// per call, and the main actor, cost two wake-ups of another thread per call).
     private static func serve(_ functions: [any ProcFunction.Type]) async {
         guard fcntl(3, F_GETFD) >= 0 else {
             fail("fd 3 is not open: --proc-serve is for proc-agent, which gives it the channel on fd 3")
@@ -104,26 +107,31 @@ public enum ProcFunctionHost {
         let channel = HostChannel(fd: 3)
         let instances = Dictionary(functions.map { ($0.name, AnyFunction($0)) }, uniquingKeysWith: { first, _ in first })
         let calls = CallState()
-        // SIGTERM (a cancel, a timeout, the agent stopping): the call's task is cancelled; the host ends
-        // once it is over (the agent SIGKILLs it after the grace otherwise).
+        let loop = Task.detached {
+            var reader = LineReader(fd: 0)
+            while let line = reader.next() {
+                if line.allSatisfy({ $0 == 0x20 || $0 == 0x0D }) { continue }
+                calls.started()
+                let answer = await answer(line, instances: instances, channel: channel)
+                fflush(nil)  // what the call printed is in its pipes before its answer
+                channel.writeLine(answer)
+                if calls.finish() { exit(0) }
+            }
+        }
+        // SIGTERM (a cancel, a timeout, the agent stopping): the call in progress is cancelled (its task
+        // is the loop's); the host ends once it is over (the agent SIGKILLs it after the grace otherwise).
         signal(SIGTERM, SIG_IGN)
         let terms = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
-        terms.setEventHandler { if calls.terminate() { exit(0) } }
-        terms.resume()
-        var reader = LineReader(fd: 0)
-        while let line = reader.next() {
-            if line.allSatisfy({ $0 == 0x20 || $0 == 0x0D }) { continue }
-            let answer = await answer(line, instances: instances, channel: channel, calls: calls)
-            fflush(nil)  // what the call printed is in its pipes before its answer
-            channel.writeLine(answer)
-            if calls.finish() { exit(0) }
+        terms.setEventHandler {
+            if calls.terminate() { exit(0) }
+            loop.cancel()
         }
+        terms.resume()
+        await loop.value
     }
 
     /// The last line of a call: `{"done":true,"result":…}` or `{"done":true,"error":{…}}`.
-    private static func answer(
-        _ line: [UInt8], instances: [String: AnyFunction], channel: HostChannel, calls: CallState
-    ) async -> [UInt8] {
+    private static func answer(_ line: [UInt8], instances: [String: AnyFunction], channel: HostChannel) async -> [UInt8] {
         let call: FunctionCall
         do {
             call = try WireCoding.decode(FunctionCall.self, from: line)
@@ -134,13 +142,17 @@ public enum ProcFunctionHost {
             return thrown("UnknownFunction", "this host offers no function '\(call.function)' (it offers "
                           + instances.keys.sorted().joined(separator: ", ") + ")")
         }
-        var logger = Logger(label: "proc.function.\(call.function)", factory: { StreamLogHandler.standardError(label: $0) })
+        var logger = function.logger
         logger[metadataKey: "job.id"] = .string(call.jobID)
         let context = FunctionContext(jobID: call.jobID, attempt: call.attempt, queue: call.queue, logger: logger,
                                       channel: channel)
-        let task = Task { try await function.call(call.args ?? .object([:]), context) }
-        calls.started(task)
-        switch await task.result {
+        let outcome: Result<[UInt8], any Error>
+        do {
+            outcome = .success(try await function.call(call.args ?? .object([:]), context))
+        } catch {
+            outcome = .failure(error)
+        }
+        switch outcome {
         case .success(let encoded):
             guard encoded.count <= maxResultBytes else {
                 return thrown("ResultTooLarge", "the result is \(encoded.count) bytes of JSON, over "
@@ -212,13 +224,16 @@ public enum ProcFunctionHost {
 /// A registered function with its types erased: JSON in, JSON bytes out. One instance per host process.
 struct AnyFunction: Sendable {
     let call: @Sendable (JSONValue, FunctionContext) async throws -> [UInt8]
+    /// Its calls' logger (to stderr), made once; each call adds its job id.
+    let logger: Logger
 
     init<F: ProcFunction>(_ type: F.Type) {
+        logger = Logger(label: "proc.function.\(F.name)", factory: { StreamLogHandler.standardError(label: $0) })
         let instance = F()
         call = { args, context in
-            let input = try JSONDecoder().decode(F.Input.self, from: Data(WireCoding.bytes(args)))
+            let input = try JSONValueDecoder().decode(F.Input.self, from: args)
             let output = try await instance.run(input, context: context)
-            return Array(try JSONEncoder().encode(output))
+            return WireCoding.bytes(try JSONValueEncoder().encode(output))
         }
     }
 }
@@ -238,79 +253,73 @@ final class HostChannel: @unchecked Sendable {
     }
 }
 
-/// The call in progress, and whether a SIGTERM came: then the host ends once the call is over.
+/// Whether a call is in progress, and whether a SIGTERM came: then the host ends once it is over.
 final class CallState: @unchecked Sendable {
     private let lock = NSLock()
-    private var task: Task<[UInt8], any Error>?
+    private var calling = false
     private var terminating = false
 
-    func started(_ task: Task<[UInt8], any Error>) {
+    func started() {
         lock.lock()
         defer { lock.unlock() }
-        self.task = task
-        if terminating { task.cancel() }
+        calling = true
     }
 
-    /// A SIGTERM: cancels the call; returns true when there is none (end now).
+    /// A SIGTERM: returns true when no call is in progress (end now); else the caller cancels the call.
     func terminate() -> Bool {
         lock.lock()
         defer { lock.unlock() }
         terminating = true
-        guard let task else { return true }
-        task.cancel()
-        return false
+        return !calling
     }
 
     /// The call is over; returns true when the host should end.
     func finish() -> Bool {
         lock.lock()
         defer { lock.unlock() }
-        task = nil
+        calling = false
         return terminating
     }
 }
 
-/// Lines from a descriptor, read in chunks (a call line may be up to the agent's 1 MiB of arguments).
+/// Lines from a descriptor, read in chunks into one buffer that grows for a long line (a call line may
+/// hold up to 1 MiB of arguments).
 struct LineReader {
     let fd: Int32
-    private var buffer: [UInt8] = []
+    private var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    /// The bytes read and not yet returned: `buffer[start..<end]`.
     private var start = 0
+    private var end = 0
     private var atEnd = false
 
     init(fd: Int32) { self.fd = fd }
 
     /// The next line without its newline; nil at the end of input.
     mutating func next() -> [UInt8]? {
+        var scanned = start
         while true {
-            if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
+            if let newline = buffer[scanned..<end].firstIndex(of: UInt8(ascii: "\n")) {
                 let line = Array(buffer[start..<newline])
                 start = newline + 1
-                if start == buffer.count {
-                    buffer.removeAll(keepingCapacity: true)
-                    start = 0
-                }
                 return line
             }
+            scanned = end
             if atEnd {
-                guard start < buffer.count else { return nil }
-                let line = Array(buffer[start...])
-                buffer.removeAll()
-                start = 0
-                return line
+                guard start < end else { return nil }
+                defer { start = end }
+                return Array(buffer[start..<end])
             }
             if start > 0 {
-                buffer.removeFirst(start)
-                start = 0
+                // Room at the front: move what is left of the line there.
+                buffer.withUnsafeMutableBytes { bytes in
+                    _ = memmove(bytes.baseAddress!, bytes.baseAddress! + start, end - start)
+                }
+                (scanned, end, start) = (scanned - start, end - start, 0)
             }
-            let count = buffer.count
-            buffer.append(contentsOf: repeatElement(0, count: 1 << 16))
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + count, 1 << 16) }
-            if n < 0 && errno == EINTR {
-                buffer.removeLast(1 << 16)
-                continue
-            }
-            buffer.removeLast((1 << 16) - max(n, 0))
-            if n <= 0 { atEnd = true }
+            if end == buffer.count { buffer += [UInt8](repeating: 0, count: buffer.count) }
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + end, $0.count - end) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { atEnd = true } else { end += n }
         }
     }
 }

@@ -116,20 +116,33 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Runs `work` on the loop thread, soon. Callable from any thread.
     public func execute(_ work: @escaping @Sendable () -> Void) {
-        lock.withLock { inbox.append(work) }
-        wake()
+        if enqueue(work) { wake() }
+    }
+
+    /// Appends to the inbox; true when it was empty, so the loop must be woken. One wake-up serves every
+    /// item queued before the loop drains the inbox (it reads the eventfd before it takes the items), so
+    /// a burst of requests costs one write(2), not one each.
+    private func enqueue(_ work: @escaping @Sendable () -> Void) -> Bool {
+        lock.withLock {
+            inbox.append(work)
+            return inbox.count == 1
+        }
     }
 
     /// Runs `work` on the loop thread: now when called there, or when the loop is not running (nothing
     /// else can touch its sockets then), else soon. For cleanup from a `deinit`, which may run anywhere.
     public func perform(_ work: @escaping @Sendable () -> Void) {
         if isInLoop { return work() }
-        let queued = lock.withLock { () -> Bool in
-            guard running else { return false }
+        let queued = lock.withLock { () -> Bool? in
+            guard running else { return nil }
             inbox.append(work)
-            return true
+            return inbox.count == 1
         }
-        if queued { wake() } else { work() }
+        switch queued {
+        case nil: work()
+        case true?: wake()
+        case false?: break
+        }
     }
 
     private func wake() {

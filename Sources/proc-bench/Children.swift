@@ -93,13 +93,14 @@ final class SeparateCluster {
     let directory: String
 
     /// With `standalone`, one process: `proc-coordinator start --standalone --slots SLOTS`.
-    init(slots: Int?, heartbeatMilliseconds: Int? = nil, standalone: Bool = false) throws {
+    init(slots: Int?, heartbeatMilliseconds: Int? = nil, standalone: Bool = false, functionHosts: [String] = []) throws {
         directory = NSTemporaryDirectory() + "proc-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var arguments = ["start", "--listen", "tcp://127.0.0.1:*", "--events", "tcp://127.0.0.1:*",
                          "--data-dir", directory + "/data", "--log-level", "warning"]
         if let heartbeatMilliseconds { arguments += ["--heartbeat-ms", String(heartbeatMilliseconds)] }
         if standalone, let slots { arguments += ["--standalone", "--slots", String(slots)] }
+        if standalone && !functionHosts.isEmpty { arguments += ["--functions"] + functionHosts }
         coordinator = try Child(binaryDirectory + "/proc-coordinator", arguments)
         guard let ready = coordinator.line(containing: "ready control=") else {
             throw BenchError("the coordinator did not start: \(coordinator.output)")
@@ -111,7 +112,7 @@ final class SeparateCluster {
             agent = try Child(binaryDirectory + "/proc-agent", [
                 "join", control, "--slots", String(slots), "--name", "bench", "--data-dir", directory + "/agent",
                 "--log-level", "warning",
-            ])
+            ] + (functionHosts.isEmpty ? [] : ["--functions"] + functionHosts))
         }
     }
 

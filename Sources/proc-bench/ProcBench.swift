@@ -27,8 +27,11 @@ struct ProcBench: AsyncParsableCommand {
     @Option(help: "Only these workloads (W1, W2, W3); repeatable.")
     var workload: [String] = []
 
-    @Option(help: "Only these sections: ratios, idle, submit, latency, agents; repeatable (default: all).")
+    @Option(help: "Only these sections: ratios, functions, idle, submit, latency, agents; repeatable (default: all).")
     var section: [String] = []
+
+    @Option(help: "W4 (functions): single, separate or both (default).")
+    var w4 = "both"
 
     @Flag(help: "Also run xargs -P and GNU parallel (if installed) on W1–W3, interleaved with the rest.")
     var peers = false
@@ -56,10 +59,11 @@ struct ProcBench: AsyncParsableCommand {
         Workload(name: "W3", description: "sh loop of 30000, 2 at a time", count: 200, parallel: 2,
                  argv: ["/bin/sh", "-c", "i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done"]),
     ]
-    static let sections = ["ratios", "idle", "submit", "latency", "agents"]
+    static let sections = ["ratios", "functions", "idle", "submit", "latency", "agents"]
 
     func validate() throws {
         if rounds < 1 { throw ValidationError("--rounds must be at least 1") }
+        if !["single", "separate", "both"].contains(w4) { throw ValidationError("--w4 must be single, separate or both") }
         let known = Set(Self.all.map(\.name))
         for name in workload where !known.contains(name.uppercased()) {
             throw ValidationError("unknown workload \(name) (W1, W2, W3)")
@@ -75,7 +79,7 @@ struct ProcBench: AsyncParsableCommand {
     func wants(_ name: String) -> Bool { section.isEmpty || section.contains(name) }
 
     /// What is being measured now, on stderr (a full run takes minutes; the tables come at the end).
-    private func progress(_ what: String) {
+    func progress(_ what: String) {
         fflush(nil)  // what is already printed comes first, also when both go to one file
         FileHandle.standardError.write(Data("proc-bench: \(what)…\n".utf8))
     }
@@ -86,6 +90,7 @@ struct ProcBench: AsyncParsableCommand {
               + "\(ProcessInfo.processInfo.activeProcessorCount) cores, binaries in \(binaryDirectory)")
         if wants("ratios") { try await ratios() }
         var rows: [[String]] = []
+        if wants("functions") { rows += try await functions() }
         if wants("idle") {
             progress("an idle coordinator and agent")
             let (coordinator, agent) = try idleCPU(seconds: quick ? 1 : 5)
@@ -176,7 +181,7 @@ struct ProcBench: AsyncParsableCommand {
         }
     }
 
-    private func verdict(_ met: Bool) -> String { quick ? "" : (met ? "met" : "NOT MET") }
+    func verdict(_ met: Bool) -> String { quick ? "" : (met ? "met" : "NOT MET") }
     private func ms(_ micros: UInt64) -> Double { Double(micros) / 1000 }
 
     /// W1–W3: floor, single-host mode, separate processes (and peers), interleaved round by round.

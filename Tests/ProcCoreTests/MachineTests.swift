@@ -55,8 +55,10 @@ import Testing
 }
 
 @Suite struct CommitHoldTests {
-    func batch(changes: Bool = true, urgent: Bool = false, events: Int = 10, agentsCanWait: Bool = true) -> CommitHold.Batch {
-        CommitHold.Batch(hasChanges: changes, hasUrgentSends: urgent, events: events, agentsCanWait: agentsCanWait)
+    func batch(changes: Bool = true, urgent: Bool = false, events: Int = 10, agentsCanWait: Bool = true,
+               inFlight: Bool = true) -> CommitHold.Batch {
+        CommitHold.Batch(hasChanges: changes, hasUrgentSends: urgent, events: events, agentsCanWait: agentsCanWait,
+                         runsInFlight: inFlight)
     }
 
     @Test func aBatchNobodyWaitsOnWaitsUpToTheHold() {
@@ -74,6 +76,7 @@ import Testing
         #expect(hold.decide(batch(agentsCanWait: false), now: 0) == .commit)
         #expect(hold.decide(batch(events: CommitHold.maxHeldEvents), now: 0) == .commit)
         #expect(hold.decide(batch(changes: false), now: 0) == .commit)
+        #expect(hold.decide(batch(inFlight: false), now: 0) == .commit, "the last run's end: nothing would share it")
         var never = CommitHold(holdMilliseconds: 0)
         #expect(never.decide(batch(), now: 0) == .commit, "0: never")
         _ = hold.decide(batch(), now: 10)

@@ -5,6 +5,8 @@
 /// (/bin/true); held, one commit takes several. But a batch may wait only while nobody waits on it:
 /// - nothing else is to be sent (a client's reply, a CANCEL, a WELCOME: all wait for the commit);
 /// - every agent that runs are for still holds a run beyond its slots without them, so none runs dry;
+/// - other runs are still in flight, whose ends can share the commit: with none, nothing would come to
+///   share it, and a subscriber waiting for the last end would only wait longer;
 /// and at most `holdMilliseconds` from when the holding began, or `maxHeldEvents` events.
 public struct CommitHold: Sendable, Equatable {
     public let holdMilliseconds: Int64
@@ -23,12 +25,15 @@ public struct CommitHold: Sendable, Equatable {
         public var events: Int
         /// Every agent that runs are for can go on without them (it holds runs beyond its slots).
         public var agentsCanWait: Bool
+        /// Some run is still going somewhere (its end may come to share the commit).
+        public var runsInFlight: Bool
 
-        public init(hasChanges: Bool, hasUrgentSends: Bool, events: Int, agentsCanWait: Bool) {
+        public init(hasChanges: Bool, hasUrgentSends: Bool, events: Int, agentsCanWait: Bool, runsInFlight: Bool = true) {
             self.hasChanges = hasChanges
             self.hasUrgentSends = hasUrgentSends
             self.events = events
             self.agentsCanWait = agentsCanWait
+            self.runsInFlight = runsInFlight
         }
     }
 
@@ -40,7 +45,7 @@ public struct CommitHold: Sendable, Equatable {
 
     public mutating func decide(_ batch: Batch, now: Int64) -> Decision {
         guard holdMilliseconds > 0, batch.hasChanges, !batch.hasUrgentSends, batch.events < Self.maxHeldEvents,
-            batch.agentsCanWait
+            batch.agentsCanWait, batch.runsInFlight
         else {
             heldSince = nil
             return .commit
