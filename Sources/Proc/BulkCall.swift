@@ -39,9 +39,8 @@ struct BulkCall<Function: ProcFunction> {
                         try Task.checkCancellation()
                         let end = min(start + max(1, batchSize), specs.count)
                         let first = start
-                        let ids = try await cluster.router.submit(Array(specs[start..<end])) { ids in
+                        let ids = try await cluster.router.submit(Array(specs[start..<end]), receiver: receiver) { ids in
                             receiver.expect(ids, from: first)
-                            return Array(repeating: receiver, count: ids.count)
                         }
                         onSubmitted?(ids)
                         start = end
@@ -56,7 +55,7 @@ struct BulkCall<Function: ProcFunction> {
 }
 
 /// Takes the events of every job of one `map`, by id, and yields each final one as a result.
-final class BulkReceiver<Function: ProcFunction>: EventReceiver, FeedEndAware, @unchecked Sendable {
+final class BulkReceiver<Function: ProcFunction>: EventReceiver, @unchecked Sendable {
     private let mutex = ZeroMQ.Mutex()
     private var indices: [JobID: Int] = [:]
     private var left: Int

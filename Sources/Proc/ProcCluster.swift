@@ -101,7 +101,8 @@ public final class ProcCluster: Sendable {
                                  temporaryDirectory: temporaryDirectory)
         try await local.start()
         do {
-            let client = try ProcClient(coordinator: inprocEndpoint, loop: local.loop)
+            // Its own loop thread: the client's decoding and routing beside the cluster's loop, not on it.
+            let client = try ProcClient(coordinator: inprocEndpoint, context: local.loop.context)
             return ProcCluster(client: client, local: local)
         } catch {
             await local.stop()
@@ -113,6 +114,9 @@ public final class ProcCluster: Sendable {
     public var controlEndpoint: String? {
         local?.coordinator.boundControlEndpoints.first { $0.hasPrefix("tcp://") }
     }
+
+    /// The coordinator of a standalone cluster (for the benchmark's counts).
+    package var localCoordinator: Coordinator? { local?.coordinator }
 
     /// The event feed's endpoint of a standalone cluster.
     public var eventsEndpoint: String? { local?.coordinator.boundEventsEndpoint }

@@ -146,7 +146,7 @@ enum FunctionCoding {
 
 /// A job's id, its last known state and, when it follows the event feed, its final event for `join`.
 /// Shared by command and function workers and by `map`.
-final class JobTracker: EventReceiver, FeedEndAware, @unchecked Sendable {
+final class JobTracker: EventReceiver, @unchecked Sendable {
     let followsEvents: Bool
     /// Told when the final event came, when this tracker wanted every event (a callback).
     private var router: EventRouter?
@@ -187,17 +187,14 @@ final class JobTracker: EventReceiver, FeedEndAware, @unchecked Sendable {
                 cluster.router.wantsEveryEvent(true)
                 mutex.withLock { router = cluster.router }
             }
-            let ids: [JobID]
+            let id: JobID
             do {
-                ids = try await cluster.router.submit([spec]) { [self] ids in
-                    locked { $0.id = ids.first }
-                    return [self]
-                }
+                id = try await cluster.router.submit(spec, receiver: self)
             } catch {
                 if everyEvent { cluster.router.wantsEveryEvent(false) }
                 throw error
             }
-            locked { $0.id = ids.first }
+            locked { $0.id = id }
         } else {
             let id = try await cluster.client.submit(spec)
             locked { $0.id = id }

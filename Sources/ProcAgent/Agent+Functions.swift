@@ -15,6 +15,8 @@ final class HostProcess {
     let startTicks: UInt64?
     /// The call it runs now, and its attempt.
     var call: RunRef?
+    /// A held call written to it ahead of its turn: its next call.
+    var queued: RunRef?
     /// Bytes of the call line not yet written (the pipe was full).
     var unsent: [UInt8] = []
 
@@ -115,6 +117,12 @@ extension Agent {
     /// the call is written to the host's stdin.
     func startCall(_ assignment: Assignment, function: String) {
         let jobID = assignment.jobID
+        if let id = aheadCalls.removeValue(forKey: jobID), let host = hostProcesses[id], host.queued?.jobID == jobID {
+            host.queued = nil
+            // Already in the host's stdin: it runs now that the host's call before it is over. (A host
+            // retired meanwhile, by a signal, ends before it reads it: the call goes to another host.)
+            if hostPool.use(id, for: jobID) { return beginCall(assignment, on: host, line: nil) }
+        }
         let host: HostProcess
         switch hostPool.take(function, for: jobID, isolated: assignment.isolated == true) {
         case .unknown:
@@ -126,18 +134,50 @@ extension Agent {
             guard let launched = launchHost(id, path: path, for: assignment) else { return }
             host = launched
         }
+        beginCall(assignment, on: host, line: callLine(assignment, function: function))
+    }
+
+    private func callLine(_ assignment: Assignment, function: String) -> [UInt8] {
+        var line = WireCoding.bytes(FunctionCall(jobID: assignment.jobID, attempt: assignment.attempt, function: function,
+                                                 args: assignment.args, queue: assignment.queue))
+        line.append(UInt8(ascii: "\n"))
+        return line
+    }
+
+    /// The call is the host's now; `line` is written to it unless it was written ahead.
+    private func beginCall(_ assignment: Assignment, on host: HostProcess, line: [UInt8]?) {
+        let jobID = assignment.jobID
         host.process.resetOutput()
         host.call = RunRef(jobID: jobID, attempt: assignment.attempt)
         callHosts[jobID] = host.id
         processes[jobID] = host.run
         runRecords.add(.init(jobID: jobID, attempt: assignment.attempt, pid: host.process.pid,
                              startTime: host.startTicks))
-        var line = WireCoding.bytes(FunctionCall(jobID: jobID, attempt: assignment.attempt, function: function,
-                                                 args: assignment.args, queue: assignment.queue))
-        line.append(UInt8(ascii: "\n"))
-        host.unsent = line
-        writeCall(host)
+        if let line {
+            host.unsent += line
+            writeCall(host)
+        }
         perform(runs.spawned(jobID, pid: host.process.pid))
+    }
+
+    /// Writes held calls to busy hosts of their function's executable, one each, ahead of their turn: a
+    /// host that answers finds its next call waiting and does not sleep in between, and the write to a
+    /// busy host wakes nobody (writing to a host asleep in read(2) cost a tenth of a call's time on the
+    /// agent's thread). The machine starts such a call only as that host's next one (`bind`).
+    func sendAhead() {
+        guard !runs.held.isEmpty, !runs.stopping else { return }
+        for assignment in runs.held where assignment.isolated != true && !runs.bound.contains(assignment.jobID) {
+            guard let function = assignment.function, let path = hostPool.offers[function],
+                let host = hostProcesses.values.first(where: {
+                    $0.path == path && $0.queued == nil && $0.call != nil && hostPool.canTakeAhead($0.id)
+                })
+            else { continue }
+            host.queued = RunRef(jobID: assignment.jobID, attempt: assignment.attempt)
+            aheadCalls[assignment.jobID] = host.id
+            runs.bind(assignment.jobID)
+            host.unsent += callLine(assignment, function: function)
+            writeCall(host)
+        }
     }
 
     /// A new host process for `path`, registered with the loop; nil (the call reported as not started)
@@ -251,14 +291,16 @@ extension Agent {
                                stdoutTruncated: process.stdoutTruncated, stderrTruncated: process.stderrTruncated)
         finishCall(call, of: host)
         if hostPool.callEnded(host.id) { host.process.closeInput() }
-        perform(runs.returned(call.jobID, result: result, thrown: thrown, output: output, now: currentTimestamp()))
+        let next = host.queued.flatMap { runs.bound.contains($0.jobID) ? $0.jobID : nil }
+        perform(runs.returned(call.jobID, result: result, thrown: thrown, output: output, now: currentTimestamp(),
+                              next: next))
         runRecords.settle()
+        sendAhead()
     }
 
     /// The call leaves its host (answered, or the host died).
     private func finishCall(_ call: RunRef, of host: HostProcess) {
         host.call = nil
-        host.unsent = []
         if let timeout = host.run.timeout { loop.cancel(timeout) }
         host.run.timeout = nil
         callHosts[call.jobID] = nil
@@ -274,6 +316,13 @@ extension Agent {
         for token in host.run.tokens.values { loop.unregister(token) }
         host.run.tokens.removeAll()
         hostProcesses[id] = nil
+        host.unsent = []
+        if let queued = host.queued {
+            // Its next call died in its stdin: held again, to run on another host.
+            host.queued = nil
+            aheadCalls[queued.jobID] = nil
+            perform(runs.unbind(queued.jobID, now: currentTimestamp()))
+        }
         let retired = hostPool.hosts[id]?.retired ?? true
         guard let jobID = hostPool.ended(id), let call = host.call, call.jobID == jobID else {
             if !retired {
@@ -293,6 +342,7 @@ extension Agent {
         finishCall(call, of: host)
         perform(runs.exited(jobID, exit, output: output, spawnFailure: failure, now: currentTimestamp()))
         runRecords.settle()
+        sendAhead()
     }
 
     /// A signal for a run's process group: a host that gets one takes no more calls.

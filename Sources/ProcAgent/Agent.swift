@@ -82,6 +82,8 @@ public final class Agent: @unchecked Sendable, Service, LocalAgentEndpoint {
     var hostProcesses: [HostPool.HostID: HostProcess] = [:]
     /// The host running each function call.
     var callHosts: [JobID: HostPool.HostID] = [:]
+    /// Held calls written to a busy host ahead of their turn, and that host.
+    var aheadCalls: [JobID: HostPool.HostID] = [:]
     var sigpipeBlocked = false
     /// Yields when the coordinator told the agent to stop (replaced, refused): ends `run()`.
     private let ended = AsyncStream<Void>.makeStream()
@@ -358,6 +360,7 @@ public final class Agent: @unchecked Sendable, Service, LocalAgentEndpoint {
                 }
                 perform(runs.assigned(assignment, now: now))
             }
+            sendAhead()
         case .cancel(let cancel):
             perform(runs.cancel(cancel, now: now))
         case .ack(let ack):

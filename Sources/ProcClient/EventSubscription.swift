@@ -17,7 +17,9 @@ extension ProcClient {
     package func events(topics: [String], from seq: UInt64?, want: (@Sendable ([UInt8]) -> Bool)?) -> EventStream {
         let (stream, continuation) = AsyncThrowingStream<[Event], any Error>.makeStream(bufferingPolicy: .unbounded)
         loop.execute { [self] in
-            let subscription = EventSubscription(client: self, topics: topics, want: want, continuation: continuation)
+            let subscription = EventSubscription(
+                client: self, topics: topics, want: want, deliver: { continuation.yield($0) },
+                end: { continuation.finish(throwing: $0) })
             subscriptions[ObjectIdentifier(subscription)] = subscription
             continuation.onTermination = { [weak self] _ in
                 self?.loop.execute { [weak self] in
@@ -28,6 +30,18 @@ extension ProcClient {
             subscription.start(from: seq)
         }
         return EventStream(batches: stream)
+    }
+
+    /// The feed handed to `deliver` on the client's loop thread, in batches, complete and in order, from
+    /// `seq`: for a consumer that lives on the loop (no task, no stream between). `end` is called once
+    /// when the feed ends (nil: the client closed). Loop only.
+    package func followEvents(
+        topics: [String], from seq: UInt64?, want: (@Sendable ([UInt8]) -> Bool)?,
+        deliver: @escaping ([Event]) -> Void, end: @escaping ((any Error)?) -> Void
+    ) {
+        let subscription = EventSubscription(client: self, topics: topics, want: want, deliver: deliver, end: end)
+        subscriptions[ObjectIdentifier(subscription)] = subscription
+        subscription.start(from: seq)
     }
 }
 
@@ -68,7 +82,8 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
     private let loop: EventLoop
     private let topics: [String]
     private let want: (@Sendable ([UInt8]) -> Bool)?
-    private let continuation: AsyncThrowingStream<[Event], any Error>.Continuation
+    private let deliver: ([Event]) -> Void
+    private let end: ((any Error)?) -> Void
     /// Events ready for the stream, handed over together at the end of a read or a replay, or every
     /// `maxHandOver` of them. Kept small: an array handed over cannot be reused, and a new one of a few
     /// thousand events (about 300 bytes each) came from fresh pages that the kernel had to zero, a quarter
@@ -90,12 +105,13 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
     private(set) var replayed = 0
 
     init(client: ProcClient, topics: [String], want: (@Sendable ([UInt8]) -> Bool)?,
-         continuation: AsyncThrowingStream<[Event], any Error>.Continuation) {
+         deliver: @escaping ([Event]) -> Void, end: @escaping ((any Error)?) -> Void) {
         self.client = client
         self.loop = client.loop
         self.topics = topics
         self.want = want
-        self.continuation = continuation
+        self.deliver = deliver
+        self.end = end
     }
 
     func start(from seq: UInt64?) {
@@ -171,7 +187,7 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
 
     private func handOver() {
         guard !ready.isEmpty, !finished else { return }
-        continuation.yield(ready)
+        deliver(ready)
         ready.removeAll(keepingCapacity: true)
     }
 
@@ -228,7 +244,7 @@ final class EventSubscription: @unchecked Sendable {  // confined to the client 
     func finish(throwing error: (any Error)?) {
         guard !finished else { return }
         finished = true
-        continuation.finish(throwing: error)
+        end(error)
         close()
     }
 

@@ -42,9 +42,17 @@ extension ProcClient {
     /// not a request per call.
     public func submit(_ spec: JobSpec) async throws -> JobID {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<JobID, any Error>) in
-            if submitQueue.add(spec, { continuation.resume(with: $0) }) {
-                loop.perform { [self] in sendQueuedSubmits() }
-            }
+            enqueueSubmit(spec, sending: nil) { continuation.resume(with: $0) }
+        }
+    }
+
+    /// Queues one job for the next SUBMIT. On the loop thread: `sending` as its SUBMIT goes out, then
+    /// `completion` with its id, or why it was not accepted, once the reply comes.
+    package func enqueueSubmit(
+        _ spec: JobSpec, sending: (() -> Void)?, completion: @escaping (Result<JobID, any Error>) -> Void
+    ) {
+        if submitQueue.add(SubmitQueue.Item(spec: spec, sending: sending, completion: completion)) {
+            loop.perform { [self] in sendQueuedSubmits() }
         }
     }
 
@@ -52,6 +60,7 @@ extension ProcClient {
     /// the coordinator refuses as a whole is sent again job by job: only the jobs at fault fail.
     func sendQueuedSubmits() {
         let queued = submitQueue.takeAll()
+        for item in queued { item.sending?() }
         var start = 0
         while start < queued.count {
             let end = min(start + 2_000, queued.count)
@@ -177,6 +186,7 @@ func monotonicSeconds() -> Double {
 final class SubmitQueue: @unchecked Sendable {
     struct Item {
         let spec: JobSpec
+        let sending: (() -> Void)?
         let completion: (Result<JobID, any Error>) -> Void
     }
 
@@ -184,9 +194,9 @@ final class SubmitQueue: @unchecked Sendable {
     private var items: [Item] = []
 
     /// Queues a job; true when the queue was empty (the caller has the loop send it).
-    func add(_ spec: JobSpec, _ completion: @escaping (Result<JobID, any Error>) -> Void) -> Bool {
+    func add(_ item: Item) -> Bool {
         mutex.withLock {
-            items.append(Item(spec: spec, completion: completion))
+            items.append(item)
             return items.count == 1
         }
     }

@@ -9,8 +9,10 @@ public final class ProcClient: @unchecked Sendable {
     public let requestTimeout: Double
     /// CURVE keys for both sockets (nil: none, for a coordinator without CURVE).
     public let security: CurveClientKeys?
-    let loop: EventLoop
+    package let loop: EventLoop
     private let ownsLoop: Bool
+    /// The ZeroMQ context is the client's own, ended with it (not one it shares with a cluster).
+    private let ownsContext: Bool
 
     // Loop-confined.
     private var dealer: ZMQSocket?
@@ -48,23 +50,33 @@ public final class ProcClient: @unchecked Sendable {
         let context = ZMQContext()
         let loop = EventLoop(name: "proc-client", context: context)
         loop.start()
-        try self.init(address: CoordinatorAddress(coordinator), loop: loop, ownsLoop: true,
+        try self.init(address: CoordinatorAddress(coordinator), loop: loop, ownsLoop: true, ownsContext: true,
                       requestTimeout: requestTimeout, security: security)
+    }
+
+    /// A client with a loop thread of its own on an existing context (an in-process cluster's, reached
+    /// over inproc): its decoding and routing then run beside the cluster's loop, not on it.
+    package convenience init(coordinator: String, context: ZMQContext, requestTimeout: Double = 5) throws(ProcClientError) {
+        let loop = EventLoop(name: "proc-client", context: context)
+        loop.start()
+        try self.init(address: CoordinatorAddress(coordinator), loop: loop, ownsLoop: true, ownsContext: false,
+                      requestTimeout: requestTimeout, security: nil)
     }
 
     /// Uses an existing loop (an in-process cluster shares its loop with its client).
     public convenience init(coordinator: String, loop: EventLoop, requestTimeout: Double = 5) throws(ProcClientError) {
-        try self.init(address: CoordinatorAddress(coordinator), loop: loop, ownsLoop: false,
+        try self.init(address: CoordinatorAddress(coordinator), loop: loop, ownsLoop: false, ownsContext: false,
                       requestTimeout: requestTimeout, security: nil)
     }
 
     private init(
-        address: CoordinatorAddress, loop: EventLoop, ownsLoop: Bool, requestTimeout: Double,
+        address: CoordinatorAddress, loop: EventLoop, ownsLoop: Bool, ownsContext: Bool, requestTimeout: Double,
         security: CurveClientKeys?
     ) throws(ProcClientError) {
         self.address = address
         self.loop = loop
         self.ownsLoop = ownsLoop
+        self.ownsContext = ownsContext
         self.requestTimeout = requestTimeout
         self.security = security
         // On the loop, before anything sent to it: the caller does not wait (a socket that cannot be opened
@@ -86,7 +98,7 @@ public final class ProcClient: @unchecked Sendable {
             loop.stop()
             loop.join()
             closeOnLoop()
-            loop.context.terminate()
+            if ownsContext { loop.context.terminate() }
         } else if !closed {
             let leftover = ClientLeftover(
                 loop: loop, token: dealerToken, dealer: dealer, monitor: monitor,
@@ -101,7 +113,7 @@ public final class ProcClient: @unchecked Sendable {
         _ = try? await loop.call { [self] in closeOnLoop() }
         if ownsLoop {
             await loop.stopAndWait()
-            loop.context.terminate()
+            if ownsContext { loop.context.terminate() }
         }
     }
 
@@ -111,7 +123,7 @@ public final class ProcClient: @unchecked Sendable {
         if ownsLoop {
             loop.stop()
             loop.join()
-            loop.context.terminate()
+            if ownsContext { loop.context.terminate() }
         }
     }
 

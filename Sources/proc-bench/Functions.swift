@@ -15,7 +15,10 @@ let exampleFunctionsPath = binaryDirectory + "/proc-example-functions"
 struct FunctionFigures {
     var singleHost: [Double] = []
     var separate: [Double] = []
+    /// CPU per call (µs): this process (client and single-host cluster), and the function hosts.
+    var singleCPU: [(cluster: Double, hosts: Double)] = []
     var latency: Histogram<UInt64>?
+    var commitsPerCall = 0.0
 }
 
 /// W4: `count` calls of `pair`, each made through the Swift API on its own (a worker created, started
@@ -73,7 +76,14 @@ extension ProcBench {
         var figures = FunctionFigures()
         for round in 0..<rounds {
             progress("W4, round \(round + 1) of \(rounds)")
-            if w4 != "separate" { figures.singleHost.append(try await functionCalls(local, count: count)) }
+            if w4 != "separate" {
+                let commits = local.localCoordinator?.stats.commits ?? 0
+                let before = (cpuSeconds(of: getpid()) ?? 0, hostCPUSeconds())
+                figures.singleHost.append(try await functionCalls(local, count: count))
+                let after = (cpuSeconds(of: getpid()) ?? 0, hostCPUSeconds())
+                figures.singleCPU.append(((after.0 - before.0) * 1e6 / Double(count), (after.1 - before.1) * 1e6 / Double(count)))
+                figures.commitsPerCall = Double((local.localCoordinator?.stats.commits ?? 0) - commits) / Double(count)
+            }
             if w4 != "single" { figures.separate.append(try await functionCalls(remote, count: count)) }
         }
         progress("W4: one call at a time")
@@ -85,7 +95,10 @@ extension ProcBench {
         if !figures.singleHost.isEmpty {
             let single = Double(count) / median(figures.singleHost)
             rows.append(["W4 \(count) calls of pair, 2 slots, single-host (Swift API, one call at a time, not awaited)",
-                         String(format: "%.0f calls/s (%.2f s)", single, median(figures.singleHost)), "≥ 20000 calls/s",
+                         String(format: "%.0f calls/s (%.2f s; %.2f commits per call; CPU per call %.0f µs + hosts %.0f µs)",
+                                single, median(figures.singleHost), figures.commitsPerCall,
+                                median(figures.singleCPU.map(\.cluster)), median(figures.singleCPU.map(\.hosts))),
+                         "≥ 20000 calls/s",
                          verdict(single >= 20_000)])
         }
         if !figures.separate.isEmpty {
@@ -98,5 +111,20 @@ extension ProcBench {
                      String(format: "p50 %.2f ms, p99 %.2f ms", p50, Double(latency.valueAtPercentile(99)) / 1000),
                      "p50 ≤ 1 ms", verdict(p50 <= 1)])
         return rows
+    }
+}
+
+/// CPU seconds of this process's function hosts (its children that are proc-example-functions).
+func hostCPUSeconds() -> Double {
+    childProcessIDs().filter { (try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8))?.hasPrefix("proc-example") == true }
+        .compactMap(cpuSeconds(of:)).reduce(0, +)
+}
+
+/// This process's children, from /proc/self/task/*/children.
+func childProcessIDs() -> [pid_t] {
+    guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task") else { return [] }
+    return tasks.flatMap { task -> [pid_t] in
+        let text = (try? String(contentsOfFile: "/proc/self/task/\(task)/children", encoding: .utf8)) ?? ""
+        return text.split(separator: " ").compactMap { pid_t($0) }
     }
 }

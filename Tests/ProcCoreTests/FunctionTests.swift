@@ -134,6 +134,26 @@ func functionAgent(_ id: String, slots: Int, functions: [String], labels: [Strin
         #expect(pool.isEmpty)
     }
 
+    @Test func aCallWrittenAheadTakesItsHostWhenTheCallBeforeItEnds() {
+        var pool = HostPool(offers: offers, maxCallsPerHost: 3)
+        _ = pool.take("square", for: "j1", isolated: false)
+        #expect(pool.canTakeAhead(1))
+        #expect(pool.callEnded(1) == false)
+        let used = pool.use(1, for: "j2")
+        #expect(used)
+        #expect(pool.hosts[1]?.busy == "j2" && pool.hosts[1]?.calls == 2)
+        #expect(pool.take("square", for: "j3", isolated: false) == .launch(2, path: "/bin/a"), "host 1 is busy")
+        _ = pool.callEnded(1)
+        let again = pool.use(1, for: "j4")
+        #expect(again)
+        #expect(!pool.canTakeAhead(1), "its third call is its last")
+        _ = pool.take("square", for: "j5", isolated: true)
+        #expect(!pool.canTakeAhead(3), "an isolated host serves one call")
+        pool.retire(2)
+        let retiredUse = pool.use(2, for: "j6")
+        #expect(!pool.canTakeAhead(2) && !retiredUse)
+    }
+
     @Test func aStopRetiresEveryHostAndNamesTheIdleOnes() {
         var pool = HostPool(offers: offers)
         _ = pool.take("square", for: "j1", isolated: false)
@@ -229,6 +249,63 @@ func functionAgent(_ id: String, slots: Int, functions: [String], labels: [Strin
         let result = try #require(reported(runs.returned("j1", result: .int(9), thrown: nil, output: .empty,
                                                          now: t0)).first)
         #expect(result.status == .completed)
+    }
+
+    @Test func aBoundCallStartsOnlyAsItsHostsNextCall() throws {
+        var runs = machine(slots: 2)
+        _ = runs.assigned(call("j1"), now: t0)
+        _ = runs.assigned(call("j2"), now: t0)
+        _ = runs.spawned("j1", pid: 100)
+        _ = runs.spawned("j2", pid: 200)
+        _ = runs.assigned(call("j3"), now: t0)
+        _ = runs.assigned(call("j4"), now: t0)
+        runs.bind("j3")  // written ahead to j1's host
+        // j2's host answers first: its slot goes to j4, not to j3, which is in j1's host's stdin.
+        let second = runs.returned("j2", result: .int(2), thrown: nil, output: .empty, now: t0)
+        #expect(second.first == .spawn(call("j4")))
+        // j1's host answers, naming j3 as its next call.
+        let first = runs.returned("j1", result: .int(1), thrown: nil, output: .empty, now: t0, next: "j3")
+        #expect(first.first == .spawn(call("j3")))
+        #expect(runs.bound.isEmpty && runs.held.isEmpty)
+    }
+
+    @Test func aBoundCallWaitsForAFreeSlotThatIsNotItsHosts() {
+        var runs = machine(slots: 1)
+        _ = runs.assigned(call("j1"), now: t0)
+        _ = runs.assigned(call("j2"), now: t0)
+        runs.bind("j2")
+        // j1's host died: j2 died in its stdin, and is held like any other again.
+        let unbound = runs.unbind("j2", now: t0)
+        #expect(unbound == [])
+        let freed = runs.exited("j1", .signaled(SIGKILL), output: .empty, spawnFailure: nil, now: t0)
+        #expect(freed.first == .spawn(call("j2")))
+    }
+
+    @Test func aCancelOfABoundCallEndsItOnceItStarts() throws {
+        var runs = machine(slots: 1)
+        _ = runs.assigned(call("j1"), now: t0)
+        _ = runs.spawned("j1", pid: 100)
+        _ = runs.assigned(call("j2"), now: t0)
+        runs.bind("j2")
+        let cancelled = runs.cancel(CancelRun(jobID: "j2", attempt: 1, graceMilliseconds: 300), now: t0)
+        #expect(cancelled == [], "it is in the host already: it ends once it starts")
+        let next = runs.returned("j1", result: .int(1), thrown: nil, output: .empty, now: t0, next: "j2")
+        #expect(next.first == .spawn(call("j2")))
+        let started = runs.spawned("j2", pid: 100)
+        #expect(started == [.signal(pid: 100, signal: SIGTERM), .killLater(pid: 100, afterMilliseconds: 300)])
+        let result = try #require(reported(runs.returned("j2", result: .int(2), thrown: nil, output: .empty,
+                                                         now: t0)).first)
+        #expect(result.status == .cancelled)
+
+        // Cancelled, then its host died before it started: it ends at once, never started.
+        var other = machine(slots: 1)
+        _ = other.assigned(call("j1"), now: t0)
+        _ = other.assigned(call("j2"), now: t0)
+        other.bind("j2")
+        _ = other.cancel(CancelRun(jobID: "j2", attempt: 1, graceMilliseconds: 300), now: t0)
+        let ended = try #require(reported(other.unbind("j2", now: t0)).first)
+        #expect(ended.status == .cancelled && ended.message == "cancelled before it started")
+        #expect(other.held.isEmpty)
     }
 
     @Test func aCommandIsNotEndedByAnAnswer() {

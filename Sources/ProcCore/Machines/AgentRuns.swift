@@ -14,7 +14,9 @@ public enum RunExit: Sendable, Equatable {
 /// - A run sent to the agent starts at once while a slot is free, else it is held and starts the moment
 ///   one frees (before the ended run's result is reported).
 /// - A function call runs in a host process (`HostPool` says which): it ends when the host answers
-///   (`returned`), or as `crashed` when the host dies during the call.
+///   (`returned`), or as `crashed` when the host dies during the call. A held call may be bound to a busy
+///   host (written to its stdin ahead, `bind`): it then starts only when that host's call ends (the
+///   caller names it as `next`), and a cancel waits for it to start (it is in the host already).
 /// - Cancel and timeout end a run in steps: SIGTERM to its process group, SIGKILL after the grace.
 /// - A stop gives the held runs back (when the coordinator takes them), SIGTERMs the running ones and
 ///   reports them as lost with the agent; a run that completes meanwhile keeps its outcome.
@@ -61,6 +63,10 @@ public struct AgentRuns: Sendable {
     public private(set) var running: [JobID: Run] = [:]
     /// Runs sent beyond the slots, in order.
     public private(set) var held: [Assignment] = []
+    /// Held calls bound to a busy host: they start only as that host's next call.
+    public private(set) var bound: Set<JobID> = []
+    /// Bound calls cancelled before they started: ended (SIGTERM, this grace, SIGKILL) once they do.
+    private var cancelWhenStarted: [JobID: Int] = [:]
     public private(set) var stopping = false
     /// The coordinator's WELCOME said `takes_returns`: held runs are given back at a stop, and runs a stop
     /// ends are reported lost. An older coordinator gets neither (held runs are lost at BYE, ended runs
@@ -102,9 +108,28 @@ public struct AgentRuns: Sendable {
     }
 
     private mutating func startRun(_ assignment: Assignment, now: Timestamp) -> Action {
-        running[assignment.jobID] = Run(assignment: assignment, pid: nil, startedAt: now)
+        var run = Run(assignment: assignment, pid: nil, startedAt: now)
+        run.cancelled = cancelWhenStarted[assignment.jobID] != nil
+        running[assignment.jobID] = run
         started += 1
         return .spawn(assignment)
+    }
+
+    /// A held call was written to a busy host ahead of its turn: it starts as that host's next call.
+    public mutating func bind(_ jobID: JobID) {
+        if held.contains(where: { $0.jobID == jobID }) { bound.insert(jobID) }
+    }
+
+    /// A bound call's host died before it started: it is a held run like any other again, or, cancelled
+    /// meanwhile, it ends now (it never started).
+    public mutating func unbind(_ jobID: JobID, now: Timestamp) -> [Action] {
+        bound.remove(jobID)
+        guard cancelWhenStarted.removeValue(forKey: jobID) != nil,
+            let index = held.firstIndex(where: { $0.jobID == jobID })
+        else { return [] }
+        let assignment = held.remove(at: index)
+        return [.report(RunResult(jobID: jobID, attempt: assignment.attempt, status: .cancelled,
+                                  message: "cancelled before it started", startedAt: now, finishedAt: now))]
     }
 
     /// The spawn asked for was done.
@@ -112,8 +137,12 @@ public struct AgentRuns: Sendable {
         guard running[jobID] != nil else { return [] }
         running[jobID]!.pid = pid
         let run = running[jobID]!
-        guard let timeout = run.assignment.timeout else { return [] }
-        return [.timeoutLater(run.ref, afterMilliseconds: Int((timeout * 1000).rounded()))]
+        var actions: [Action] = []
+        if let timeout = run.assignment.timeout {
+            actions.append(.timeoutLater(run.ref, afterMilliseconds: Int((timeout * 1000).rounded())))
+        }
+        if let grace = cancelWhenStarted.removeValue(forKey: jobID) { actions += terminate(jobID, graceMilliseconds: grace) }
+        return actions
     }
 
     /// The spawn asked for failed before a process existed: reported at once, and the slot goes to the
@@ -127,9 +156,14 @@ public struct AgentRuns: Sendable {
         return startHeld(now: now) + [.report(result)]
     }
 
-    /// A CANCEL from the coordinator. A held run ends at once (it never starts); a running one in steps.
+    /// A CANCEL from the coordinator. A held run ends at once (it never starts); a running one in steps;
+    /// a bound call once it starts.
     public mutating func cancel(_ cancel: CancelRun, now: Timestamp) -> [Action] {
         if let index = held.firstIndex(where: { $0.jobID == cancel.jobID && $0.attempt == cancel.attempt }) {
+            if bound.contains(cancel.jobID) {
+                cancelWhenStarted[cancel.jobID] = cancel.graceMilliseconds
+                return []
+            }
             let assignment = held.remove(at: index)
             return [.report(RunResult(jobID: assignment.jobID, attempt: assignment.attempt, status: .cancelled,
                                       message: "cancelled before it started", startedAt: now, finishedAt: now))]
@@ -159,12 +193,14 @@ public struct AgentRuns: Sendable {
 
     /// A function call's host answered: the call returned `result` (nil: JSON null) or threw `thrown`. The
     /// freed slot goes to a held run first; then the result is reported.
+    /// `next`: the call bound to this host, which takes the freed slot.
     public mutating func returned(
-        _ jobID: JobID, result: JSONValue?, thrown: ThrownError?, output: JobOutput, now: Timestamp
+        _ jobID: JobID, result: JSONValue?, thrown: ThrownError?, output: JobOutput, now: Timestamp,
+        next: JobID? = nil
     ) -> [Action] {
         guard let run = running[jobID], run.isFunction else { return [] }
         running[jobID] = nil
-        let next = startHeld(now: now)
+        let next = startHeld(now: now, preferring: next)
         var report = RunResult(jobID: jobID, attempt: run.assignment.attempt, status: .completed,
                                result: result ?? .null, output: output, startedAt: run.startedAt, finishedAt: now)
         if let thrown {
@@ -191,19 +227,30 @@ public struct AgentRuns: Sendable {
     /// freed slot goes to a held run first; then the result is reported. For a function call, its host
     /// died during the call.
     public mutating func exited(
-        _ jobID: JobID, _ exit: RunExit, output: JobOutput, spawnFailure: String?, now: Timestamp
+        _ jobID: JobID, _ exit: RunExit, output: JobOutput, spawnFailure: String?, now: Timestamp,
+        next: JobID? = nil
     ) -> [Action] {
         guard let run = running.removeValue(forKey: jobID) else { return [] }
-        let next = startHeld(now: now)
+        let next = startHeld(now: now, preferring: next)
         let result = Self.outcome(of: run, exit, output: output, spawnFailure: spawnFailure, now: now,
                                   takesReturns: coordinatorTakesReturns, agentName: agentName)
         gauge.ran(seconds: result.finishedAt - result.startedAt)
         return next + [.report(result)]
     }
 
-    private mutating func startHeld(now: Timestamp) -> [Action] {
+    /// Free slots go to held runs in order, `preferring` first; a bound call only when preferred.
+    private mutating func startHeld(now: Timestamp, preferring: JobID? = nil) -> [Action] {
         var actions: [Action] = []
-        while !stopping, running.count < slots, !held.isEmpty { actions.append(startRun(held.removeFirst(), now: now)) }
+        var preferred = preferring
+        while !stopping, running.count < slots {
+            let index = preferred.flatMap { id in held.firstIndex { $0.jobID == id } }
+                ?? held.firstIndex { !bound.contains($0.jobID) }
+            preferred = nil
+            guard let index else { break }
+            let assignment = held.remove(at: index)
+            bound.remove(assignment.jobID)
+            actions.append(startRun(assignment, now: now))
+        }
         return actions
     }
 
@@ -225,6 +272,8 @@ public struct AgentRuns: Sendable {
         guard coordinatorTakesReturns else { return [] }
         let refs = held.map { RunRef(jobID: $0.jobID, attempt: $0.attempt) }
         held.removeAll()
+        bound.removeAll()
+        cancelWhenStarted.removeAll()
         return [.giveBack(refs)]
     }
 

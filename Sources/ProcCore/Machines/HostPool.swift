@@ -59,6 +59,23 @@ public struct HostPool: Sendable {
         return .launch(id, path: path)
     }
 
+    /// This idle host takes a call that was written to it ahead of its turn (`canTakeAhead`).
+    public mutating func use(_ id: HostID, for jobID: JobID) -> Bool {
+        guard var host = hosts[id], host.busy == nil, !host.retired else { return false }
+        idle[host.path]?.removeAll { $0 == id }
+        host.busy = jobID
+        host.calls += 1
+        hosts[id] = host
+        return true
+    }
+
+    /// Whether a call may be written to this busy host ahead of its turn, to be its next call: not an
+    /// isolated or retired host, nor one whose current call is its last.
+    public func canTakeAhead(_ id: HostID) -> Bool {
+        guard let host = hosts[id], host.busy != nil, !host.retired, !host.isolated else { return false }
+        return maxCallsPerHost == 0 || host.calls < maxCallsPerHost
+    }
+
     /// A host's call is over (it answered). Returns whether the host should now end (retired: its limit of
     /// calls, an isolated call, or it was signalled); else it waits for the next call.
     public mutating func callEnded(_ id: HostID) -> Bool {
