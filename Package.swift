@@ -1,12 +1,12 @@
 // swift-tools-version:6.0
-// The target list is the architecture (DESIGN.md §3):
-//   CZeroMQ (libzmq from Debian) → ZeroMQ (thin wrapper, the socket thread) → ProcCore (no I/O)
-//   → ProcCoordinator, ProcAgent (+ CSpawn), ProcClient → Proc (the seed-style API) → executables.
+// The target list is the architecture (docs/architecture.md). Linux only (libzmq, clone, pidfd, epoll):
+//   CZeroMQ (libzmq from Debian) → ZeroMQ (thin wrapper, the socket thread); ProcWire (the messages,
+//   generated from ProcWireSchema) → ProcCore (the domain and the machines, no I/O)
+//   → ProcCoordinator, ProcAgent (+ CSpawn), ProcClient, ProcFunctions → Proc (the seed-style API) → executables.
 import PackageDescription
 
 let package = Package(
     name: "proc",
-    platforms: [.macOS(.v14)],
     products: [
         .library(name: "Proc", targets: ["Proc"]),
         .library(name: "ProcClient", targets: ["ProcClient"]),
@@ -119,15 +119,17 @@ let package = Package(
         ),
         // A function host with the functions the tests, the benchmark and the README use.
         .executableTarget(name: "proc-example-functions", dependencies: ["ProcFunctions"], path: "examples/functions"),
-        // The benchmark: proc against a posix_spawn floor in the same process (issue 5).
+        // The benchmark: proc against a posix_spawn floor in the same process.
         .executableTarget(
             name: "proc-bench",
             dependencies: [
-                "Proc", "ProcClient", "ProcCore", "CSpawn", "ProcCommandSupport", "ZeroMQ",
+                "Proc", "ProcClient", "ProcCore", "CSpawn", "ProcCommandSupport", "ProcTestSupport", "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
+        // What tests, fuzzers and the bench speak the protocol with: frames from the generated types.
+        .target(name: "ProcTestSupport", dependencies: ["ProcWire", "ZeroMQ"], path: "Tests/ProcTestSupport"),
         .testTarget(name: "ProcWireTests", dependencies: ["ProcWire", "ProcWireSchema", "ProcCore"]),
         .testTarget(name: "ProcCoreTests", dependencies: ["ProcCore"]),
         .testTarget(name: "ProcSystemTests", dependencies: ["ProcSystem"]),
@@ -136,7 +138,7 @@ let package = Package(
         .testTarget(name: "ProcAgentTests", dependencies: ["ProcAgent", "CSpawn"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["ProcClient", "ProcCore", "ProcCoordinator", "ZeroMQ", "Proc", "CSpawn"]
+            dependencies: ["ProcClient", "ProcCore", "ProcCoordinator", "ZeroMQ", "Proc", "CSpawn", "ProcTestSupport"]
         ),
     ]
 )

@@ -76,6 +76,14 @@ extension Coordinator {
 
     // MARK: clients
 
+    /// Who asked what: a client request's envelope, for its reply.
+    struct ClientRequest {
+        let peer: Frame
+        let requestID: Frame
+        let command: Wire.ClientCommand
+        let role: PeerRole?
+    }
+
     private func handleClient(peer: Frame, command: Frame, requestID: Frame, body: Frame, role: PeerRole?) {
         guard let command = Wire.ClientCommand(rawValue: String(decoding: command, as: UTF8.self)) else {
             reject([peer], "unknown client command")
@@ -86,116 +94,24 @@ extension Coordinator {
             return replyError(peer, requestID, .forbidden(
                 "\(command.rawValue) is not allowed for the role '\(role.rawValue)' of this key (clients may)"))
         }
+        let request = ClientRequest(peer: peer, requestID: requestID, command: command, role: role)
         do {
             switch command {
             case .info:
                 let port = boundEventsEndpoint.split(separator: ":").last.flatMap { Int($0) }
-                reply(peer, requestID, command, InfoReply(
+                reply(request, InfoReply(
                     version: procVersion, eventsPort: port, eventsEndpoint: boundEventsEndpoint, lastSeq: lastSeq,
                     jobs: state.jobs.count, agents: state.agents.count, security: configuration.securityMode,
                     role: role?.rawValue, rejected: stats.rejectedByKind))
-            case .submit:
-                let request = try WireCoding.decode(SubmitRequest.self, from: body)
-                for (index, spec) in request.jobs.enumerated() {
-                    if let problem = spec.validationProblem() {
-                        reject([peer], "invalid job spec", detail: problem)
-                        let which = request.jobs.count > 1 ? "job \(index + 1) of \(request.jobs.count): " : ""
-                        return replyError(peer, requestID, .badRequest("invalid job: \(which)\(problem)"))
-                    }
-                }
-                admitted += request.jobs.count
-                let now = currentTimestamp()
-                let (ids, effects) = state.submit(request.jobs, now: now)
-                apply(effects, at: now)
-                // Sent after the batch is committed: a submit is acknowledged only once durable.
-                reply(peer, requestID, command, SubmitReply(ids: ids))
-            case .status:
-                let request = try WireCoding.decode(StatusRequest.self, from: body)
-                reply(peer, requestID, command, try status(request))
-            case .result:
-                let request = try WireCoding.decode(ResultRequest.self, from: body)
-                guard let job = state.jobs[request.id] else {
-                    return replyError(peer, requestID, .notFound("unknown job id '\(request.id)'"))
-                }
-                let pending = batch.outputs.last { $0.number == job.number }?.output
-                var output = try pending ?? (job.status.isFinal ? journal?.output(of: job.number) : nil)
-                if output == nil && job.status.isFinal && !job.recordedAttempts.isEmpty { output = .empty }
-                reply(peer, requestID, command, ResultReply(job: job, output: output, waiting: state.waitingReason(job)))
-            case .wait:
-                let request = try WireCoding.decode(WaitRequest.self, from: body)
-                // Each job read once, in place (`withJob`): the getter copies the whole record.
-                var unknown: [JobID] = [], notFinal: [JobID] = []
-                for id in request.ids {
-                    switch state.withJob(id, { $0.status.isFinal }) {
-                    case nil: unknown.append(id)
-                    case false?: notFinal.append(id)
-                    case true?: break
-                    }
-                }
-                guard unknown.isEmpty else {
-                    return replyError(peer, requestID, .notFound(Self.unknownIDs(unknown)))
-                }
-                let timeout = Int64(min(try checked(Bounds.waitRequestMilliseconds, request.timeoutMilliseconds,
-                                                    "timeout_ms"), 60_000))
-                let id = waiters.add(route: peer, requestID: requestID, ids: request.ids, notFinal: notFinal,
-                                     finalOnly: request.finalOnly ?? false, deadline: monotonicMilliseconds() + timeout)
-                if notFinal.isEmpty {
-                    waiters.expire(id)
-                } else {
-                    loop.schedule(afterMilliseconds: timeout) { [unowned self] in waiters.expire(id) }
-                }
-            case .cancel:
-                let request = try WireCoding.decode(CancelRequest.self, from: body)
-                if let queue = request.queue {
-                    let now = currentTimestamp()
-                    let (result, effects) = state.cancel(queue: queue, now: now)
-                    apply(effects, at: now)
-                    reply(peer, requestID, command, result)
-                } else {
-                    let ids = request.ids ?? []
-                    guard !ids.isEmpty else { return replyError(peer, requestID, .badRequest("nothing to cancel")) }
-                    let unknown = ids.filter { state.jobs[$0] == nil }
-                    guard unknown.isEmpty else {
-                        return replyError(
-                            peer, requestID, .notFound(Self.unknownIDs(unknown)))
-                    }
-                    let now = currentTimestamp()
-                    let (result, _, effects) = state.cancel(ids, now: now)
-                    apply(effects, at: now)
-                    reply(peer, requestID, command, result)
-                }
-            case .agents:
-                reply(peer, requestID, command, AgentsReply(agents: state.agentInfos()))
-            case .queue:
-                let request = try WireCoding.decode(QueueRequest.self, from: body)
-                if let name = request.name, let limit = request.maxRunning {
-                    if let role, !role.may(.queue, changesState: true) {
-                        reject([peer], "forbidden command")
-                        return replyError(peer, requestID, .forbidden(
-                            "setting a queue limit is not allowed for the role '\(role.rawValue)' of this key"))
-                    }
-                    if let problem = JobSpec.nameProblem(name, what: "queue name") { throw ErrorReply.badRequest(problem) }
-                    _ = try checked(Bounds.maxRunning, limit, "max_running")
-                    apply(state.setQueueLimit(name, maxRunning: limit), at: currentTimestamp())
-                    batch.queueLimits.append((name, limit))
-                }
-                reply(peer, requestID, command, QueueReply(queues: state.queueInfos()))
-            case .replay:
-                let request = try WireCoding.decode(ReplayRequest.self, from: body)
-                let limit = try checked(Bounds.replayLimit, request.limit, "limit")
-                // The journaled bodies, spliced as they are into a ReplayReply (nothing decoded or re-encoded),
-                // each with its job's command put back where it was taken out to be stored.
-                let stored = try journal?.events(from: request.fromSeq, limit: limit, maxBytes: 2 << 20) ?? []
-                var json = Array(#"{"events":["#.utf8)
-                json.reserveCapacity(stored.reduce(64) { $0 + $1.body.count + 1 })
-                for (index, event) in stored.enumerated() {
-                    if index > 0 { json.append(UInt8(ascii: ",")) }
-                    json.append(contentsOf: published(event))
-                }
-                json.append(contentsOf: Array(#"],"last_seq":\#(lastSeq)}"#.utf8))
-                replyRaw(peer, requestID, command, json)
-            case .error:
-                replyError(peer, requestID, .badRequest("ERROR is a reply, not a request"))
+            case .submit: try submit(request, WireCoding.decode(SubmitRequest.self, from: body))
+            case .status: reply(request, try status(WireCoding.decode(StatusRequest.self, from: body)))
+            case .result: try result(request, WireCoding.decode(ResultRequest.self, from: body))
+            case .wait: try wait(request, WireCoding.decode(WaitRequest.self, from: body))
+            case .cancel: try cancel(request, WireCoding.decode(CancelRequest.self, from: body))
+            case .agents: reply(request, AgentsReply(agents: state.agentInfos()))
+            case .queue: try queue(request, WireCoding.decode(QueueRequest.self, from: body))
+            case .replay: try replay(request, WireCoding.decode(ReplayRequest.self, from: body))
+            case .error: replyError(peer, requestID, .badRequest("ERROR is a reply, not a request"))
             }
         } catch let error as ErrorReply {
             if error.code == "bad_request" { reject([peer], "invalid client request", detail: error.message) }
@@ -207,6 +123,104 @@ extension Coordinator {
             logger.error("request failed", metadata: ["command": .string(command.rawValue), "error": "\(error)"])
             replyError(peer, requestID, ErrorReply(code: "internal", message: "\(error)"))
         }
+    }
+
+    private func reply<T: WireWritable>(_ request: ClientRequest, _ body: T) {
+        reply(request.peer, request.requestID, request.command, body)
+    }
+
+    /// Admits the jobs; the reply goes after the commit that makes them durable. One invalid spec refuses
+    /// the whole request.
+    private func submit(_ request: ClientRequest, _ submit: SubmitRequest) {
+        for (index, spec) in submit.jobs.enumerated() {
+            if let problem = spec.validationProblem() {
+                reject([request.peer], "invalid job spec", detail: problem)
+                let which = submit.jobs.count > 1 ? "job \(index + 1) of \(submit.jobs.count): " : ""
+                return replyError(request.peer, request.requestID, .badRequest("invalid job: \(which)\(problem)"))
+            }
+        }
+        admitted += submit.jobs.count
+        let now = currentTimestamp()
+        let (ids, effects) = state.submit(submit.jobs, now: now)
+        apply(effects, at: now)
+        reply(request, SubmitReply(ids: ids))
+    }
+
+    private func result(_ request: ClientRequest, _ asked: ResultRequest) throws {
+        guard let job = state.jobs[asked.id] else { throw ErrorReply.notFound("unknown job id '\(asked.id)'") }
+        let pending = batch.outputs.last { $0.number == job.number }?.output
+        var output = try pending ?? (job.status.isFinal ? journal?.output(of: job.number) : nil)
+        if output == nil && job.status.isFinal && !job.recordedAttempts.isEmpty { output = .empty }
+        reply(request, ResultReply(job: job, output: output, waiting: state.waitingReason(job)))
+    }
+
+    /// Parks the request until its jobs are final (or those it waits for, with `final_only`) or it times out.
+    private func wait(_ request: ClientRequest, _ wait: WaitRequest) throws {
+        // Each job read once, in place (`withJob`): the getter copies the whole record.
+        var unknown: [JobID] = [], notFinal: [JobID] = []
+        for id in wait.ids {
+            switch state.withJob(id, { $0.status.isFinal }) {
+            case nil: unknown.append(id)
+            case false?: notFinal.append(id)
+            case true?: break
+            }
+        }
+        guard unknown.isEmpty else { throw ErrorReply.notFound(Self.unknownIDs(unknown)) }
+        let timeout = Int64(min(try checked(Bounds.waitRequestMilliseconds, wait.timeoutMilliseconds, "timeout_ms"), 60_000))
+        let id = waiters.add(route: request.peer, requestID: request.requestID, ids: wait.ids, notFinal: notFinal,
+                             finalOnly: wait.finalOnly ?? false, deadline: monotonicMilliseconds() + timeout)
+        if notFinal.isEmpty {
+            waiters.expire(id)
+        } else {
+            loop.schedule(afterMilliseconds: timeout) { [unowned self] in waiters.expire(id) }
+        }
+    }
+
+    private func cancel(_ request: ClientRequest, _ cancel: CancelRequest) throws {
+        let now = currentTimestamp()
+        if let queue = cancel.queue {
+            let (result, effects) = state.cancel(queue: queue, now: now)
+            apply(effects, at: now)
+            return reply(request, result)
+        }
+        let ids = cancel.ids ?? []
+        guard !ids.isEmpty else { return replyError(request.peer, request.requestID, .badRequest("nothing to cancel")) }
+        let unknown = ids.filter { state.jobs[$0] == nil }
+        guard unknown.isEmpty else { throw ErrorReply.notFound(Self.unknownIDs(unknown)) }
+        let (result, _, effects) = state.cancel(ids, now: now)
+        apply(effects, at: now)
+        reply(request, result)
+    }
+
+    /// Lists the queues, or sets one's limit first (which an observer may not).
+    private func queue(_ request: ClientRequest, _ queue: QueueRequest) throws {
+        if let name = queue.name, let limit = queue.maxRunning {
+            if let role = request.role, !role.may(.queue, changesState: true) {
+                reject([request.peer], "forbidden command")
+                return replyError(request.peer, request.requestID, .forbidden(
+                    "setting a queue limit is not allowed for the role '\(role.rawValue)' of this key"))
+            }
+            if let problem = JobSpec.nameProblem(name, what: "queue name") { throw ErrorReply.badRequest(problem) }
+            _ = try checked(Bounds.maxRunning, limit, "max_running")
+            apply(state.setQueueLimit(name, maxRunning: limit), at: currentTimestamp())
+            batch.queueLimits.append((name, limit))
+        }
+        reply(request, QueueReply(queues: state.queueInfos()))
+    }
+
+    /// The journaled bodies, spliced as they are into a ReplayReply (nothing decoded or re-encoded), each
+    /// with its job's command put back where it was taken out to be stored.
+    private func replay(_ request: ClientRequest, _ replay: ReplayRequest) throws {
+        let limit = try checked(Bounds.replayLimit, replay.limit, "limit")
+        let stored = try journal?.events(from: replay.fromSeq, limit: limit, maxBytes: 2 << 20) ?? []
+        var json = Array(#"{"events":["#.utf8)
+        json.reserveCapacity(stored.reduce(64) { $0 + $1.body.count + 1 })
+        for (index, event) in stored.enumerated() {
+            if index > 0 { json.append(UInt8(ascii: ",")) }
+            json.append(contentsOf: published(event))
+        }
+        json.append(contentsOf: Array(#"],"last_seq":\#(lastSeq)}"#.utf8))
+        replyRaw(request.peer, request.requestID, request.command, json)
     }
 
     private func status(_ request: StatusRequest) throws -> StatusReply {

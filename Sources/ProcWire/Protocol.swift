@@ -1,5 +1,5 @@
 /// The wire protocol's frames (zguide's mdp.h is the model; the bodies are in `Generated/`, the reference
-/// in docs/wire.md and docs/protocol.md).
+/// in docs/wire.md and docs/contracts.md).
 ///
 /// Everything travels over the coordinator's ROUTER (control, default port 5555). After the routing
 /// envelope, the first frame names the protocol and its version; the second is the command. Then:

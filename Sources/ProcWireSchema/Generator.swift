@@ -371,7 +371,7 @@ public struct Generator {
             fields may be added in later versions, never renamed or removed; `proc submit --batch` and config
             files are read strictly instead (an unknown key is an error). A number outside its field's range is
             refused by every reader, which names the field. How the bodies travel (frames, commands) is in
-            `docs/protocol.md`.
+            [contracts.md](contracts.md) and the Commands table below.
 
             ## Ranges
 

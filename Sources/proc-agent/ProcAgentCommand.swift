@@ -93,9 +93,9 @@ struct Join: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = Logger(label: "proc.agent")
         do {
             try bootstrapLogging(level: logLevel)
+            let logger = Logger(label: "proc.agent")  // after the bootstrap: a Logger made before keeps the default level
             raiseOpenFileLimit()
             let file = try ConfigFile.load(config)
             guard let target = host ?? ProcessInfo.processInfo.environment["PROC_COORDINATOR"] ?? file.agent?.coordinator

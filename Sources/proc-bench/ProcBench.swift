@@ -8,11 +8,13 @@ import ProcCommandSupport
 import ProcCore
 import ZeroMQ
 
-/// proc-bench: proc against the floor, a posix_spawn + waitpid loop keeping K children busy (no job
-/// runner can beat it), measured in the same process, interleaved (floor, proc, …, floor, proc, …) so
-/// that machine drift hits all of them. Prints the ratios (floor ÷ proc) for W1–W3 in single-host mode
-/// and with a coordinator and an agent as separate processes (and, with --peers, xargs -P and GNU
-/// parallel on the same workloads), then the other measurements of issue 5 against their targets.
+/// proc-bench: proc against the floor, measured in the same process, interleaved (floor, proc, …, floor,
+/// proc, …) so that machine drift hits all of them. The floor is the faster of two runners that capture,
+/// journal and publish nothing: one posix_spawn + waitpid loop keeping K children busy, and K threads each
+/// doing posix_spawn + waitpid. Prints the ratios (floor ÷ proc) for W1–W3 in single-host mode, with a
+/// coordinator and an agent as separate processes, and through the CLI as a user types it
+/// (`proc submit --batch F | proc wait -` against `proc-coordinator start --standalone`); with --peers,
+/// xargs -P and GNU parallel on the same workloads; then the other measurements against their targets.
 @main
 struct ProcBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -196,16 +198,21 @@ struct ProcBench: AsyncParsableCommand {
         } else if peers && parallel == nil {
             print("GNU parallel not found: install it (apt-get install parallel) to compare")
         }
-        var header = ["workload", "floor", "standalone", "ratio", "added/job", "separate", "ratio"]
+        var header = ["workload", "floor", "standalone", "ratio", "added/job", "separate", "ratio", "CLI", "ratio"]
         if xargs != nil { header += ["xargs -P", "ratio"] }
         if parallel != nil { header += ["parallel", "ratio"] }
         var rows: [[String]] = []
+        var floors: [String] = []
         for w in chosen {
             let count = quick ? max(w.count / 10, w.parallel) : w.count
             let standalone = try await ProcCluster.standalone(slots: w.parallel)
             let separate = try SeparateCluster(slots: w.parallel)
             let remote = try ProcClient(coordinator: separate.control, requestTimeout: 30)
-            defer { remote.close(); separate.stop() }
+            let single = try SeparateCluster(slots: w.parallel, standalone: true)
+            let batch = NSTemporaryDirectory() + "proc-bench-batch-\(getpid())-\(w.name)"
+            try String(repeating: String(decoding: try JSONEncoder().encode(w.argv), as: UTF8.self) + "\n", count: count)
+                .write(toFile: batch, atomically: true, encoding: .utf8)
+            defer { remote.close(); separate.stop(); single.stop(); unlink(batch) }
             let joinDeadline = monotonicSeconds() + 20
             while (try? await remote.agents().count) != 1 {
                 guard monotonicSeconds() < joinDeadline else { throw BenchError("the separate agent did not join") }
@@ -214,9 +221,11 @@ struct ProcBench: AsyncParsableCommand {
             var times: [String: [Double]] = [:]
             for round in 0..<rounds {
                 progress("\(w.name), round \(round + 1) of \(rounds)")
-                times["floor", default: []].append(try floor(w.argv, count: count, parallel: w.parallel))
+                times["floor loop", default: []].append(try floorLoop(w.argv, count: count, parallel: w.parallel))
                 times["standalone", default: []].append(try await viaProc(standalone.client, w.argv, count: count))
                 times["separate", default: []].append(try await viaProc(remote, w.argv, count: count))
+                times["floor threads", default: []].append(try floorThreads(w.argv, count: count, parallel: w.parallel))
+                times["CLI", default: []].append(try viaCLI(single.control, batch: batch))
                 if let xargs {
                     times["xargs", default: []].append(try viaPeer("xargs", path: xargs, w.argv, count: count, parallel: w.parallel))
                 }
@@ -226,7 +235,10 @@ struct ProcBench: AsyncParsableCommand {
                 }
             }
             await standalone.shutdown()
-            let f = median(times["floor"]!)
+            let loop = median(times["floor loop"]!), threads = median(times["floor threads"]!)
+            let f = min(loop, threads)
+            floors.append(String(format: "%@: %@ (loop %.3f s, %d threads %.3f s)", w.name, loop <= threads ? "loop" : "threads",
+                                 loop, w.parallel, threads))
             func cells(_ name: String) -> [String] {
                 guard let values = times[name] else { return [] }
                 let t = median(values)
@@ -234,16 +246,62 @@ struct ProcBench: AsyncParsableCommand {
             }
             let s = median(times["standalone"]!)
             var row = ["\(w.name) \(count) × \(w.description)", String(format: "%.3f s", f)] + cells("standalone")
-                + [String(format: "%.0f µs", (s - f) / Double(count) * 1e6)] + cells("separate")
+                + [String(format: "%.0f µs", (s - f) / Double(count) * 1e6)] + cells("separate") + cells("CLI")
             row += cells("xargs") + cells("parallel")
             rows.append(row)
         }
         printTable(header, rows)
-        print("targets: standalone W1 ≥ 0.85, W2 ≥ 0.97, W3 ≥ 0.98; separate W1 ≥ 0.75, W2 ≥ 0.95")
+        print("floor: the faster of one posix_spawn loop and K threads each spawning and waiting; "
+              + floors.joined(separator: "; "))
+        print("targets: standalone W1 ≥ 0.85, W2 ≥ 0.97, W3 ≥ 0.98; separate W1 ≥ 0.75, W2 ≥ 0.95; CLI W1 ≥ 0.85")
     }
 
-    /// K children busy at all times with posix_spawn + waitpid: the fastest a job runner can go.
-    private func floor(_ argv: [String], count: Int, parallel: Int) throws -> Double {
+    /// K threads, each spawning a child and waiting for it, until `count` have run.
+    private func floorThreads(_ argv: [String], count: Int, parallel: Int) throws -> Double {
+        let devNull = open("/dev/null", O_RDWR | O_CLOEXEC)
+        defer { close(devNull) }
+        let shared = FloorThreads(count: count)
+        let path = argv[0]
+        let start = monotonicSeconds()
+        let threads = (0..<parallel).map { _ in
+            Thread {
+                var argv = argv.map { strdup($0) } + [nil]
+                var env: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/bin:/bin"), nil]
+                defer {
+                    argv.forEach { free($0) }
+                    env.forEach { free($0) }
+                }
+                while shared.take() {
+                    var pid: pid_t = 0
+                    let rc = cspawn_spawn(&pid, path, &argv, &env, nil, devNull, devNull, devNull, devNull)
+                    guard rc == 0 else { shared.fail(rc); break }
+                    var status: Int32 = 0
+                    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                }
+                shared.done()
+            }
+        }
+        threads.forEach { $0.start() }
+        shared.waitAll(parallel)
+        let elapsed = monotonicSeconds() - start
+        if let rc = shared.error { throw ValidationError("floor: cannot spawn \(path): \(String(cString: strerror(rc)))") }
+        return elapsed
+    }
+
+    /// As a user types it: `proc submit --batch F | proc wait -`, against a single-host coordinator process.
+    private func viaCLI(_ control: String, batch: String) throws -> Double {
+        let proc = binaryDirectory + "/proc"
+        let script = "\(proc) submit --coordinator \(control) --batch \(batch) | \(proc) wait --coordinator \(control) --quiet -"
+        let start = monotonicSeconds()
+        let child = try Child("/bin/sh", ["-c", script])
+        guard let code = child.wait(timeout: 600), code == 0 else {
+            throw BenchError("proc submit --batch | proc wait - failed: \(child.output.suffix(500))")
+        }
+        return monotonicSeconds() - start
+    }
+
+    /// K children busy at all times, one loop spawning and waiting for any of them.
+    private func floorLoop(_ argv: [String], count: Int, parallel: Int) throws -> Double {
         let devNull = open("/dev/null", O_RDWR | O_CLOEXEC)
         defer { close(devNull) }
         var cArgv = argv.map { strdup($0) } + [nil]
@@ -301,5 +359,42 @@ func printTable(_ header: [String], _ rows: [[String]]) {
     for row in all {
         print(row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
             .joined(separator: "  "))
+    }
+}
+
+/// The K-thread floor's shared count of children left to start, and its end.
+final class FloorThreads: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var left: Int
+    private var finished = 0
+    private(set) var error: Int32?
+
+    init(count: Int) { left = count }
+
+    func take() -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard left > 0, error == nil else { return false }
+        left -= 1
+        return true
+    }
+
+    func fail(_ rc: Int32) {
+        condition.lock()
+        error = rc
+        condition.unlock()
+    }
+
+    func done() {
+        condition.lock()
+        finished += 1
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func waitAll(_ threads: Int) {
+        condition.lock()
+        while finished < threads { condition.wait() }
+        condition.unlock()
     }
 }

@@ -3,6 +3,7 @@ import Glibc
 import Histogram
 import ProcClient
 import ProcCore
+import ProcTestSupport
 import ZeroMQ
 
 // MARK: peers
@@ -532,20 +533,18 @@ final class AgentHarness: @unchecked Sendable {
         defer { finished.signal() }
         let context = ZMQContext()
         defer { context.terminate() }
-        let proto = Wire.agentProtocolBytes
-        var sockets: [ZMQSocket] = []
-        defer { sockets.forEach { $0.close() } }
+        var simulated: [RawAgent] = []
+        defer { simulated.forEach { $0.close() } }
         for index in 0..<agents {
-            guard let socket = try? ZMQSocket(context: context, type: .dealer) else { return }
-            socket.setOption(ZMQ_SNDHWM, 0)
-            socket.setOption(ZMQ_RCVHWM, 0)
-            socket.setOption(ZMQ_ROUTING_ID, Array("agent/sim-\(index)/\(UInt32.random(in: 0...UInt32.max))".utf8))
-            guard (try? socket.connect(endpoint)) != nil else { return }
             let hello = Hello(name: "sim-\(index)", hostname: "sim", slots: 4, labels: [:], pid: getpid(),
                               version: "1", running: [], acksInJobs: true)
-            _ = try? socket.send([proto, Array("HELLO".utf8), WireCoding.bytes(hello)])
-            sockets.append(socket)
+            guard let agent = try? RawAgent(context: context, endpoint: endpoint, hello: hello,
+                                            routingID: Array("agent/sim-\(index)/\(UInt32.random(in: 0...UInt32.max))".utf8),
+                                            unbounded: true)
+            else { return }
+            simulated.append(agent)
         }
+        let sockets = simulated.map(\.socket)
         // One epoll over the sockets' ZMQ_FDs: zmq_poll asks all 1,000 sockets on every pass (getsockopt
         // and poll(2) over every one), which took 60% of this thread and a tenth of the two cores that the
         // coordinator under test shares. A ZMQ_FD is readable while libzmq has
@@ -561,8 +560,7 @@ final class AgentHarness: @unchecked Sendable {
         // Every socket is read once at the start: its news may have come before it was in the epoll.
         var toRead = Array(sockets.indices)
         var lastHeartbeat = monotonicSeconds()
-        let jobsCommand = Array("JOBS".utf8), resultCommand = Array("RESULT".utf8)
-        let heartbeat = Array("HEARTBEAT".utf8)
+        let heartbeat = AgentMessage.heartbeat.frames
         while !lock.withLock({ stopRequested }) {
             let count = epoll_wait(epoll, &readyEvents, Int32(readyEvents.count), toRead.isEmpty ? 100 : 0)
             for event in readyEvents.prefix(Int(max(0, count))) { toRead.append(Int(event.data.u64)) }
@@ -572,16 +570,9 @@ final class AgentHarness: @unchecked Sendable {
                 // nothing may leave it, and the level-triggered epoll would report the socket again).
                 while sockets[index].intOption(ZMQ_EVENTS) & ZMQ_POLLIN != 0,
                       let message = try? sockets[index].receive() {
-                    guard message.count == 3, message[1] == jobsCommand,
-                        let batch = try? WireCoding.decode(JobsMessage.self, from: message[2])
-                    else { continue }
-                    let now = currentTimestamp()
-                    let results = batch.jobs.map {
-                        RunResult(jobID: $0.jobID, attempt: $0.attempt, status: .completed, exitCode: 0,
-                                  startedAt: now, finishedAt: now)
-                    }
-                    _ = try? sockets[index].send([proto, resultCommand, WireCoding.bytes(ResultsMessage(results: results))])
-                    finishedHere += results.count
+                    guard case .jobs(let batch) = RawAgent.decode(message) else { continue }
+                    _ = try? simulated[index].complete(batch.jobs)
+                    finishedHere += batch.jobs.count
                 }
                 if finishedHere > 0 { lock.withLock { done += finishedHere } }
             }
@@ -589,7 +580,7 @@ final class AgentHarness: @unchecked Sendable {
             // Like a real agent with the default 1 s interval (it heartbeats only when idle; this is more).
             if monotonicSeconds() - lastHeartbeat > 1 {
                 lastHeartbeat = monotonicSeconds()
-                for socket in sockets { _ = try? socket.send([proto, heartbeat, []]) }
+                for socket in sockets { _ = try? socket.send(heartbeat) }
                 // A send may take the news its socket's ZMQ_FD was signalled for: read them all next.
                 toRead = Array(sockets.indices)
             }

@@ -101,9 +101,9 @@ struct Start: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = Logger(label: "proc.coordinator")
         do {
             try bootstrapLogging(level: logLevel)
+            let logger = Logger(label: "proc.coordinator")  // after the bootstrap: a Logger made before keeps the default level
             raiseOpenFileLimit()
             try await serve(logger: logger)
         } catch let error as CommandError {

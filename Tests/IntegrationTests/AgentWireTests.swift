@@ -1,45 +1,15 @@
 import Foundation
 import Glibc
 import ProcCore
+import ProcTestSupport
 import Testing
 import ZeroMQ
 
 extension Integration {
-    /// Performance item 42: a coordinator sends the ACK of an agent's results inside the JOBS it sends that
+    /// A coordinator sends the ACK of an agent's results inside the JOBS it sends that
     /// agent in the same flush, when the agent's HELLO said it reads them there; to other agents, and when
     /// there are no JOBS, it sends ACK messages as before. Nothing an agent keeps is forgotten unacknowledged.
     @Suite struct Acks {
-        static let proto = Array(Wire.agentProtocol.utf8)
-
-        /// A raw DEALER speaking the agent protocol with one slot.
-        final class RawAgent {
-            let socket: ZMQSocket
-            init(context: ZMQContext, endpoint: String, name: String, acksInJobs: Bool?) throws {
-                socket = try ZMQSocket(context: context, type: .dealer)
-                try socket.connect(endpoint)
-                let hello = Hello(name: name, hostname: "raw", slots: 1, labels: ["raw": name], pid: getpid(),
-                                  version: "1", running: [], acksInJobs: acksInJobs)
-                try socket.send([Acks.proto, Array("HELLO".utf8), try WireCoding.encode(hello)])
-            }
-
-            /// The next message other than a WELCOME or a HEARTBEAT: its command and body.
-            func next() throws -> (command: String, body: Frame)? {
-                while let message = try socket.receive(timeoutMilliseconds: 10_000) {
-                    guard message.count == 3 else { continue }
-                    let command = String(decoding: message[1], as: UTF8.self)
-                    if command != "WELCOME" && command != "HEARTBEAT" { return (command, message[2]) }
-                }
-                return nil
-            }
-
-            func finish(_ assignment: Assignment) throws {
-                let now = currentTimestamp()
-                let result = RunResult(jobID: assignment.jobID, attempt: assignment.attempt, status: .completed,
-                                       exitCode: 0, startedAt: now, finishedAt: now)
-                try socket.send([Acks.proto, Array("RESULT".utf8), WireCoding.bytes(ResultsMessage(results: [result]))])
-            }
-        }
-
         /// Three jobs through one slot: the first two results are acknowledged in the next JOBS (no ACK
         /// message), the last one, with nothing left to send, by an ACK. An agent that did not say so gets
         /// JOBS without acks and an ACK for every result.
@@ -50,18 +20,18 @@ extension Integration {
             let context = ZMQContext()
             defer { context.terminate() }
             let name = acksInJobs ? "reads-acks" : "older"
-            let agent = try RawAgent(context: context, endpoint: "tcp://\(cluster.control)", name: name,
-                                     acksInJobs: acksInJobs ? true : nil)
-            defer { agent.socket.close() }
+            let agent = try RawAgent(context: context, endpoint: "tcp://\(cluster.control)", hello: Hello(
+                name: name, hostname: "raw", slots: 1, labels: ["raw": name], pid: getpid(), version: "1", running: [],
+                acksInJobs: acksInJobs ? true : nil))
+            defer { agent.close() }
             #expect(try eventually(timeout: 20) { try cluster.agentCount() == 1 })
             let ids = try (0..<3).map { _ in try cluster.submit("--label", "raw=\(name)", "--", "true") }
 
             var acked: [String] = [], ackMessages = 0, started: [String] = []
             while acked.count < 3 {
-                let (command, body) = try #require(try agent.next(), "no message after \(started), acked \(acked)")
-                switch command {
-                case "JOBS":
-                    let message = try WireCoding.decode(JobsMessage.self, from: body)
+                let message = try #require(try agent.next(), "no message after \(started), acked \(acked)")
+                switch message {
+                case .jobs(let message):
                     if acksInJobs {
                         acked += (message.acks ?? []).map(\.jobID)
                     } else {
@@ -69,13 +39,13 @@ extension Integration {
                     }
                     for assignment in message.jobs {
                         started.append(assignment.jobID)
-                        try agent.finish(assignment)
+                        try agent.complete([assignment])
                     }
-                case "ACK":
+                case .ack(let ack):
                     ackMessages += 1
-                    acked += try WireCoding.decode(AckMessage.self, from: body).runs.map(\.jobID)
+                    acked += ack.runs.map(\.jobID)
                 default:
-                    Issue.record("unexpected \(command)")
+                    Issue.record("unexpected \(message.command.rawValue)")
                 }
             }
             #expect(started == ids && acked == ids)
@@ -94,28 +64,28 @@ extension Integration {
             defer { context.terminate() }
             let coordinator = try FakeCoordinator(context: context, directory: directory, name: "acks")
             defer { coordinator.close() }
-            #expect(try WireCoding.decode(Hello.self, from: try coordinator.receive("HELLO")).acksInJobs == true)
+            #expect(try coordinator.hello().acksInJobs == true)
             try coordinator.welcome("acks")
             let a1 = FakeCoordinator.job("a1", ["/bin/true"], directory: directory)
             let a2 = FakeCoordinator.job("a2", ["/bin/true"], directory: directory)
-            try coordinator.send("JOBS", WireCoding.bytes(JobsMessage(jobs: [a1])))
-            let first = try WireCoding.decode(ResultsMessage.self, from: try coordinator.receive("RESULT")).results
+            try coordinator.send(.jobs(JobsMessage(jobs: [a1])))
+            let first = try coordinator.results().results
             #expect(first.map(\.jobID) == ["a1"])
-            try coordinator.send("JOBS", WireCoding.bytes(JobsMessage(jobs: [a2], acks: [RunRef(jobID: "a1", attempt: 1)])))
-            let second = try WireCoding.decode(ResultsMessage.self, from: try coordinator.receive("RESULT")).results
+            try coordinator.send(.jobs(JobsMessage(jobs: [a2], acks: [RunRef(jobID: "a1", attempt: 1)])))
+            let second = try coordinator.results().results
             #expect(second.map(\.jobID) == ["a2"])
 
             // A coordinator that does not know it any more: the agent introduces itself again, with the
             // results it still keeps.
-            try coordinator.send("RECONNECT", [])
-            let again = try WireCoding.decode(Hello.self, from: try coordinator.receive("HELLO"))
+            try coordinator.send(.reconnect)
+            let again = try coordinator.hello()
             #expect(again.running.map(\.jobID) == ["a2"], "\(again.running)")
         }
     }
 }
 
 extension Integration {
-    /// Performance item 43: a `proc-agent` without `--prefetch` asks for max(4, slots) held runs while its
+    /// A `proc-agent` without `--prefetch` asks for max(4, slots) held runs while its
     /// last 8 runs each took 10 ms or less, and for 1 again after a longer one, in the next RESULT. With
     /// `--prefetch N` it keeps N.
     @Suite struct AdaptivePrefetch {
@@ -126,7 +96,7 @@ extension Integration {
             defer { context.terminate() }
             let coordinator = try FakeCoordinator(context: context, directory: directory, name: "adaptive")
             defer { coordinator.close() }
-            #expect(try WireCoding.decode(Hello.self, from: try coordinator.receive("HELLO")).prefetch == 1)
+            #expect(try coordinator.hello().prefetch == 1)
             try coordinator.welcome("adaptive")
 
             // Short runs, one at a time, until the agent asks for more (8 in a row of 10 ms or less; a loaded
@@ -153,7 +123,7 @@ extension Integration {
             defer { context.terminate() }
             let coordinator = try FakeCoordinator(context: context, directory: directory, name: "adaptive", agentArguments: ["--prefetch", "2"])
             defer { coordinator.close() }
-            #expect(try WireCoding.decode(Hello.self, from: try coordinator.receive("HELLO")).prefetch == 2)
+            #expect(try coordinator.hello().prefetch == 2)
             try coordinator.welcome("adaptive")
             var asked: [Int] = []
             for _ in 0..<20 {
@@ -165,7 +135,7 @@ extension Integration {
 }
 
 extension Integration {
-    /// Performance item 47: while every slot is busy and the recent runs are short, a result waits up to
+    /// While every slot is busy and the recent runs are short, a result waits up to
     /// `--result-hold-ms` for the next ones, so one RESULT carries several; the last ones go when a slot
     /// frees. Nothing is left behind.
     @Suite struct ResultHold {
@@ -178,7 +148,7 @@ extension Integration {
             let coordinator = try FakeCoordinator(context: context, directory: directory, name: "holding",
                                                   agentArguments: ["--result-hold-ms", "100"])
             defer { coordinator.close() }
-            _ = try coordinator.receive("HELLO")
+            _ = try coordinator.hello()
             try coordinator.welcome("holding")
             // Until the agent counts its runs as short (it then asks for more prefetch).
             var shortRuns = 0
@@ -194,16 +164,16 @@ extension Integration {
             var batches: [[Int]] = []
             for batch in 1...5 {
                 let jobs = (1...12).map { FakeCoordinator.job("b\(batch)-\($0)", ["/bin/true"], directory: directory) }
-                try coordinator.send("JOBS", WireCoding.bytes(JobsMessage(jobs: jobs)))
+                try coordinator.send(.jobs(JobsMessage(jobs: jobs)))
                 var sizes: [Int] = []
                 var reported: [String] = []
                 while reported.count < jobs.count {
-                    let message = try WireCoding.decode(ResultsMessage.self, from: try coordinator.receive("RESULT"))
+                    let message = try coordinator.results()
                     sizes.append(message.results.count)
                     reported += message.results.map(\.jobID)
                 }
                 #expect(reported.sorted() == jobs.map(\.jobID).sorted(), "every result comes, once")
-                try coordinator.send("ACK", WireCoding.bytes(AckMessage(runs: jobs.map { RunRef(jobID: $0.jobID, attempt: 1) })))
+                try coordinator.send(.ack(AckMessage(runs: jobs.map { RunRef(jobID: $0.jobID, attempt: 1) })))
                 batches.append(sizes)
                 if sizes.max()! >= 6 { break }
             }
@@ -215,59 +185,58 @@ extension Integration {
 /// A fake coordinator (a ROUTER in this process) for one real `proc-agent` with 2 slots; `close` ends the
 /// agent by PID.
 final class FakeCoordinator {
-    static let proto = Array(Wire.agentProtocol.utf8)
-    let router: ZMQSocket
+    let peer: RawCoordinator
     let agent: TestProcess
-    var route: Frame = []
     var number = 0
 
     init(context: ZMQContext, directory: String, name: String, agentArguments: [String] = []) throws {
-        router = try ZMQSocket(context: context, type: .router)
-        try router.bind("tcp://127.0.0.1:*")
-        let port = router.lastEndpoint.split(separator: ":").last!
+        peer = try RawCoordinator(context: context)
         agent = try TestProcess(binary("proc-agent"), [
-            "join", "127.0.0.1:\(port)", "--name", name, "--slots", "2", "--data-dir", directory + "/agent",
+            "join", "127.0.0.1:\(peer.port)", "--name", name, "--slots", "2", "--data-dir", directory + "/agent",
         ] + agentArguments, directory: directory)
     }
 
     func close() {
         agent.terminate()
-        router.close()
+        peer.close()
     }
 
-    /// The body of the agent's next `wanted` message (others are dropped); its route is kept for `send`.
-    func receive(_ wanted: String) throws -> Frame {
+    /// The agent's next `wanted` message (others are dropped).
+    func receive(_ wanted: Wire.AgentCommand) throws -> AgentMessage {
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
-            guard let message = try router.receive(timeoutMilliseconds: 1_000) else { continue }
-            if message.count == 4, message[1] == Self.proto, message[2] == Array(wanted.utf8) {
-                route = message[0]
-                return message[3]
-            }
+            if let message = try peer.receive(timeoutMilliseconds: 1_000), message.command == wanted { return message }
         }
-        throw TestError("no \(wanted) from the agent: \(agent.stderr)")
+        throw TestError("no \(wanted.rawValue) from the agent: \(agent.stderr)")
     }
 
-    func send(_ command: String, _ body: [UInt8]) throws {
-        _ = try router.send([route, Self.proto, Array(command.utf8), body])
+    func hello() throws -> Hello {
+        guard case .hello(let hello) = try receive(.hello) else { throw TestError("not a HELLO") }
+        return hello
     }
+
+    func results() throws -> ResultsMessage {
+        guard case .results(let results) = try receive(.result) else { throw TestError("not a RESULT") }
+        return results
+    }
+
+    func send(_ message: CoordinatorMessage) throws { try peer.send(message) }
 
     func welcome(_ name: String, takesReturns: Bool = false) throws {
-        let flag = takesReturns ? #","takes_returns":true"# : ""
-        try send("WELCOME", Array(#"{"agent_id":"\#(name)","heartbeat_ms":1000,"liveness":5\#(flag)}"#.utf8))
+        try send(.welcome(Welcome(agentID: name, heartbeatMilliseconds: 1000, liveness: 5,
+                                  takesReturns: takesReturns ? true : nil)))
     }
 
     /// Every message of the agent, in order, up to and with the first `last`.
-    func collect(until last: String, timeout: Double = 20) throws -> [(command: String, body: Frame)] {
-        var messages: [(command: String, body: Frame)] = []
+    func collect(until last: Wire.AgentCommand, timeout: Double = 20) throws -> [AgentMessage] {
+        var messages: [AgentMessage] = []
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            guard let message = try router.receive(timeoutMilliseconds: 1_000) else { continue }
-            guard message.count == 4, message[1] == Self.proto else { continue }
-            messages.append((String(decoding: message[2], as: UTF8.self), message[3]))
-            if messages.last!.command == last { return messages }
+            guard let message = try peer.receive(timeoutMilliseconds: 1_000) else { continue }
+            messages.append(message)
+            if message.command == last { return messages }
         }
-        throw TestError("no \(last) from the agent; got \(messages.map(\.command)): \(agent.stderr)")
+        throw TestError("no \(last.rawValue) from the agent; got \(messages.map(\.command.rawValue)): \(agent.stderr)")
     }
 
     static func job(_ id: String, _ argv: [String], directory: String) -> Assignment {
@@ -278,9 +247,15 @@ final class FakeCoordinator {
     /// Runs `argv` as the next job and returns the RESULT that reports it, ACKed.
     func run(_ argv: [String], directory: String) throws -> ResultsMessage {
         number += 1
-        try send("JOBS", WireCoding.bytes(JobsMessage(jobs: [Self.job("p\(number)", argv, directory: directory)])))
-        let message = try WireCoding.decode(ResultsMessage.self, from: try receive("RESULT"))
-        try send("ACK", WireCoding.bytes(AckMessage(runs: message.results.map { RunRef(jobID: $0.jobID, attempt: $0.attempt) })))
+        try send(.jobs(JobsMessage(jobs: [Self.job("p\(number)", argv, directory: directory)])))
+        let message = try results()
+        try send(.ack(AckMessage(runs: message.results.map { RunRef(jobID: $0.jobID, attempt: $0.attempt) })))
         return message
     }
+}
+
+extension AgentMessage {
+    /// The runs a RETURN gives back, the results a RESULT reports (else empty).
+    var returnedRuns: [RunRef] { if case .returned(let message) = self { message.runs } else { [] } }
+    var reportedResults: [RunResult] { if case .results(let message) = self { message.results } else { [] } }
 }

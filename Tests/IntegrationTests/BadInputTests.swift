@@ -4,7 +4,7 @@ import Testing
 import ZeroMQ
 
 extension Integration {
-    /// Item 10: bad input gets a clear message and a non-zero exit, never a hang or a crash.
+    /// Bad input gets a clear message and a non-zero exit, never a hang or a crash.
     @Suite struct BadInput {
         @Test func clearErrors() async throws {
             let cluster = try TestCluster(standaloneSlots: 1)

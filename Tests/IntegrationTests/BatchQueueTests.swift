@@ -24,7 +24,7 @@ extension Integration {
             #expect(numbers == numbers.sorted() && Set(numbers).count == 3, "ids in submission order")
             let wait = try cluster.procArgs(["wait"] + ids)
             #expect(wait.code == 1)  // the third exits 2
-            #expect(try cluster.proc("result", ids[1]).stdout.contains("two"))
+            #expect(try cluster.result(ids[1]).stdout == "two\n")
 
             // A large batch on stdin: one id per line, in order, all run.
             let count = 2_000
@@ -86,9 +86,9 @@ extension Integration {
             let nowhere = try cluster.submit("--label", "tpu=1", "--", "true")
             let waited = try cluster.proc("wait", nowhere, "--timeout", "1")
             #expect(waited.code == 1)
-            #expect(try cluster.proc("status", nowhere).stdout.contains("pending"))
-            let queues = try cluster.proc("queue")
-            #expect(queues.stdout.contains("render") && queues.stdout.contains("prio"))
+            #expect(try cluster.status(nowhere) == .pending)
+            let queues = try cluster.queueNames()
+            #expect(queues.contains("render") && queues.contains("prio"), "\(queues)")
         }
 
         private func counts(_ json: String) throws -> [String: Int] {

@@ -4,7 +4,7 @@ import ProcCore
 import Testing
 
 extension Integration {
-    /// Item 2 and 3: a coordinator with agents (and the single-host mode) driven by the CLI.
+    /// A coordinator with agents (and the single-host mode) driven by the CLI.
     @Suite struct ClusterCLI {
         @Test func coordinatorWithTwoAgents() async throws {
             let cluster = try TestCluster(agents: [["--slots", "2", "--name", "a1"], ["--slots", "2", "--name", "a2"]])

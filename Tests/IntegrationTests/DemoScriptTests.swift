@@ -3,7 +3,7 @@ import Glibc
 import Testing
 
 extension Integration {
-    /// Item 1: the README's first command runs end to end (examples are tested).
+    /// The README's first command runs end to end (examples are tested).
     @Suite struct DemoScript {
         @Test func demoRunsTheBatchAndShowsEvents() throws {
             var root = URL(fileURLWithPath: #filePath)

@@ -74,7 +74,7 @@ extension Integration {
             #expect(waited.code == 0, "\(waited.stdout) \(waited.stderr)")
             // a1 comes back and delivers what it kept; those results are late duplicates, not outcomes.
             #expect(eventually(timeout: 30) {
-                ((try? cluster.proc("agents").stdout) ?? "").contains("a1")
+                (try? cluster.agentNames().contains("a1")) == true
             })
             #expect(eventually(timeout: 30) {
                 ((try? cluster.proc("events", "--json", "--no-follow", "--topic", "job.late_result").stdout) ?? "")

@@ -1,40 +1,46 @@
 import Foundation
 import Glibc
 import ProcCore
+import ProcTestSupport
 import Testing
 import ZeroMQ
 
 extension Integration {
-    /// Issue 4, items 4 and 5: thousands of random and mutated messages, built from valid ones, at a
+    /// Thousands of random and mutated messages, built from valid ones, at a
     /// running coordinator and at a running agent. Both must go on serving a normal batch correctly, with
     /// bounded memory. PROC_FUZZ_MESSAGES sets the count (longer runs by hand), PROC_FUZZ_SEED replays a run.
     @Suite struct Fuzz {
         static let clientProtocol = "PROC-CLIENT/1", agentProtocol = "PROC-AGENT/1"
 
-        static func frames(_ parts: String...) -> [Frame] { parts.map { Array($0.utf8) } }
-
-        /// Valid coordinator-bound messages: every client request and every agent message.
+        /// Valid coordinator-bound messages, from the generated types: every client request and every agent
+        /// message.
         static func coordinatorTemplates(directory: String) -> [[Frame]] {
-            let id = "\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{1}"
-            let job = #"{"argv":["/bin/true"],"queue":"fuzz","env":{"A":"b"},"labels":{"fuzz-only":"1"},"priority":1,"#
-                + #""timeout":5,"retries":1,"cwd":"\#(directory)","name":"f"}"#
+            let id: Frame = [0, 0, 0, 0, 0, 0, 0, 1]
+            let job = JobSpec(argv: ["/bin/true"], env: ["A": "b"], cwd: directory, queue: "fuzz", priority: 1, timeout: 5,
+                              retries: 1, labels: ["fuzz-only": "1"], name: "f")
+            let call = JobSpec(function: "square", args: .object(["x": .int(3)]), queue: "fuzz", labels: ["fuzz-only": "1"])
+            func hello(_ name: String, acksInJobs: Bool?) -> AgentMessage {
+                .hello(Hello(name: name, hostname: "h", slots: 1, labels: [:], pid: 1, version: "1", running: [],
+                             acksInJobs: acksInJobs))
+            }
+            let result = RunResult(jobID: "j1", attempt: 1, status: .completed, exitCode: 0, startedAt: 1, finishedAt: 2)
             return [
-                frames(clientProtocol, "INFO", id, "{}"),
-                frames(clientProtocol, "SUBMIT", id, #"{"jobs":[\#(job),\#(job)]}"#),
-                frames(clientProtocol, "STATUS", id, #"{"ids":["j1"],"queue":"fuzz","limit":5}"#),
-                frames(clientProtocol, "RESULT", id, #"{"id":"j1"}"#),
-                frames(clientProtocol, "WAIT", id, #"{"ids":["j1"],"timeout_ms":0}"#),
-                frames(clientProtocol, "CANCEL", id, #"{"ids":["j999999"]}"#),
-                frames(clientProtocol, "AGENTS", id, "{}"),
-                frames(clientProtocol, "QUEUE", id, #"{"name":"fuzz","max_running":2}"#),
-                frames(clientProtocol, "REPLAY", id, #"{"from_seq":1,"limit":10}"#),
-                frames(agentProtocol, "HELLO", #"{"name":"fuzz-agent","hostname":"h","slots":1,"labels":{},"pid":1,"version":"1","running":[]}"#),
-                frames(agentProtocol, "HELLO", #"{"name":"fuzz-acks","hostname":"h","slots":1,"labels":{},"pid":1,"version":"1","running":[],"acks_in_jobs":true}"#),
-                frames(agentProtocol, "RESULT", #"{"results":[{"job_id":"j1","attempt":1,"status":"completed","exit_code":0,"output":{"stdout":"","stderr":""},"started_at":1,"finished_at":2}]}"#),
-                frames(agentProtocol, "PROGRESS", #"{"job_id":"j1","attempt":1,"progress":0.5,"message":"m"}"#),
-                frames(agentProtocol, "RETURN", #"{"runs":[{"job_id":"j1","attempt":1}],"stopping":true}"#),
-                frames(agentProtocol, "HEARTBEAT", ""),
-                frames(agentProtocol, "BYE", ""),
+                WireFrames.request(.info, id: id, Empty()),
+                WireFrames.request(.submit, id: id, SubmitRequest(jobs: [job, job, call])),
+                WireFrames.request(.status, id: id, StatusRequest(ids: ["j1"], queue: "fuzz", limit: 5)),
+                WireFrames.request(.result, id: id, ResultRequest(id: "j1")),
+                WireFrames.request(.wait, id: id, WaitRequest(ids: ["j1"], timeoutMilliseconds: 0)),
+                WireFrames.request(.cancel, id: id, CancelRequest(ids: ["j999999"])),
+                WireFrames.request(.agents, id: id, Empty()),
+                WireFrames.request(.queue, id: id, QueueRequest(name: "fuzz", maxRunning: 2)),
+                WireFrames.request(.replay, id: id, ReplayRequest(fromSeq: 1, limit: 10)),
+                hello("fuzz-agent", acksInJobs: nil).frames,
+                hello("fuzz-acks", acksInJobs: true).frames,
+                AgentMessage.results(ResultsMessage(results: [result])).frames,
+                AgentMessage.progress(ProgressReport(jobID: "j1", attempt: 1, progress: 0.5, message: "m")).frames,
+                AgentMessage.returned(ReturnMessage(runs: [RunRef(jobID: "j1", attempt: 1)], stopping: true)).frames,
+                AgentMessage.heartbeat.frames,
+                AgentMessage.bye.frames,
             ]
         }
 
@@ -179,8 +185,8 @@ extension Integration {
             ], directory: directory)
             defer { agent.terminate() }
 
-            let proto = Array(Self.agentProtocol.utf8)
-            let welcome = Self.frames(Self.agentProtocol, "WELCOME", #"{"agent_id":"fz","heartbeat_ms":1000,"liveness":3}"#)
+            let proto = Wire.agentProtocolBytes
+            let welcome = CoordinatorMessage.welcome(Welcome(agentID: "fz", heartbeatMilliseconds: 1000, liveness: 3)).frames
             var route: Frame?
             var results: [String: RunResult] = [:]
             // Reads what the agent sent: welcomes each HELLO (a reconnect brings a new route), acks results.
@@ -205,17 +211,19 @@ extension Integration {
             }
             #expect(eventually(timeout: 20) { (try? pump(wait: 200)) != nil && route != nil }, "no HELLO: \(agent.stderr)")
 
-            let job = #"{"job_id":"fz-1","attempt":1,"argv":["/bin/true"],"queue":"fuzz","cwd":"\#(directory)","timeout":5,"kill_grace_ms":100}"#
+            let job = Assignment(jobID: "fz-1", attempt: 1, argv: ["/bin/true"], cwd: directory, timeout: 5, queue: "fuzz",
+                                 killGraceMilliseconds: 100)
+            let run = RunRef(jobID: "fz-1", attempt: 1)
             var fuzzer = Fuzzer(
                 seed: seed,
                 templates: [
                     welcome,
-                    Self.frames(Self.agentProtocol, "JOBS", #"{"jobs":[\#(job)]}"#),
-                    Self.frames(Self.agentProtocol, "JOBS", #"{"jobs":[\#(job)],"acks":[{"job_id":"fz-1","attempt":1}]}"#),
-                    Self.frames(Self.agentProtocol, "CANCEL", #"{"job_id":"fz-1","attempt":1,"grace_ms":100}"#),
-                    Self.frames(Self.agentProtocol, "ACK", #"{"runs":[{"job_id":"fz-1","attempt":1}]}"#),
-                    Self.frames(Self.agentProtocol, "HEARTBEAT", ""),
-                    Self.frames(Self.agentProtocol, "RECONNECT", ""),
+                    CoordinatorMessage.jobs(JobsMessage(jobs: [job])).frames,
+                    CoordinatorMessage.jobs(JobsMessage(jobs: [job], acks: [run])).frames,
+                    CoordinatorMessage.cancel(CancelRun(jobID: "fz-1", attempt: 1, graceMilliseconds: 100)).frames,
+                    CoordinatorMessage.ack(AckMessage(runs: [run])).frames,
+                    CoordinatorMessage.heartbeat.frames,
+                    CoordinatorMessage.reconnect.frames,
                 ],
                 // Not REPLACED or REFUSED: those stop an agent on purpose.
                 commands: ["WELCOME", "JOBS", "CANCEL", "ACK", "HEARTBEAT", "RECONNECT", "HELLO", "RESULT", "PROGRESS",
@@ -238,13 +246,14 @@ extension Integration {
 
             // Still a working agent: a normal batch, each job with its own output.
             results.removeAll()
-            let jobs = (1...20).map {
-                #"{"job_id":"final-\#($0)","attempt":1,"argv":["sh","-c","echo ok-$PROC_JOB_ID"],"queue":"check","cwd":"\#(directory)"}"#
-            }
+            let jobs = CoordinatorMessage.jobs(JobsMessage(jobs: (1...20).map {
+                Assignment(jobID: "final-\($0)", attempt: 1, argv: ["sh", "-c", "echo ok-$PROC_JOB_ID"], cwd: directory,
+                           queue: "check")
+            })).frames
             #expect(eventually(timeout: 30) {
                 if let route {
                     _ = try? router.send([route] + welcome)
-                    _ = try? router.send([route] + Self.frames(Self.agentProtocol, "JOBS", #"{"jobs":[\#(jobs.joined(separator: ","))]}"#))
+                    _ = try? router.send([route] + jobs)
                 }
                 try? pump(wait: 500)
                 return (1...20).allSatisfy { results["final-\($0)"] != nil }

@@ -177,7 +177,7 @@ extension Integration {
             // Submitted before any agent is there, so it starts in a later commit than its submission's.
             try cluster.addAgent(["--slots", "1", "--name", "a1", "--reconnect-max", "0.5"])
             // A reply is sent after the commit of everything before it: "running" is journaled.
-            #expect(eventually(timeout: 20) { (try? cluster.proc("status", id).stdout.contains("running")) == true })
+            #expect(eventually(timeout: 20) { (try? cluster.status(id)) == .running })
             cluster.killCoordinator()
             try cluster.restartCoordinator()
             let status = try cluster.proc("status", id)

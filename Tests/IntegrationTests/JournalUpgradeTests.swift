@@ -64,11 +64,11 @@ extension Integration {
             // The pending job runs; the finished one keeps its output; numbering and seq go on.
             let wait = try cluster.proc("wait", "j1", "--timeout", "20")
             #expect(wait.code == 0, "\(wait.stdout) \(wait.stderr)")
-            let result = try cluster.proc("result", "j2")
-            #expect(result.stdout.contains("hello from v1"), "\(result.stdout)")
+            let result = try cluster.result("j2")
+            #expect(result.stdout?.contains("hello from v1") == true, "\(result)")
             #expect(try cluster.submit("--", "true") == "j3")
-            let queues = try cluster.proc("queue")
-            #expect(queues.stdout.contains("slow") && queues.stdout.contains("3"), "\(queues.stdout)")
+            let queues = try cluster.procJSON([QueueInfo].self, "queue")
+            #expect(queues.first { $0.name == "slow" }?.maxRunning == 3, "\(queues)")
             let history = try await cluster.history()
             #expect(history.prefix(3).map(\.seq) == [1, 2, 3])
             #expect(history.prefix(3).map(\.type) == [.jobSubmitted, .jobSubmitted, .jobCompleted])
@@ -147,14 +147,14 @@ extension Integration {
             let cluster = try TestCluster(standaloneSlots: 2, coordinatorArguments: ["--reconnect-grace", "1"],
                                           dataDirectory: data)
             defer { cluster.stop() }
-            let result = try cluster.proc("result", "j1")
-            #expect(result.stdout.contains("one from v5") && result.stdout.contains("old-agent"), "\(result.stdout)")
+            let result = try cluster.result("j1")
+            #expect(result.stdout?.contains("one from v5") == true && result.job.agentID == "old-agent", "\(result)")
             let waited = try cluster.proc("wait", "j2", "j3", "j4", "--timeout", "30")
             #expect(waited.code == 0, "\(waited.stdout) \(waited.stderr)")
             let j3 = try JSONDecoder().decode(ResultReply.self, from: Data(try cluster.proc("result", "j3", "--json").stdout.utf8))
             #expect(j3.job.attempt == 2 && j3.job.lostAttempts == 1 && j3.stdout == "3\n")
             #expect(try cluster.submit("--", "true") == "j5")
-            #expect(try cluster.proc("queue").stdout.contains("slow"))
+            #expect(try cluster.queueNames().contains("slow"))
             let history = try await cluster.history()
             #expect(history.map(\.seq) == Array(1...UInt64(history.count)))
             #expect(history.prefix(7).map { $0.jsonBytes } == events.map { try! WireCoding.decode(Event.self, from: $0).jsonBytes },

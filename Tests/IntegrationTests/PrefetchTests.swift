@@ -15,8 +15,8 @@ extension Integration {
             let held = try cluster.submit("--", "touch", marker)
             let third = try cluster.submit("--", "true")
             // One runs, one is held on the agent (counted as running), the third waits at the coordinator.
-            #expect(eventually { (try? cluster.proc("status", held).stdout.contains("running")) == true })
-            #expect(try cluster.proc("status", third).stdout.contains("pending"))
+            #expect(eventually { (try? cluster.status(held)) == .running })
+            #expect(try cluster.status(third) == .pending)
             // Cancelled while held: it never runs.
             #expect(try cluster.proc("cancel", held).code == 0)
             let cancelled = try cluster.proc("wait", held, "--timeout", "10")

@@ -22,11 +22,11 @@ extension Integration {
             let coordinator = try FakeCoordinator(context: context, directory: directory, name: "leaving",
                                                   agentArguments: ["--prefetch", "2", "--stop-grace", "3"])
             defer { coordinator.close() }
-            _ = try coordinator.receive("HELLO")
+            _ = try coordinator.hello()
             try coordinator.welcome("leaving", takesReturns: true)
             let stubborn = ["/bin/sh", "-c", "trap '' TERM; echo started > \(directory)/$PROC_JOB_ID; sleep 30"]
             let graceful = ["/bin/sh", "-c", "trap 'exit 0' TERM; echo started > \(directory)/$PROC_JOB_ID; sleep 30 & wait"]
-            try coordinator.send("JOBS", WireCoding.bytes(JobsMessage(jobs: [
+            try coordinator.send(.jobs(JobsMessage(jobs: [
                 FakeCoordinator.job("r1", stubborn, directory: directory),
                 FakeCoordinator.job("r2", graceful, directory: directory),
                 FakeCoordinator.job("h1", ["/bin/true"], directory: directory),
@@ -37,17 +37,16 @@ extension Integration {
             }, "both slots run: \(coordinator.agent.stderr)")
 
             kill(coordinator.agent.pid, SIGTERM)
-            let first = try WireCoding.decode(ReturnMessage.self, from: try coordinator.receive("RETURN"))
+            guard case .returned(let first) = try coordinator.receive(.returned) else { throw TestError("not a RETURN") }
             #expect(first.runs == [RunRef(jobID: "h1", attempt: 1), RunRef(jobID: "h2", attempt: 1)])
             #expect(first.stopping == true)
             // Sent before the coordinator read that: given back too, never started.
-            try coordinator.send("JOBS", WireCoding.bytes(JobsMessage(jobs: [FakeCoordinator.job("late", ["/bin/true"], directory: directory)])))
+            try coordinator.send(.jobs(JobsMessage(jobs: [FakeCoordinator.job("late", ["/bin/true"], directory: directory)])))
             // Then: that one given back; r2 completed; after the grace r1 killed and reported lost; BYE.
-            let rest = try coordinator.collect(until: "BYE")
-            let returned = try rest.filter { $0.command == "RETURN" }.flatMap { try WireCoding.decode(ReturnMessage.self, from: $0.body).runs }
+            let rest = try coordinator.collect(until: .bye)
+            let returned = rest.flatMap(\.returnedRuns)
             #expect(returned == [RunRef(jobID: "late", attempt: 1)], "\(rest.map(\.command))")
-            let reported = try rest.filter { $0.command == "RESULT" }
-                .flatMap { try WireCoding.decode(ResultsMessage.self, from: $0.body).results }
+            let reported = rest.flatMap(\.reportedResults)
             #expect(Set(reported.map(\.jobID)) == ["r1", "r2"] && reported.count == 2, "\(reported)")
             let r1 = reported.first { $0.jobID == "r1" }, r2 = reported.first { $0.jobID == "r2" }
             #expect(r1?.status == .error && r1?.reason == .lost && r1?.signal == SIGKILL, "\(reported)")
@@ -66,10 +65,10 @@ extension Integration {
             let coordinator = try FakeCoordinator(context: context, directory: directory, name: "older",
                                                   agentArguments: ["--prefetch", "2", "--stop-grace", "1"])
             defer { coordinator.close() }
-            _ = try coordinator.receive("HELLO")
+            _ = try coordinator.hello()
             try coordinator.welcome("older")
             let stubborn = ["/bin/sh", "-c", "trap '' TERM; echo started > \(directory)/$PROC_JOB_ID; sleep 30"]
-            try coordinator.send("JOBS", WireCoding.bytes(JobsMessage(jobs: [
+            try coordinator.send(.jobs(JobsMessage(jobs: [
                 FakeCoordinator.job("r1", stubborn, directory: directory),
                 FakeCoordinator.job("r2", stubborn, directory: directory),
                 FakeCoordinator.job("h1", ["/bin/sh", "-c", "echo > \(directory)/h1"], directory: directory),
@@ -78,10 +77,9 @@ extension Integration {
                 FileManager.default.fileExists(atPath: directory + "/r1") && FileManager.default.fileExists(atPath: directory + "/r2")
             }, "both slots run: \(coordinator.agent.stderr)")
             kill(coordinator.agent.pid, SIGTERM)
-            let messages = try coordinator.collect(until: "BYE")
-            #expect(!messages.contains { $0.command == "RETURN" }, "\(messages.map(\.command))")
-            let reported = try messages.filter { $0.command == "RESULT" }
-                .flatMap { try WireCoding.decode(ResultsMessage.self, from: $0.body).results }
+            let messages = try coordinator.collect(until: .bye)
+            #expect(!messages.contains { $0.command == .returned }, "\(messages.map(\.command))")
+            let reported = messages.flatMap(\.reportedResults)
             #expect(Set(reported.map(\.jobID)) == ["r1", "r2"] && reported.allSatisfy { $0.status == .cancelled },
                     "\(reported)")
             #expect(coordinator.agent.waitForExit(timeout: 10) == 0, "\(coordinator.agent.stderr)")

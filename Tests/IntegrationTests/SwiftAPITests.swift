@@ -4,7 +4,7 @@ import ProcCore
 import Testing
 
 extension Integration {
-    /// Item 9: the original API in Swift, against an in-process cluster, and the check-proc example.
+    /// The original API in Swift, against an in-process cluster, and the check-proc example.
     @Suite struct SwiftAPI {
         @Test func workersQueuesCallbacksAndEvents() async throws {
             let cluster = try await ProcCluster.standalone(slots: 2)
@@ -45,17 +45,23 @@ extension Integration {
                 if completed == 10 { break }
             }
             #expect(peak <= 2, "max_workers honoured: peak \(peak)")
-            do {
+            let refused = await #expect(throws: ProcClientError.self) {
                 try await queue.submit(cluster.createWorker(command: ["true"]))
-                Issue.record("submit after shutdown must fail")
-            } catch {}
+            }
+            #expect(refused?.code == .rejected && refused?.message.contains("shut down") == true)
 
-            // Cancellation of a running worker.
-            let sleeper = cluster.createWorker(command: ["sleep", "30"])
+            // Cancellation of a worker seen running: its command reports progress once it has started.
+            let started = Locked(false)
+            let sleeper = cluster.createWorker(command: ["sh", "-c", "echo '{\"progress\": 0}' >&3; exec sleep 30"]) {
+                _, status, payload in
+                if status == .running, payload != nil { started.withLock { $0 = true } }
+            }
             try await sleeper.start()
-            try await Task.sleep(for: .milliseconds(200))
+            #expect(eventually(timeout: 20) { started.withLock { $0 } })
             try await sleeper.cancel()
             #expect(try await sleeper.join(timeout: 30).0 == .cancelled)
+            let ended = try await cluster.client.result(sleeper.id!)
+            #expect(ended.job.status == .cancelled && ended.job.signal == SIGTERM, "\(ended.job)")
 
             // A listener closure.
             let heard = Locked(0)

@@ -4,7 +4,7 @@ import ProcCore
 import Testing
 
 extension Integration {
-    /// Performance item 44: WAIT with `final_only` answers with the jobs that are final and leaves out the
+    /// WAIT with `final_only` answers with the jobs that are final and leaves out the
     /// rest, which the client asks for again; without it, with every job, as before. `proc wait` gets every
     /// job's outcome either way, and its last slice before a timeout asks for every job.
     @Suite struct WaitReplies {
@@ -38,11 +38,20 @@ extension Integration {
             #expect(cli.code == 1 && cli.stderr.contains("2 of 3 not finished"), "\(cli.stdout)\(cli.stderr)")
 
             // Jobs that end while it waits come back as they end, and the wait ends with the last.
+            // The cancel goes once the wait has had its first answer (the jobs final by then), so it
+            // ends jobs the wait is still waiting for.
             _ = try await client.cancel([ids[0]])
-            let rest = Task { try await client.wait(ids) }
-            try await Task.sleep(for: .milliseconds(1_300))
+            let (updates, updated) = AsyncStream<[JobSummary]>.makeStream()
+            let rest = Task { try await client.wait(ids, onUpdate: { updated.yield($0) }) }
+            var first: [JobSummary] = []
+            for await update in updates {
+                first = update
+                break
+            }
+            #expect(first.count == 3 && first.allSatisfy { $0.status == .cancelled })
             _ = try await client.cancel([ids[2], ids[4]])
             let all = try await rest.value
+            updated.finish()
             #expect(all.map(\.id) == ids && all.allSatisfy { $0.status == .cancelled })
         }
     }

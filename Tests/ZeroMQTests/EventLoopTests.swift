@@ -22,7 +22,7 @@ import ZeroMQ
 
     /// Children spawned on the loop signal its thread when they exit. With SIGCHLD blocked there (threads
     /// inherit the mask of the one that started them, and Swift's pool threads block it), the kernel woke
-    /// another thread for each exit (performance.md, item 46). The loop unblocks it for itself.
+    /// another thread for each exit. The loop unblocks it for itself.
     @Test func theLoopThreadDoesNotBlockSIGCHLD() {
         var blockChild = sigset_t(), saved = sigset_t()
         sigemptyset(&blockChild)

@@ -210,7 +210,7 @@ enum Version5 {
             let seq = UInt64(bitPattern: chunk[0])
             try JSONLinesChunk.forEachLine(of: chunk, atIndex: 1) { record in
                 let job = try WireCoding.decode(JobRecord.self, from: Array(record))
-                if let index = index(of: job.number, in: jobs) {
+                if let index = SQLiteJournal.index(of: job.number, in: jobs) {
                     jobs[index] = job
                     seqs[index] = seq
                 } else {
@@ -223,17 +223,6 @@ enum Version5 {
         guard !strays.isEmpty else { return (jobs, seqs) }
         let merged = (zip(jobs, seqs).map { (job: $0, seq: $1) } + strays).sorted { $0.job.number < $1.job.number }
         return (merged.map(\.job), merged.map(\.seq))
-    }
-
-    /// Where job `number` is in `jobs` (in number order): at `number - 1` unless numbers were skipped.
-    private static func index(of number: UInt64, in jobs: [JobRecord]) -> Int? {
-        if number >= 1, number <= jobs.count, jobs[Int(number - 1)].number == number { return Int(number - 1) }
-        var low = 0, high = jobs.count
-        while low < high {
-            let middle = (low + high) / 2
-            if jobs[middle].number < number { low = middle + 1 } else { high = middle }
-        }
-        return low < jobs.count && jobs[low].number == number ? low : nil
     }
 
     /// The job chunks' records and the rows, merged in number order, a row winning.

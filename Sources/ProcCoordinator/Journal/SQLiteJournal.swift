@@ -116,7 +116,7 @@ public final class SQLiteJournal: Journal {
     }
 
     /// Where job `number` is in `jobs` (in number order): at `number - 1` unless numbers are missing.
-    private static func index(of number: UInt64, in jobs: [JobRecord]) -> Int? {
+    static func index(of number: UInt64, in jobs: [JobRecord]) -> Int? {
         if number >= 1, number <= jobs.count, jobs[Int(number - 1)].number == number { return Int(number - 1) }
         var low = 0, high = jobs.count
         while low < high {

@@ -224,6 +224,30 @@ final class TestCluster: @unchecked Sendable {
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// Runs `proc ARGS --json` and decodes what it prints.
+    func procJSON<T: Decodable>(_ type: T.Type, _ arguments: String...) throws -> T {
+        let result = try procArgs(arguments + ["--json"])
+        guard result.code == 0 else { throw TestError("proc \(arguments.joined(separator: " ")): \(result.stderr)") }
+        return try JSONDecoder().decode(T.self, from: Data(result.stdout.utf8))
+    }
+
+    /// A job's status (`proc status ID --json`).
+    func status(_ id: String) throws -> JobStatus {
+        guard let job = try procJSON(StatusReply.self, "status", id).jobs.first(where: { $0.id == id }) else {
+            throw TestError("proc status \(id) did not list it")
+        }
+        return job.status
+    }
+
+    /// Everything about a job (`proc result ID --json`).
+    func result(_ id: String) throws -> ResultReply { try procJSON(ResultReply.self, "result", id) }
+
+    /// The names of the agents joined (`proc agents --json`).
+    func agentNames() throws -> [String] { try procJSON([AgentInfo].self, "agents").map(\.id) }
+
+    /// The queues' names (`proc queue --json`).
+    func queueNames() throws -> [String] { try procJSON([QueueInfo].self, "queue").map(\.name) }
+
     /// Every journaled event (`proc events --json --no-follow`, answered by REPLAY).
     func history() async throws -> [Event] {
         let result = try proc("events", "--json", "--no-follow", timeout: 60)
