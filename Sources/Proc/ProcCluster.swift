@@ -94,6 +94,7 @@ public final class ProcCluster: Sendable {
         var agent = AgentConfiguration(coordinatorEndpoint: inprocEndpoint,
                                        name: "\(AgentConfiguration.hostname())-local", slots: slots)
         agent.prefetch = AgentConfiguration.linkedPrefetch(slots: slots)
+        agent.quickCallPrefetch = AgentConfiguration.quickCallPrefetch(slots: slots)
         agent.stopGraceMilliseconds = 2_000
         agent.functionHosts = functionHosts
         agent.maxCallsPerHost = max(0, maxCallsPerHost)

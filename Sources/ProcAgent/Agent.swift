@@ -99,7 +99,8 @@ public final class Agent: @unchecked Sendable, Service, LocalAgentEndpoint {
             slots: configuration.slots, agentName: configuration.name,
             gauge: PrefetchGauge(base: configuration.prefetch,
                                  whileShort: max(configuration.shortRunPrefetch ?? configuration.prefetch,
-                                                 configuration.prefetch)))
+                                                 configuration.prefetch),
+                                 whileQuickCalls: configuration.quickCallPrefetch))
         resultHold = ResultHold(holdMilliseconds: configuration.resultHoldMilliseconds)
     }
 

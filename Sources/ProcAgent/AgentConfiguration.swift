@@ -19,6 +19,10 @@ public struct AgentConfiguration: Sendable {
     /// given: short runs gain most from held ones (no round trip, commits shared: docs/design-notes.md, note 8), and
     /// what a held run can wait behind is one of them.
     public var shortRunPrefetch: Int?
+    /// While the recent runs are all quick calls to warm function hosts (`PrefetchGauge`), this many (nil:
+    /// as `shortRunPrefetch`). `proc-agent` and single-host mode set it to `quickCallPrefetch(slots:)` unless
+    /// `--prefetch` is given.
+    public var quickCallPrefetch: Int?
     /// How long a result may wait to go with the next ones in one RESULT, while every slot is busy and the
     /// recent runs are short (`ResultHold`); 0: never.
     public var resultHoldMilliseconds: Int = 2
@@ -30,6 +34,9 @@ public struct AgentConfiguration: Sendable {
     /// the coordinator may hold a commit back to share it with the next jobs (docs/design-notes.md, note 9): on W1,
     /// 4 held runs took 2,000 jobs from about 1,400 commits to 480.
     public static func linkedPrefetch(slots: Int) -> Int { max(4, slots) }
+
+    /// Held calls while calls are quick: enough to cover a round trip to the coordinator (PrefetchGauge).
+    public static func quickCallPrefetch(slots: Int) -> Int { min(max(64, 8 * slots), Bounds.prefetch.range.upperBound) }
     /// Jobs that require labels run only on agents that carry them all.
     public var labels: [String: String] = [:]
     /// Bytes of stdout and of stderr kept per run (the last part).

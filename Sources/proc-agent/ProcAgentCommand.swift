@@ -117,6 +117,7 @@ struct Join: AsyncParsableCommand {
                 configuration.prefetch = prefetch
             } else {
                 configuration.shortRunPrefetch = AgentConfiguration.linkedPrefetch(slots: configuration.slots)
+                configuration.quickCallPrefetch = AgentConfiguration.quickCallPrefetch(slots: configuration.slots)
             }
             configuration.resultHoldMilliseconds = resultHoldMs ?? file.agent?.resultHoldMs
                 ?? configuration.resultHoldMilliseconds

@@ -112,7 +112,9 @@ final class SeparateCluster {
             agent = try Child(binaryDirectory + "/proc-agent", [
                 "join", control, "--slots", String(slots), "--name", "bench", "--data-dir", directory + "/agent",
                 "--log-level", "warning",
-            ] + (functionHosts.isEmpty ? [] : ["--functions"] + functionHosts))
+            ] + (functionHosts.isEmpty ? [] : ["--functions"] + functionHosts)
+              // More flags for the agent, for experiments (as bench/cpu-per-job.sh's AGENT_ARGS).
+              + (ProcessInfo.processInfo.environment["PROC_BENCH_AGENT_ARGS"]?.split(separator: " ").map(String.init) ?? []))
         }
     }
 

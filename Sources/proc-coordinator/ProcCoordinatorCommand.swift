@@ -155,6 +155,7 @@ struct Start: AsyncParsableCommand {
             agentConfiguration.labels = try parseLabels(labels)
             agentConfiguration.adoptsOrphans = true
             agentConfiguration.prefetch = AgentConfiguration.linkedPrefetch(slots: agentConfiguration.slots)
+            agentConfiguration.quickCallPrefetch = AgentConfiguration.quickCallPrefetch(slots: agentConfiguration.slots)
             agentConfiguration.stopGraceMilliseconds = configuration.cluster.cancelGraceMilliseconds
             agentConfiguration.functionHosts = try functionHostPaths(functions)
             agentConfiguration.maxCallsPerHost = maxCallsPerHost ?? 0

@@ -219,7 +219,8 @@ public struct AgentRuns: Sendable {
             (report.status, report.reason, report.errorType, report.message, report.result) =
                 (.error, .timeout, nil, "timed out after \(run.assignment.timeout ?? 0) s", nil)
         }
-        gauge.ran(seconds: report.finishedAt - report.startedAt)
+        gauge.ran(seconds: report.finishedAt - report.startedAt,
+                  warmCall: run.assignment.function != nil && run.assignment.isolated != true)
         return next + [.report(report)]
     }
 
