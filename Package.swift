@@ -62,6 +62,7 @@ let package = Package(
             name: "ProcAgent",
             dependencies: [
                 "ProcCore", "ProcSystem", "ZeroMQ", "CSpawn", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Collections", package: "swift-collections"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),

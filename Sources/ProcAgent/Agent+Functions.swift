@@ -166,15 +166,23 @@ extension Agent {
     /// agent's thread). The machine starts such a call only as that host's next one (`bind`).
     func sendAhead() {
         guard !runs.held.isEmpty, !runs.stopping else { return }
-        for assignment in runs.held where assignment.isolated != true && !runs.bound.contains(assignment.jobID) {
-            guard let function = assignment.function, let path = hostPool.offers[function],
-                let host = hostProcesses.values.first(where: {
-                    $0.path == path && $0.queued == nil && $0.call != nil && hostPool.canTakeAhead($0.id)
-                })
+        // The busy hosts with room for a next call; most turns there are none, and the held runs (up to
+        // the prefetch window) are not walked at all.
+        var open = hostProcesses.values.filter { $0.queued == nil && $0.call != nil && hostPool.canTakeAhead($0.id) }
+        guard !open.isEmpty else { return }
+        var index = runs.held.startIndex
+        while !open.isEmpty, index < runs.held.endIndex {
+            defer { index += 1 }
+            let jobID = runs.held[index].jobID
+            guard runs.held[index].isolated != true, !runs.bound.contains(jobID),
+                let function = runs.held[index].function, let path = hostPool.offers[function],
+                let slot = open.firstIndex(where: { $0.path == path })
             else { continue }
-            host.queued = RunRef(jobID: assignment.jobID, attempt: assignment.attempt)
-            aheadCalls[assignment.jobID] = host.id
-            runs.bind(assignment.jobID)
+            let host = open.remove(at: slot)
+            let assignment = runs.held[index]
+            host.queued = RunRef(jobID: jobID, attempt: assignment.attempt)
+            aheadCalls[jobID] = host.id
+            runs.bind(jobID)
             host.unsent += callLine(assignment, function: function)
             writeCall(host)
         }

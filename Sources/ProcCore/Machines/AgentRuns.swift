@@ -1,3 +1,4 @@
+import DequeModule
 import Glibc
 
 /// How a run's process ended, as waitpid tells it.
@@ -62,7 +63,7 @@ public struct AgentRuns: Sendable {
 
     public private(set) var running: [JobID: Run] = [:]
     /// Runs sent beyond the slots, in order.
-    public private(set) var held: [Assignment] = []
+    public private(set) var held: Deque<Assignment> = []
     /// Held calls bound to a busy host: they start only as that host's next call.
     public private(set) var bound: Set<JobID> = []
     /// Bound calls cancelled before they started: ended (SIGTERM, this grace, SIGKILL) once they do.
