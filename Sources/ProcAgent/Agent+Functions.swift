@@ -1,3 +1,4 @@
+import DequeModule
 import Glibc
 import ProcCore
 import ZeroMQ
@@ -170,9 +171,9 @@ extension Agent {
         // the prefetch window) are not walked at all.
         var open = hostProcesses.values.filter { $0.queued == nil && $0.call != nil && hostPool.canTakeAhead($0.id) }
         guard !open.isEmpty else { return }
-        var index = runs.held.startIndex
-        while !open.isEmpty, index < runs.held.endIndex {
-            defer { index += 1 }
+        // Binding changes only `runs.bound`, so the indices of `runs.held` hold for the whole walk.
+        for index in runs.held.indices {
+            guard !open.isEmpty else { break }
             let jobID = runs.held[index].jobID
             guard runs.held[index].isolated != true, !runs.bound.contains(jobID),
                 let function = runs.held[index].function, let path = hostPool.offers[function],
