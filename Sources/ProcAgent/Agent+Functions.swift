@@ -16,8 +16,8 @@ final class HostProcess {
     let startTicks: UInt64?
     /// The call it runs now, and its attempt.
     var call: RunRef?
-    /// A held call written to it ahead of its turn: its next call.
-    var queued: RunRef?
+    /// Held calls written to it ahead of their turn, in the order it reads them: the first is its next call.
+    var ahead: Deque<RunRef> = []
     /// Bytes of the call line not yet written (the pipe was full).
     var unsent: [UInt8] = []
 
@@ -118,8 +118,8 @@ extension Agent {
     /// the call is written to the host's stdin.
     func startCall(_ assignment: Assignment, function: String) {
         let jobID = assignment.jobID
-        if let id = aheadCalls.removeValue(forKey: jobID), let host = hostProcesses[id], host.queued?.jobID == jobID {
-            host.queued = nil
+        if let id = aheadCalls.removeValue(forKey: jobID), let host = hostProcesses[id], host.ahead.first?.jobID == jobID {
+            host.ahead.removeFirst()
             // Already in the host's stdin: it runs now that the host's call before it is over. (A host
             // retired meanwhile, by a signal, ends before it reads it: the call goes to another host.)
             if hostPool.use(id, for: jobID) { return beginCall(assignment, on: host, line: nil) }
@@ -161,16 +161,22 @@ extension Agent {
         perform(runs.spawned(jobID, pid: host.process.pid))
     }
 
-    /// Writes held calls to busy hosts of their function's executable, one each, ahead of their turn: a
-    /// host that answers finds its next call waiting and does not sleep in between, and the write to a
-    /// busy host wakes nobody (writing to a host asleep in read(2) cost a tenth of a call's time on the
-    /// agent's thread). The machine starts such a call only as that host's next one (`bind`).
+    /// Writes held calls to busy hosts of their function's executable, ahead of their turn: a host that
+    /// answers finds its next call waiting and does not sleep in between, and a write to a busy host wakes
+    /// nobody (writing to a host asleep in read(2) cost a tenth of a call's time on the agent's thread).
+    /// One call ahead each; while calls are quick (`PrefetchGauge.callsAreQuick`), up to
+    /// `quickCallsAhead`, written together, so that a host reads several calls for one wakeup and answers
+    /// them in a row. The machine starts such a call only as that host's next one (`bind`).
     func sendAhead() {
         guard !runs.held.isEmpty, !runs.stopping else { return }
+        let depth = runs.gauge.callsAreQuick ? Self.quickCallsAhead : 1
         // The busy hosts with room for a next call; most turns there are none, and the held runs (up to
         // the prefetch window) are not walked at all.
-        var open = hostProcesses.values.filter { $0.queued == nil && $0.call != nil && hostPool.canTakeAhead($0.id) }
+        var open = hostProcesses.values.filter {
+            $0.call != nil && $0.ahead.count < depth && hostPool.canTakeAhead($0.id, ahead: $0.ahead.count)
+        }
         guard !open.isEmpty else { return }
+        var written: [HostProcess] = []
         // Binding changes only `runs.bound`, so the indices of `runs.held` hold for the whole walk.
         for index in runs.held.indices {
             guard !open.isEmpty else { break }
@@ -179,15 +185,22 @@ extension Agent {
                 let function = runs.held[index].function, let path = hostPool.offers[function],
                 let slot = open.firstIndex(where: { $0.path == path })
             else { continue }
-            let host = open.remove(at: slot)
+            let host = open[slot]
             let assignment = runs.held[index]
-            host.queued = RunRef(jobID: jobID, attempt: assignment.attempt)
+            if host.unsent.isEmpty { written.append(host) }
+            host.ahead.append(RunRef(jobID: jobID, attempt: assignment.attempt))
             aheadCalls[jobID] = host.id
             runs.bind(jobID)
             host.unsent += callLine(assignment, function: function)
-            writeCall(host)
+            // Round robin: the next call goes to the next host with room.
+            open.remove(at: slot)
+            if host.ahead.count < depth && hostPool.canTakeAhead(host.id, ahead: host.ahead.count) { open.append(host) }
         }
+        for host in written { writeCall(host) }
     }
+
+    /// Calls written ahead to one host while calls are quick.
+    static let quickCallsAhead = 8
 
     /// A new host process for `path`, registered with the loop; nil (the call reported as not started)
     /// when it cannot start.
@@ -300,7 +313,7 @@ extension Agent {
                                stdoutTruncated: process.stdoutTruncated, stderrTruncated: process.stderrTruncated)
         finishCall(call, of: host)
         if hostPool.callEnded(host.id) { host.process.closeInput() }
-        let next = host.queued.flatMap { runs.bound.contains($0.jobID) ? $0.jobID : nil }
+        let next = host.ahead.first.flatMap { runs.bound.contains($0.jobID) ? $0.jobID : nil }
         perform(runs.returned(call.jobID, result: result, thrown: thrown, output: output, now: currentTimestamp(),
                               next: next))
         runRecords.settle()
@@ -326,11 +339,12 @@ extension Agent {
         host.run.tokens.removeAll()
         hostProcesses[id] = nil
         host.unsent = []
-        if let queued = host.queued {
-            // Its next call died in its stdin: held again, to run on another host.
-            host.queued = nil
-            aheadCalls[queued.jobID] = nil
-            perform(runs.unbind(queued.jobID, now: currentTimestamp()))
+        // The calls written ahead died in its stdin: held again, to run on other hosts.
+        let ahead = host.ahead
+        host.ahead = []
+        for call in ahead {
+            aheadCalls[call.jobID] = nil
+            perform(runs.unbind(call.jobID, now: currentTimestamp()))
         }
         let retired = hostPool.hosts[id]?.retired ?? true
         guard let jobID = hostPool.ended(id), let call = host.call, call.jobID == jobID else {

@@ -138,6 +138,8 @@ func functionAgent(_ id: String, slots: Int, functions: [String], labels: [Strin
         var pool = HostPool(offers: offers, maxCallsPerHost: 3)
         _ = pool.take("square", for: "j1", isolated: false)
         #expect(pool.canTakeAhead(1))
+        #expect(pool.canTakeAhead(1, ahead: 1), "its second and third calls may both wait in its stdin")
+        #expect(!pool.canTakeAhead(1, ahead: 2), "a fourth would pass its limit of three")
         #expect(pool.callEnded(1) == false)
         let used = pool.use(1, for: "j2")
         #expect(used)

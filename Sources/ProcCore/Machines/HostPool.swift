@@ -69,11 +69,11 @@ public struct HostPool: Sendable {
         return true
     }
 
-    /// Whether a call may be written to this busy host ahead of its turn, to be its next call: not an
-    /// isolated or retired host, nor one whose current call is its last.
-    public func canTakeAhead(_ id: HostID) -> Bool {
+    /// Whether one more call may be written to this busy host ahead of its turn, after the `ahead` calls
+    /// written to it already: not an isolated or retired host, nor one whose limit of calls they reach.
+    public func canTakeAhead(_ id: HostID, ahead: Int = 0) -> Bool {
         guard let host = hosts[id], host.busy != nil, !host.retired, !host.isolated else { return false }
-        return maxCallsPerHost == 0 || host.calls < maxCallsPerHost
+        return maxCallsPerHost == 0 || host.calls + ahead < maxCallsPerHost
     }
 
     /// A host's call is over (it answered). Returns whether the host should now end (retired: its limit of
