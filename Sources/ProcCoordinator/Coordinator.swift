@@ -134,6 +134,47 @@ public final class Coordinator: @unchecked Sendable, Service {
     }
 
     private func startOnLoop() throws {
+        let snapshot = try openJournal()
+        restore(snapshot)
+        if let security = configuration.security {
+            do { try startSecurity(security) } catch {
+                closeJournal()
+                throw error
+            }
+        }
+        let control: ZMQSocket, events: ZMQSocket
+        do { (control, events) = try openSockets() } catch {
+            stopSecurity()
+            closeJournal()
+            throw error
+        }
+        self.control = control
+        self.events = events
+        controlToken = loop.register(control) { [unowned self] in readControl() }
+        loop.onIteration { [unowned self] in flush() }
+        loop.onStop { [unowned self] in stopOnLoop() }
+        let tick = PeerLiveness.tickMilliseconds(interval: configuration.heartbeatMilliseconds)
+        heartbeatTimer = loop.every(milliseconds: tick) { [unowned self] in
+            heartbeat()
+        }
+        logger.info("coordinator listening", metadata: [
+            "control": .string(boundControlEndpoints.joined(separator: ",")),
+            "events": .string(boundEventsEndpoint),
+            "journal": .string(journal?.path ?? ""),
+            "jobs.recovered": .stringConvertible(snapshot.jobs.count),
+            "seq": .stringConvertible(lastSeq),
+            "security": .string(configuration.securityMode),
+        ])
+        if configuration.insecure {
+            logger.warning(Logger.Message(stringLiteral:
+                "INSECURE: no CURVE on a network port. Anyone who can reach it can run any command on every agent. "
+                    + "Use --cert and --authorized-keys (see proc keygen) instead of --insecure"))
+        }
+        needsSchedule = true
+    }
+
+    /// Claims the data directory and opens and recovers its journal; on failure nothing stays claimed.
+    private func openJournal() throws -> JournalSnapshot {
         let directory: DataDirectory
         do {
             directory = try DataDirectory.claim(configuration.dataDirectory, option: "--data-dir")
@@ -155,6 +196,18 @@ public final class Coordinator: @unchecked Sendable, Service {
         }
         dataDirectory = directory
         self.journal = journal
+        return snapshot
+    }
+
+    /// Undoes `openJournal` (a later step of the start failed).
+    private func closeJournal() {
+        journal?.close()
+        journal = nil
+        releaseDataDirectory()
+    }
+
+    /// The scheduler's state from the journal's snapshot, with the configured queue limits over it.
+    private func restore(_ snapshot: JournalSnapshot) {
         lastSeq = snapshot.lastSeq
         commandsStoredThrough = snapshot.commandsStoredThrough
         state.reserveJobs(Int(snapshot.jobs.last?.number ?? 0))
@@ -164,16 +217,16 @@ public final class Coordinator: @unchecked Sendable, Service {
         }
         for (name, limit) in configuration.queueLimits { batch.queueLimits.append((name, limit)) }
         recoverRunningJobs()
-        if let security = configuration.security {
-            do { try startSecurity(security) } catch {
-                journal.close()
-                self.journal = nil
-                releaseDataDirectory()
-                throw error
-            }
-        }
+    }
 
+    /// The control ROUTER and the events PUB, bound (on failure, both closed again).
+    private func openSockets() throws -> (control: ZMQSocket, events: ZMQSocket) {
         let control = try ZMQSocket(context: loop.context, type: .router)
+        let events: ZMQSocket
+        do { events = try ZMQSocket(context: loop.context, type: .pub) } catch {
+            control.close()
+            throw error
+        }
         control.setOption(ZMQ_ROUTER_MANDATORY, 1)
         control.setOption(ZMQ_ROUTER_HANDOVER, 1)
         // A peer that stops reading may not make the coordinator hold its replies without end: past this
@@ -182,7 +235,6 @@ public final class Coordinator: @unchecked Sendable, Service {
         control.setOption(ZMQ_RCVHWM, 0)
         control.setTCPKeepalive()
         control.setMaxMessageSize(configuration.maxMessageBytes)
-        let events = try ZMQSocket(context: loop.context, type: .pub)
         events.setOption(ZMQ_SNDHWM, configuration.publishHighWaterMark)
         // Subscribers send only subscriptions; anything big from one is hostile.
         events.setMaxMessageSize(64 * 1024)
@@ -200,10 +252,6 @@ public final class Coordinator: @unchecked Sendable, Service {
         } catch {
             control.close()
             events.close()
-            journal.close()
-            self.journal = nil
-            stopSecurity()
-            releaseDataDirectory()
             if error.isAddressInUse {
                 throw CoordinatorError(
                     "\(error.operation): address already in use; is another coordinator running? "
@@ -211,29 +259,7 @@ public final class Coordinator: @unchecked Sendable, Service {
             }
             throw CoordinatorError("\(error)")
         }
-        self.control = control
-        self.events = events
-        controlToken = loop.register(control) { [unowned self] in readControl() }
-        loop.onIteration { [unowned self] in flush() }
-        loop.onStop { [unowned self] in stopOnLoop() }
-        let tick = PeerLiveness.tickMilliseconds(interval: configuration.heartbeatMilliseconds)
-        heartbeatTimer = loop.every(milliseconds: tick) { [unowned self] in
-            heartbeat()
-        }
-        logger.info("coordinator listening", metadata: [
-            "control": .string(boundControlEndpoints.joined(separator: ",")),
-            "events": .string(boundEventsEndpoint),
-            "journal": .string(journal.path),
-            "jobs.recovered": .stringConvertible(snapshot.jobs.count),
-            "seq": .stringConvertible(lastSeq),
-            "security": .string(configuration.securityMode),
-        ])
-        if configuration.insecure {
-            logger.warning(Logger.Message(stringLiteral:
-                "INSECURE: no CURVE on a network port. Anyone who can reach it can run any command on every agent. "
-                    + "Use --cert and --authorized-keys (see proc keygen) instead of --insecure"))
-        }
-        needsSchedule = true
+        return (control, events)
     }
 
     /// After a restart, runs that were in flight belong to agents that are not connected yet. They are

@@ -230,7 +230,7 @@ extension Integration {
         @Test func fileAndJournalErrorsNameThePathAndSayWhatToDo() throws {
             let directory = try makeTemporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            FileManager.default.createFile(atPath: directory + "/file", contents: Data("x".utf8))
+            try #require(FileManager.default.createFile(atPath: directory + "/file", contents: Data("x".utf8)))
             let start = ["start", "--listen", "tcp://127.0.0.1:*", "--events", "tcp://127.0.0.1:*"]
             try expectRefusal(binary("proc-coordinator"), start + ["--data-dir", directory + "/file"], code: 1,
                               says: "--data-dir \(directory)/file: \(directory)/file exists and is not a directory")

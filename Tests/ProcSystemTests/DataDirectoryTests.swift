@@ -38,7 +38,7 @@ import Testing
     @Test func unusablePathsAreSaidInWords() throws {
         let root = try temporary()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        FileManager.default.createFile(atPath: root + "/file", contents: Data("x".utf8))
+        try #require(FileManager.default.createFile(atPath: root + "/file", contents: Data("x".utf8)))
         let cases: [(String, String)] = [
             ("", "is empty"),
             ("/dev/null", "exists and is not a directory"),
@@ -60,9 +60,9 @@ import Testing
         #expect(directory?.description == "\(root) is a directory, not a file")
         let missing = #expect(throws: FileProblem.self) { try readFile(root + "/none") }
         #expect(missing?.description == "cannot open \(root)/none: No such file or directory")
-        FileManager.default.createFile(atPath: root + "/bytes", contents: Data([0xff, 0xfe]))
+        try #require(FileManager.default.createFile(atPath: root + "/bytes", contents: Data([0xff, 0xfe])))
         #expect(throws: FileProblem.self) { try readFile(root + "/bytes") }
-        FileManager.default.createFile(atPath: root + "/text", contents: Data("héllo".utf8))
+        try #require(FileManager.default.createFile(atPath: root + "/text", contents: Data("héllo".utf8)))
         #expect(try readFile(root + "/text") == "héllo")
     }
 }
