@@ -84,26 +84,9 @@ public final class JobProcess {
 
         // All fds are O_CLOEXEC so that other spawns (e.g. from other threads) never inherit them; the child
         // gets its ends through dup2 onto fds 0..3, which clears close-on-exec there.
-        var ends: [Int32] = []  // read, write, read, write, read, write
+        // read, write of stdout, stderr, fd 3; with `input` also read (the child's stdin), write (ours).
+        let ends = try Self.pipes(input ? 4 : 3)
         func closeAll() { for fd in ends { close(fd) } }
-        for _ in 0..<3 {
-            var p: [Int32] = [-1, -1]
-            guard cspawn_pipe_cloexec(&p) == 0 else {
-                let e = errno
-                closeAll()
-                throw SpawnFailure(errno: e, message: "pipe2: \(Self.osMessage(e))")
-            }
-            ends += p
-        }
-        if input {
-            var p: [Int32] = [-1, -1]
-            guard cspawn_pipe_cloexec(&p) == 0 else {
-                let e = errno
-                closeAll()
-                throw SpawnFailure(errno: e, message: "pipe2: \(Self.osMessage(e))")
-            }
-            ends += p  // read (the child's stdin), write (ours)
-        }
         let ownDevNull = Self.sharedDevNull >= 0 || input ? -1 : open("/dev/null", O_RDONLY | O_CLOEXEC)
         let devNull = input ? ends[6] : Self.sharedDevNull >= 0 ? Self.sharedDevNull : ownDevNull
         guard devNull >= 0 else {
@@ -144,17 +127,11 @@ public final class JobProcess {
             throw SpawnFailure(errno: rc, message: Self.failureMessage(rc, step: step, program: program, spec: spec))
         }
 
-        let pfd = clonedPidfd >= 0 ? clonedPidfd : cspawn_pidfd_open(childPid)
-        guard pfd >= 0 else {
-            // Without a pidfd the caller could not learn about the exit: undo the spawn rather than limp on.
-            let e = errno
-            kill(childPid, SIGKILL)  // it may not have its own process group yet
-            kill(-childPid, SIGKILL)
-            var st: Int32 = 0
-            while waitpid(childPid, &st, 0) < 0 && errno == EINTR {}
+        let pfd: Int32
+        do { pfd = try Self.pidfd(of: childPid, cloned: clonedPidfd) } catch {
             for r in reads { close(r) }
             if input { close(ends[7]) }
-            throw SpawnFailure(errno: e, message: "pidfd_open: \(Self.osMessage(e))")
+            throw error
         }
         // A new pipe's read end has no status flag set: no need to read them first.
         for r in reads { _ = fcntl(r, F_SETFL, O_NONBLOCK) }
@@ -166,6 +143,34 @@ public final class JobProcess {
         pidfd = pfd
         fds = reads
         spawned = true
+    }
+
+    /// `count` close-on-exec pipes, their ends in pairs (read, write); none left open when one fails.
+    private static func pipes(_ count: Int) throws(SpawnFailure) -> [Int32] {
+        var ends: [Int32] = []
+        for _ in 0..<count {
+            var p: [Int32] = [-1, -1]
+            guard cspawn_pipe_cloexec(&p) == 0 else {
+                let e = errno
+                for fd in ends { close(fd) }
+                throw SpawnFailure(errno: e, message: "pipe2: \(osMessage(e))")
+            }
+            ends += p
+        }
+        return ends
+    }
+
+    /// The child's pidfd (the one its clone made, or a new one). Without it the caller could not learn of
+    /// the exit: the spawn is undone (the child killed and reaped) rather than limp on.
+    private static func pidfd(of child: pid_t, cloned: Int32) throws(SpawnFailure) -> Int32 {
+        let pfd = cloned >= 0 ? cloned : cspawn_pidfd_open(child)
+        guard pfd < 0 else { return pfd }
+        let e = errno
+        kill(child, SIGKILL)  // it may not have its own process group yet
+        kill(-child, SIGKILL)
+        var st: Int32 = 0
+        while waitpid(child, &st, 0) < 0 && errno == EINTR {}
+        throw SpawnFailure(errno: e, message: "pidfd_open: \(osMessage(e))")
     }
 
     deinit {
