@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: installs what is missing, builds, starts a single-host cluster and runs a demo batch
-# (a few dozen jobs, some failing, one reporting progress), showing the events as they happen and a
-# summary at the end. Everything it starts is stopped when it ends (or on Ctrl-C).
+# (a few dozen commands and function calls, some failing, two reporting progress), showing the events as
+# they happen and a summary at the end. Everything it starts is stopped when it ends (or on Ctrl-C).
 #
 # Ports: PROC_DEMO_PORT (default 5555) for control, +1 for events.
 set -euo pipefail
@@ -14,6 +14,7 @@ else
     echo "== building (debug) =="
     swift build --product proc-coordinator >/dev/null
     swift build --product proc >/dev/null
+    swift build --product proc-example-functions >/dev/null
     bin=$(swift build --show-bin-path)
 fi
 
@@ -33,8 +34,8 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-echo "== starting a single-host cluster: proc-coordinator start --standalone --slots 4 =="
-"$bin/proc-coordinator" start --standalone --slots 4 \
+echo "== starting a single-host cluster: proc-coordinator start --standalone --slots 4 --functions proc-example-functions =="
+"$bin/proc-coordinator" start --standalone --slots 4 --functions "$bin/proc-example-functions" \
     --listen "tcp://127.0.0.1:$port" --events "tcp://127.0.0.1:$events_port" \
     --data-dir "$work/data" >"$work/coordinator.out" 2>"$work/coordinator.log" &
 coordinator_pid=$!
@@ -51,7 +52,9 @@ echo "== events (proc events) =="
 events_pid=$!
 sleep 0.5
 
-# The batch: 30 quick jobs, 4 that fail in different ways, 1 that reports progress on fd 3.
+# The batch: 30 quick commands, 4 that fail in different ways, 1 that reports progress on fd 3; then
+# function calls (examples/functions): 8 squares, one that throws, one that crashes its host, one that
+# reports progress.
 {
     for i in $(seq 1 30); do
         echo "{\"argv\": [\"sh\", \"-c\", \"sleep 0.$((i % 3)); echo job $i\"], \"name\": \"echo-$i\"}"
@@ -61,6 +64,10 @@ sleep 0.5
     echo '{"argv": ["/no/such/program"], "name": "not-found"}'
     echo '{"argv": ["sleep", "10"], "timeout": 1, "name": "too-slow"}'
     echo '{"argv": ["sh", "-c", "i=0; for p in 0.2 0.4 0.6 0.8 1.0; do i=$((i+1)); echo \"{\\\"progress\\\": $p, \\\"message\\\": \\\"step $i of 5\\\"}\" >&3; sleep 0.2; done; echo \"{\\\"result\\\": {\\\"frames\\\": 5}}\" >&3"], "name": "with-progress"}'
+    for x in $(seq 1 8); do echo "{\"function\": \"square\", \"args\": {\"x\": $x}, \"name\": \"square-$x\"}"; done
+    echo '{"function": "fail", "args": {"message": "no such frame"}, "name": "throws"}'
+    echo '{"function": "crash", "args": {"how": "trap"}, "name": "crashes"}'
+    echo '{"function": "progress", "args": {"steps": 4, "pauseMilliseconds": 150}, "name": "function-progress"}'
 } >"$work/batch.jsonl"
 
 ids=$("$bin/proc" submit --batch "$work/batch.jsonl")
@@ -82,4 +89,10 @@ echo "== one failed job (proc result) =="
 "$bin/proc" result "$(echo "$ids" | sed -n 31p)"
 echo
 echo "== the job that reported progress =="
-"$bin/proc" result "$(echo "$ids" | tail -n 1)"
+"$bin/proc" result "$(echo "$ids" | sed -n 35p)"
+echo
+echo "== a function call: square(7) (proc result) =="
+"$bin/proc" result "$(echo "$ids" | sed -n 42p)"
+echo
+echo "== a function that threw =="
+"$bin/proc" result "$(echo "$ids" | sed -n 44p)"

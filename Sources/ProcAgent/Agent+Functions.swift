@@ -41,11 +41,13 @@ public enum FunctionHosts {
     /// stops the agent's start, saying which and what to do.
     public static func describe(
         _ paths: [String], environment: [String: String], timeoutMilliseconds: Int = 10_000
-    ) throws(AgentError) -> [FunctionOffer] {
+    ) throws(AgentError) -> (offers: [FunctionOffer], markedHosts: Set<String>) {
         var offers: [FunctionOffer] = []
+        var marked = Set<String>()
         var offeredBy: [String: String] = [:]
         for path in paths {
             let description = try describe(path, environment: environment, timeoutMilliseconds: timeoutMilliseconds)
+            if description.outputMarks == true { marked.insert(path) }
             for name in description.functions {
                 if let problem = JobSpec.functionNameProblem(name) {
                     throw AgentError("--functions \(path): it offers a function the agent cannot use: \(problem)")
@@ -58,7 +60,7 @@ public enum FunctionHosts {
                 offers.append(FunctionOffer(name: name, host: path, build: description.build))
             }
         }
-        return offers
+        return (offers, marked)
     }
 
     static func describe(
@@ -166,14 +168,17 @@ extension Agent {
     /// nobody (writing to a host asleep in read(2) cost a tenth of a call's time on the agent's thread).
     /// One call ahead each; while calls are quick (`PrefetchGauge.callsAreQuick`), up to
     /// `quickCallsAhead`, written together, so that a host reads several calls for one wakeup and answers
-    /// them in a row. The machine starts such a call only as that host's next one (`bind`).
+    /// them in a row. The machine starts such a call only as that host's next one (`bind`). Only hosts that
+    /// mark the end of each call's output (`HostDescription.outputMarks`) get calls ahead: the calls'
+    /// output shares two pipes, and the marks say which bytes are whose.
     func sendAhead() {
         guard !runs.held.isEmpty, !runs.stopping else { return }
         let depth = runs.gauge.callsAreQuick ? Self.quickCallsAhead : 1
         // The busy hosts with room for a next call; most turns there are none, and the held runs (up to
         // the prefetch window) are not walked at all.
         var open = hostProcesses.values.filter {
-            $0.call != nil && $0.ahead.count < depth && hostPool.canTakeAhead($0.id, ahead: $0.ahead.count)
+            $0.call != nil && $0.process.splitsAtMarks && $0.ahead.count < depth
+                && hostPool.canTakeAhead($0.id, ahead: $0.ahead.count)
         }
         guard !open.isEmpty else { return }
         var written: [HostProcess] = []
@@ -209,6 +214,7 @@ extension Agent {
         var environment = configuration.jobEnvironment(isolated ? assignment.env : nil)
         environment["PROC_CHANNEL_FD"] = "3"
         environment["PROC_AGENT"] = configuration.name
+        if markedHosts.contains(path) { environment["PROC_OUTPUT_MARKS"] = "1" }
         let spec = SpawnSpec(argv: [path, "--proc-serve"], environment: environment,
                              workingDirectory: isolated ? assignment.cwd : nil, user: configuration.runAs)
         let process: JobProcess
@@ -221,6 +227,7 @@ extension Agent {
             return nil
         }
         blockSIGPIPE()
+        if markedHosts.contains(path) { process.splitsAtMarks = true }
         let host = HostProcess(id: id, path: path, process: process,
                                startTicks: configuration.dataDirectory == nil ? nil : RunRecords.bootTicks())
         hostProcesses[id] = host

@@ -79,6 +79,8 @@ public final class Agent: @unchecked Sendable, Service, LocalAgentEndpoint {
     /// The functions its hosts offer (asked at the start), and the host processes.
     var functionOffers: [FunctionOffer] = []
     var hostPool = HostPool(offers: [:])
+    /// The host executables that mark the end of each call's output: only they get calls written ahead.
+    var markedHosts: Set<String> = []
     var hostProcesses: [HostPool.HostID: HostProcess] = [:]
     /// The host running each function call.
     var callHosts: [JobID: HostPool.HostID] = [:]
@@ -115,11 +117,12 @@ public final class Agent: @unchecked Sendable, Service, LocalAgentEndpoint {
     /// Asks its function hosts what they offer, takes the data directory, ends what a previous agent
     /// process left running, and joins.
     public func start() async throws {
-        let offers = configuration.functionHosts.isEmpty ? [] : try FunctionHosts.describe(
+        let (offers, marked) = configuration.functionHosts.isEmpty ? ([], []) : try FunctionHosts.describe(
             configuration.functionHosts, environment: configuration.jobEnvironment(nil))
         functionNames = offers.map(\.name)
         try await loop.call { [self] in
             functionOffers = offers
+            markedHosts = marked
             hostPool = HostPool(offers: Dictionary(offers.map { ($0.name, $0.host) }, uniquingKeysWith: { a, _ in a }),
                                 maxCallsPerHost: configuration.maxCallsPerHost)
             try startOnLoop()

@@ -75,7 +75,7 @@ public enum ProcFunctionHost {
             if !seen.insert(function.name).inserted { fail("two functions are named '\(function.name)'") }
         }
         let description = HostDescription(protocolVersion: protocolVersion, functions: functions.map { $0.name },
-                                          build: buildIdentity())
+                                          build: buildIdentity(), outputMarks: true)
         var line = WireCoding.bytes(description)
         line.append(UInt8(ascii: "\n"))
         writeAll(1, line)
@@ -107,13 +107,20 @@ public enum ProcFunctionHost {
         let channel = HostChannel(fd: 3)
         let instances = Dictionary(functions.map { ($0.name, AnyFunction($0)) }, uniquingKeysWith: { first, _ in first })
         let calls = CallState()
+        // The agent asks for the marks when it can split at them (an older agent would show them as output).
+        let marks = getenv("PROC_OUTPUT_MARKS").map { String(cString: $0) == "1" } ?? false
         let loop = Task.detached {
             var reader = LineReader(fd: 0)
             while let line = reader.next() {
                 if line.allSatisfy({ $0 == 0x20 || $0 == 0x0D }) { continue }
                 calls.started()
                 let answer = await answer(line, instances: instances, channel: channel)
-                fflush(nil)  // what the call printed is in its pipes before its answer
+                // What the call printed is in its pipes, then the mark that ends it there, before its answer.
+                fflush(nil)
+                if marks {
+                    writeAll(1, OutputMark.bytes)
+                    writeAll(2, OutputMark.bytes)
+                }
                 channel.writeLine(answer)
                 if calls.finish() { exit(0) }
             }

@@ -380,6 +380,11 @@ public let procWireSchema = WireSchema([
             .required("protocolVersion", key: "protocol", .int, "The host protocol's version: 1."),
             .required("functions", .array(.string), "The names of the functions it offers."),
             .optional("build", .string, "Its build identity: it changes when the executable does."),
+            .optional("outputMarks", .bool, """
+                It can write the output mark (docs/contracts.md) to stdout and stderr after each call, before \
+                its `done` line, and does when started with PROC_OUTPUT_MARKS=1: the agent then writes calls \
+                ahead to it and splits its output at the marks.
+                """),
         ])),
         .message(Message("FunctionCall", "One call, a line on the host's stdin.", [
             .required("jobID", .string, swift: "JobID", "The job."),

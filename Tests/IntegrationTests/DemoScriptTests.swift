@@ -18,10 +18,13 @@ extension Integration {
                 if !(result.stdout + result.stderr).contains("address already in use") { break }
             }
             #expect(result.code == 0, "\(result.stdout)\n\(result.stderr)")
-            #expect(result.stdout.contains("submitted 35 jobs"))
+            #expect(result.stdout.contains("submitted 46 jobs"))
             #expect(result.stdout.contains("job.progress"), "events are shown as they happen")
-            #expect(result.stdout.contains("completed 31, error 4"), "the summary")
+            #expect(result.stdout.contains("completed 40, error 6"), "the summary")
             #expect(result.stdout.contains("result     {\"frames\":5}"))
+            #expect(result.stdout.split(separator: "\n").contains { $0.hasPrefix("result ") && $0.hasSuffix(#" {"square":49}"#) },
+                    "proc result prints a function's returned JSON")
+            #expect(result.stdout.contains("no such frame"), "a thrown error's message")
         }
     }
 }

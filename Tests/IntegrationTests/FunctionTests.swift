@@ -205,6 +205,60 @@ extension Integration {
             print("fault: kill -9 one of two function agents: \(figures) (killed pid \(killed.pid))")
         }
 
+        /// Calls written ahead run back to back in one host and print into the same two pipes: each call's
+        /// output is its own (the host marks where each ends), also for a call whose host crashes right after.
+        @Test func eachCallWrittenAheadKeepsItsOwnOutput() async throws {
+            let cluster = try await ProcCluster.standalone(slots: 1, functionHosts: [exampleFunctions])
+            let texts = (0..<300).map { "call-\($0)" }
+            var specs = try texts.map { JobSpec(function: "echo", args: try JSONValueEncoder().encode(["text": $0])) }
+            specs.append(JobSpec(function: "crash", args: .object(["how": .string("trap")])))
+            let ids = try await cluster.client.submit(specs)
+            _ = try await cluster.client.wait(ids, timeout: 60)
+            var wrong: [String] = []
+            for (id, text) in zip(ids, texts) {
+                let reply = try await cluster.client.result(id)
+                if reply.job.status != .completed || reply.stdout != text + "\n" || reply.stderr != "stderr: \(text)\n" {
+                    wrong.append("\(id): \(reply.job.status) stdout \(reply.stdout ?? "nil") stderr \(reply.stderr ?? "nil")")
+                }
+            }
+            #expect(wrong.count == 0, "\(wrong.count) of 300 calls with output not their own: \(wrong.prefix(3))")
+            let crashed = try await cluster.client.result(ids.last!)
+            #expect(crashed.job.reason == .crashed && crashed.stderr?.contains("crashed as asked") == true)
+            #expect(crashed.stdout == "", "nothing of the echo calls before it")
+            await cluster.shutdown()
+        }
+
+        /// A host in another language (here sh) that does not mark its output gets each call only once the
+        /// one before is answered, so each call's output is still its own.
+        @Test func aHostWithoutOutputMarksGetsNoCallsAhead() async throws {
+            let directory = try makeTemporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let host = directory + "/shout-host"
+            try #"""
+                #!/bin/sh
+                if [ "$1" = --proc-describe ]; then echo '{"protocol": 1, "functions": ["shout"]}'; exit 0; fi
+                [ -z "$PROC_OUTPUT_MARKS" ] || { echo "asked for marks it never offered" >&2; exit 9; }
+                while read -r line; do
+                    id=${line#*'"job_id":"'}; id=${id%%'"'*}
+                    echo "$id"
+                    echo '{"done": true, "result": "'"$id"'"}' >&3
+                done
+                """#.write(toFile: host, atomically: true, encoding: .utf8)
+            chmod(host, 0o755)
+            let cluster = try await ProcCluster.standalone(slots: 1, functionHosts: [host])
+            let ids = try await cluster.client.submit((0..<40).map { _ in JobSpec(function: "shout", args: .object([:])) })
+            _ = try await cluster.client.wait(ids, timeout: 60)
+            var wrong: [String] = []
+            for id in ids {
+                let reply = try await cluster.client.result(id)
+                if reply.job.status != .completed || reply.stdout != id + "\n" || reply.job.result != .string(id) {
+                    wrong.append("\(id): \(reply.job.status) stdout \(reply.stdout ?? "nil")")
+                }
+            }
+            #expect(wrong.count == 0, "\(wrong.count) of 40 calls with output not their own: \(wrong.prefix(3))")
+            await cluster.shutdown()
+        }
+
         @Test func warmHostsServeManyCallsAndAreRecycled() async throws {
             let cluster = try TestCluster(standaloneSlots: 1, coordinatorArguments: [
                 "--functions", exampleFunctions, "--max-calls-per-host", "3"])

@@ -1,5 +1,6 @@
 import CSpawn
 import Glibc
+import ProcWire
 
 /// Keeps the last `limit` bytes of a stream plus the total byte count.
 struct OutputTail {
@@ -65,6 +66,14 @@ public final class JobProcess {
     /// through dup2). Opening and closing it for each spawn was about 2% of a single-host coordinator's samples.
     /// (If that first open failed, each spawn opens its own, as before.)
     private static let sharedDevNull: Int32 = open("/dev/null", O_RDONLY | O_CLOEXEC)
+
+    /// A function host that marks the end of each call's output (`OutputMark`): stdout and stderr are
+    /// split at the marks, so that the output of a call written ahead is not taken for the current one's.
+    /// Set before the first call.
+    public var splitsAtMarks = false {
+        didSet { marks = splitsAtMarks ? [MarkedStream(), MarkedStream()] : [] }
+    }
+    private var marks: [MarkedStream] = []
 
     /// The write end of the child's stdin when it was started with `input` (a function host reads its
     /// calls there; non-blocking); -1 otherwise, or once closed.
@@ -234,17 +243,29 @@ public final class JobProcess {
     }
 
     /// Reads what stdout and stderr hold now (a function host's call is over: what it printed is its
-    /// output); channel lines are not touched.
+    /// output, up to its marks when it writes them); channel lines are not touched.
     public func drainOutput() {
         var none: [ChannelMessage] = []
-        for stream in [Stream.stdout, .stderr] where fds[stream.rawValue] >= 0 { drain(stream, into: &none) }
+        for stream in [Stream.stdout, .stderr] {
+            let index = stream.rawValue
+            // A marked stream is read to its mark (the host wrote it before its answer), past the budget.
+            while fds[index] >= 0, drain(stream, into: &none), !marks.isEmpty, !marks[index].sealed {}
+            if !marks.isEmpty { marks[index].flush { tails[index].append($0) } }
+        }
+        noteTruncation()
     }
 
-    /// Starts the output tails anew (a function host's next call).
+    /// Starts the output tails anew (a function host's next call): with marks, what was read past the last
+    /// call's mark is the new call's.
     public func resetOutput() {
         tails = tails.map { OutputTail(limit: $0.limit) }
-        stdoutTruncated = false
-        stderrTruncated = false
+        for index in marks.indices { marks[index].nextCall { tails[index].append($0) } }
+        noteTruncation()
+    }
+
+    private func noteTruncation() {
+        stdoutTruncated = tails[Stream.stdout.rawValue].truncated
+        stderrTruncated = tails[Stream.stderr.rawValue].truncated
     }
 
     /// Channel messages read by the final drain in `reapIfExited` (including a last line without newline).
@@ -293,32 +314,42 @@ public final class JobProcess {
         if kill(-pid, signal) != 0 && errno == ESRCH && status == nil { _ = kill(pid, signal) }
     }
 
-    private func drain(_ stream: Stream, into out: inout [ChannelMessage]) {
+    /// Reads what `stream` holds, up to the budget: true when the budget ran out (more may wait).
+    @discardableResult
+    private func drain(_ stream: Stream, into out: inout [ChannelMessage]) -> Bool {
         let fd = fds[stream.rawValue]
-        withUnsafeTemporaryAllocation(byteCount: Self.chunkSize, alignment: 1) { buffer in
+        let index = stream.rawValue
+        let more = withUnsafeTemporaryAllocation(byteCount: Self.chunkSize, alignment: 1) { buffer -> Bool in
             var budget = Self.readBudget
             while budget > 0 {
                 let n = read(fd, buffer.baseAddress, buffer.count)
                 if n < 0 {
                     if errno == EINTR { continue }
-                    if errno == EAGAIN { return }
+                    if errno == EAGAIN { return false }
                 }
                 if n <= 0 {  // EOF, or a hard error (treated alike: nothing more will come)
                     close(fd)
-                    fds[stream.rawValue] = -1
+                    fds[index] = -1
                     if stream == .channel { splitter.finish(into: &out) }
-                    return
+                    if stream != .channel, !marks.isEmpty { marks[index].flush { tails[index].append($0) } }
+                    return false
                 }
                 let chunk = UnsafeRawBufferPointer(rebasing: buffer[..<n])
                 budget -= n
                 switch stream {
-                case .stdout, .stderr: tails[stream.rawValue].append(chunk)
+                case .stdout, .stderr:
+                    if marks.isEmpty {
+                        tails[index].append(chunk)
+                    } else {
+                        marks[index].feed(chunk) { tails[index].append($0) }
+                    }
                 case .channel: splitter.feed(chunk, into: &out)
                 }
             }
+            return true
         }
-        stdoutTruncated = tails[Stream.stdout.rawValue].truncated
-        stderrTruncated = tails[Stream.stderr.rawValue].truncated
+        noteTruncation()
+        return more
     }
 
     private func closeFDs() {

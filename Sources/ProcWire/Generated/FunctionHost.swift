@@ -9,22 +9,28 @@ public struct HostDescription: Sendable, Equatable {
     public var functions: [String]
     /// Its build identity: it changes when the executable does.
     public var build: String?
+    /// It can write the output mark (docs/contracts.md) to stdout and stderr after each call, before its `done`
+    /// line, and does when started with PROC_OUTPUT_MARKS=1: the agent then writes calls ahead to it and splits its
+    /// output at the marks.
+    public var outputMarks: Bool?
 
-    public init(protocolVersion: Int, functions: [String], build: String? = nil) {
+    public init(protocolVersion: Int, functions: [String], build: String? = nil, outputMarks: Bool? = nil) {
         self.protocolVersion = protocolVersion
         self.functions = functions
         self.build = build
+        self.outputMarks = outputMarks
     }
 }
 
 extension HostDescription: WireReadable {
     /// The keys of this message, for a strict reader's suggestions.
-    public static let wireKeys: [String] = ["protocol", "functions", "build"]
+    public static let wireKeys: [String] = ["protocol", "functions", "build", "output_marks"]
 
     public init(reader: inout JSONReader) throws(WireError) {
         var protocolVersion: Int? = nil
         var functions: [String]? = nil
         var build: String? = nil
+        var outputMarks: Bool? = nil
         try reader.fields { (reader: inout JSONReader, key: JSONKey) throws(WireError) in
             switch key {
             case "protocol":
@@ -33,13 +39,15 @@ extension HostDescription: WireReadable {
                 do throws(WireError) { functions = try reader.strings() } catch { throw error.at("functions") }
             case "build":
                 do throws(WireError) { build = try reader.readNull() ? nil : try reader.string() } catch { throw error.at("build") }
+            case "output_marks":
+                do throws(WireError) { outputMarks = try reader.readNull() ? nil : try reader.bool() } catch { throw error.at("output_marks") }
             default:
                 try reader.unknown(key, known: Self.wireKeys)
             }
         }
         guard let protocolVersion else { throw WireError.missing("protocol") }
         guard let functions else { throw WireError.missing("functions") }
-        self.init(protocolVersion: protocolVersion, functions: functions, build: build)
+        self.init(protocolVersion: protocolVersion, functions: functions, build: build, outputMarks: outputMarks)
     }
 }
 
@@ -54,6 +62,10 @@ extension HostDescription: WireWritable {
             writer.key("build")
             writer.string(value)
         }
+        if let value = outputMarks {
+            writer.key("output_marks")
+            writer.bool(value)
+        }
         writer.endObject()
     }
 }
@@ -63,6 +75,7 @@ extension HostDescription: Codable {
         case protocolVersion = "protocol"
         case functions
         case build
+        case outputMarks = "output_marks"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -70,7 +83,8 @@ extension HostDescription: Codable {
         let protocolVersion = try container.decode(Int.self, forKey: .protocolVersion)
         let functions = try container.decode([String].self, forKey: .functions)
         let build = try container.decodeIfPresent(String.self, forKey: .build)
-        self.init(protocolVersion: protocolVersion, functions: functions, build: build)
+        let outputMarks = try container.decodeIfPresent(Bool.self, forKey: .outputMarks)
+        self.init(protocolVersion: protocolVersion, functions: functions, build: build, outputMarks: outputMarks)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -78,6 +92,7 @@ extension HostDescription: Codable {
         try container.encode(protocolVersion, forKey: .protocolVersion)
         try container.encode(functions, forKey: .functions)
         try container.encodeIfPresent(build, forKey: .build)
+        try container.encodeIfPresent(outputMarks, forKey: .outputMarks)
     }
 }
 
