@@ -205,6 +205,21 @@ extension Integration {
             print("fault: kill -9 one of two function agents: \(figures) (killed pid \(killed.pid))")
         }
 
+        /// Waits for `ids` and returns those that did not complete with what `right` expects of them.
+        func completedCalls(
+            _ cluster: ProcCluster, _ ids: [JobID], right: (Int, JobID, ResultReply) -> Bool
+        ) async throws -> [String] {
+            _ = try await cluster.client.wait(ids, timeout: 60)
+            var wrong: [String] = []
+            for (index, id) in ids.enumerated() {
+                let reply = try await cluster.client.result(id)
+                if reply.job.status != .completed || !right(index, id, reply) {
+                    wrong.append("\(id): \(reply.job.status) stdout \(reply.stdout ?? "nil") stderr \(reply.stderr ?? "nil")")
+                }
+            }
+            return wrong
+        }
+
         /// Calls written ahead run back to back in one host and print into the same two pipes: each call's
         /// output is its own (the host marks where each ends), also for a call whose host crashes right after.
         @Test func eachCallWrittenAheadKeepsItsOwnOutput() async throws {
@@ -213,15 +228,11 @@ extension Integration {
             var specs = try texts.map { JobSpec(function: "echo", args: try JSONValueEncoder().encode(["text": $0])) }
             specs.append(JobSpec(function: "crash", args: .object(["how": .string("trap")])))
             let ids = try await cluster.client.submit(specs)
-            _ = try await cluster.client.wait(ids, timeout: 60)
-            var wrong: [String] = []
-            for (id, text) in zip(ids, texts) {
-                let reply = try await cluster.client.result(id)
-                if reply.job.status != .completed || reply.stdout != text + "\n" || reply.stderr != "stderr: \(text)\n" {
-                    wrong.append("\(id): \(reply.job.status) stdout \(reply.stdout ?? "nil") stderr \(reply.stderr ?? "nil")")
-                }
+            let wrong = try await completedCalls(cluster, Array(ids.dropLast())) { index, _, reply in
+                reply.stdout == texts[index] + "\n" && reply.stderr == "stderr: \(texts[index])\n"
             }
             #expect(wrong.count == 0, "\(wrong.count) of 300 calls with output not their own: \(wrong.prefix(3))")
+            _ = try await cluster.client.wait([ids.last!], timeout: 60)
             let crashed = try await cluster.client.result(ids.last!)
             #expect(crashed.job.reason == .crashed && crashed.stderr?.contains("crashed as asked") == true)
             #expect(crashed.stdout == "", "nothing of the echo calls before it")
@@ -247,13 +258,8 @@ extension Integration {
             chmod(host, 0o755)
             let cluster = try await ProcCluster.standalone(slots: 1, functionHosts: [host])
             let ids = try await cluster.client.submit((0..<40).map { _ in JobSpec(function: "shout", args: .object([:])) })
-            _ = try await cluster.client.wait(ids, timeout: 60)
-            var wrong: [String] = []
-            for id in ids {
-                let reply = try await cluster.client.result(id)
-                if reply.job.status != .completed || reply.stdout != id + "\n" || reply.job.result != .string(id) {
-                    wrong.append("\(id): \(reply.job.status) stdout \(reply.stdout ?? "nil")")
-                }
+            let wrong = try await completedCalls(cluster, ids) { _, id, reply in
+                reply.stdout == id + "\n" && reply.job.result == .string(id)
             }
             #expect(wrong.count == 0, "\(wrong.count) of 40 calls with output not their own: \(wrong.prefix(3))")
             await cluster.shutdown()
