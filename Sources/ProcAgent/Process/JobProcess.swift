@@ -213,9 +213,7 @@ public final class JobProcess {
         guard fd >= 0, let index = fds.firstIndex(of: fd), let stream = Stream(rawValue: index) else { return [] }
         var out: [ChannelMessage] = []
         if hungUp {
-            close(fd)
-            fds[index] = -1
-            if stream == .channel { splitter.finish(into: &out) }
+            ended(stream, into: &out)
         } else {
             drain(stream, into: &out)
         }
@@ -328,10 +326,7 @@ public final class JobProcess {
                     if errno == EAGAIN { return false }
                 }
                 if n <= 0 {  // EOF, or a hard error (treated alike: nothing more will come)
-                    close(fd)
-                    fds[index] = -1
-                    if stream == .channel { splitter.finish(into: &out) }
-                    if stream != .channel, !marks.isEmpty { marks[index].flush { tails[index].append($0) } }
+                    ended(stream, into: &out)
                     return false
                 }
                 let chunk = UnsafeRawBufferPointer(rebasing: buffer[..<n])
@@ -350,6 +345,19 @@ public final class JobProcess {
         }
         noteTruncation()
         return more
+    }
+
+    /// A pipe at its end: closed; a last channel line without newline, or bytes held back as a possible
+    /// mark's start, are the current call's.
+    private func ended(_ stream: Stream, into out: inout [ChannelMessage]) {
+        let index = stream.rawValue
+        close(fds[index])
+        fds[index] = -1
+        if stream == .channel {
+            splitter.finish(into: &out)
+        } else if !marks.isEmpty {
+            marks[index].flush { tails[index].append($0) }
+        }
     }
 
     private func closeFDs() {
