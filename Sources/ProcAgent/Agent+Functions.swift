@@ -166,14 +166,15 @@ extension Agent {
     /// Writes held calls to busy hosts of their function's executable, ahead of their turn: a host that
     /// answers finds its next call waiting and does not sleep in between, and a write to a busy host wakes
     /// nobody (writing to a host asleep in read(2) cost a tenth of a call's time on the agent's thread).
-    /// One call ahead each; while calls are quick (`PrefetchGauge.callsAreQuick`), up to
-    /// `quickCallsAhead`, written together, so that a host reads several calls for one wakeup and answers
-    /// them in a row. The machine starts such a call only as that host's next one (`bind`). Only hosts that
-    /// mark the end of each call's output (`HostDescription.outputMarks`) get calls ahead: the calls'
-    /// output shares two pipes, and the marks say which bytes are whose.
+    /// Only while calls are quick (`PrefetchGauge.callsAreQuick`): a bound call cannot move to another host
+    /// nor end before it starts, so behind a long call it would wait, even when cancelled. Up to
+    /// `quickCallsAhead` per host, written together, so that a host reads several calls for one wakeup and
+    /// answers them in a row. The machine starts such a call only as that host's next one (`bind`). Only
+    /// hosts that mark the end of each call's output (`HostDescription.outputMarks`) get calls ahead: the
+    /// calls' output shares two pipes, and the marks say which bytes are whose.
     func sendAhead() {
-        guard !runs.held.isEmpty, !runs.stopping else { return }
-        let depth = runs.gauge.callsAreQuick ? Self.quickCallsAhead : 1
+        guard !runs.held.isEmpty, !runs.stopping, runs.gauge.callsAreQuick else { return }
+        let depth = Self.quickCallsAhead
         // The busy hosts with room for a next call; most turns there are none, and the held runs (up to
         // the prefetch window) are not walked at all.
         var open = hostProcesses.values.filter {

@@ -265,6 +265,32 @@ extension Integration {
             await cluster.shutdown()
         }
 
+        /// A call waiting behind a long call on the agent is not bound to that call's host: cancelled, it ends
+        /// at once, not when the long call does.
+        @Test func aCallWaitingBehindALongOneIsCancelledAtOnce() async throws {
+            let cluster = try await ProcCluster.standalone(slots: 1, functionHosts: [exampleFunctions])
+            let running = Locked(false)
+            let long = try cluster.createWorker(Sleep.self, args: .init(seconds: 30)) { _, status, payload in
+                if status == .running, payload != nil { running.withLock { $0 = true } }
+            }
+            try await long.start()
+            #expect(eventually(timeout: 20) { running.withLock { $0 } }, "the long call runs")
+            let sent = Locked(false)
+            let waiting = try cluster.createWorker(Square.self, args: .init(x: 5)) { _, status, _ in
+                if status == .running { sent.withLock { $0 = true } }
+            }
+            try await waiting.start()
+            #expect(eventually(timeout: 10) { sent.withLock { $0 } }, "the agent holds the second call (job.started)")
+            #expect(try await cluster.client.agents().first?.running == 2)
+            try await waiting.cancel()
+            let cancelled = await #expect(throws: RemoteError.self) { try await waiting.join(timeout: 5) }
+            #expect(cancelled?.status == .cancelled, "ended within 5 s, while the long call still runs")
+            #expect(long.status == .running)
+            try await long.cancel()
+            _ = try? await long.join(timeout: 30)
+            await cluster.shutdown()
+        }
+
         @Test func warmHostsServeManyCallsAndAreRecycled() async throws {
             let cluster = try TestCluster(standaloneSlots: 1, coordinatorArguments: [
                 "--functions", exampleFunctions, "--max-calls-per-host", "3"])
