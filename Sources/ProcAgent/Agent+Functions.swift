@@ -212,10 +212,11 @@ extension Agent {
     /// when it cannot start.
     private func launchHost(_ id: HostPool.HostID, path: String, for assignment: Assignment) -> HostProcess? {
         let isolated = assignment.isolated == true
+        let marked = markedHosts.contains(path)
         var environment = configuration.jobEnvironment(isolated ? assignment.env : nil)
         environment["PROC_CHANNEL_FD"] = "3"
         environment["PROC_AGENT"] = configuration.name
-        if markedHosts.contains(path) { environment["PROC_OUTPUT_MARKS"] = "1" }
+        if marked { environment["PROC_OUTPUT_MARKS"] = "1" }
         let spec = SpawnSpec(argv: [path, "--proc-serve"], environment: environment,
                              workingDirectory: isolated ? assignment.cwd : nil, user: configuration.runAs)
         let process: JobProcess
@@ -228,7 +229,7 @@ extension Agent {
             return nil
         }
         blockSIGPIPE()
-        if markedHosts.contains(path) { process.splitsAtMarks = true }
+        process.splitsAtMarks = marked
         let host = HostProcess(id: id, path: path, process: process,
                                startTicks: configuration.dataDirectory == nil ? nil : RunRecords.bootTicks())
         hostProcesses[id] = host
